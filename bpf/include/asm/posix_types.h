@@ -1,0 +1,2 @@
+/* Architecture shim, see types.h. */
+#include <asm-generic/posix_types.h>

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/* TC entry points, attached through TCX (or clsact + cls_bpf) on ingress and egress. */
+#include "parse.h"
+
+#include <linux/pkt_cls.h>
+
+/*
+ * Counts one skb. A GSO/GRO skb stands for gso_segs wire frames, each
+ * carrying its own copy of the headers, so the headers are added back for
+ * every segment but the first.
+ */
+static __always_inline void count_skb(struct __sk_buff *skb)
+{
+	struct pkt p = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.kind = PKT_SKB,
+	};
+	struct parse_result r = {};
+	__u32 vlan_tag_len = 0;
+
+	if (skb->vlan_present) {
+		/* The kernel holds the outer tag out of band; it is on the wire. */
+		r.key.vlan = skb->vlan_tci & VLAN_VID_MASK_;
+		vlan_tag_len = sizeof(struct vlan_tag);
+	}
+	parse_eth(&p, &r);
+
+	__u64 len = skb->len;
+	__u64 segs = skb->gso_segs;
+	if (segs == 0 && skb->gso_size && len > r.hdr_len) {
+		/* Some GSO producers leave gso_segs for the stack to fill in. */
+		segs = (len - r.hdr_len + skb->gso_size - 1) / skb->gso_size;
+	}
+	if (segs == 0)
+		segs = 1;
+
+	account(&r.key, segs, len + (segs - 1) * r.hdr_len + segs * vlan_tag_len);
+}
+
+/* TC_ACT_UNSPEC equals TCX_NEXT: the packet goes on unchanged, and later programs run. */
+SEC("tc")
+int pktstat_ingress(struct __sk_buff *skb)
+{
+	count_skb(skb);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int pktstat_egress(struct __sk_buff *skb)
+{
+	count_skb(skb);
+	return TC_ACT_UNSPEC;
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,69 @@
+// Command pktstat-bpf shows per-flow traffic statistics counted by eBPF
+// programs in the kernel.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/app"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run returns the exit code: 0 on success (a signal is a normal end), 1 on
+// an error, 2 on a usage error. Errors are printed here, once, as one line.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := cli.Parse(args, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "pktstat-bpf: %v (see --help)\n", err)
+		return 2
+	}
+	switch {
+	case cfg.Help:
+		return 0
+	case cfg.Version:
+		fmt.Fprintln(stdout, "pktstat-bpf", version())
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := app.Run(ctx, cfg, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "pktstat-bpf: %v\n", err)
+		if cli.IsUsage(err) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// version reports the module version and VCS revision the binary was
+// built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			v += " " + s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			v += " (modified)"
+		}
+	}
+	return v
+}

@@ -1,0 +1,311 @@
+// Package attach puts the eBPF programs on their hooks and takes them off
+// again. Whatever it attaches, it detaches on Close; legacy tc filters, the
+// one kind that outlives the process, are also swept up on the next start.
+package attach
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TCMode is how TC programs are attached.
+type TCMode string
+
+// TC attach modes.
+const (
+	TCAuto   TCMode = "auto"   // TCX where the kernel has it, else legacy
+	TCX      TCMode = "tcx"    // TCX links (kernel 6.6+)
+	TCLegacy TCMode = "legacy" // clsact qdisc and cls_bpf filters
+)
+
+// filterNamePrefix starts the name of every cls_bpf filter this tool adds.
+// The rest of the name is the PID of the run that added it, so that a
+// later run can tell a live run's filter from a killed run's leftover.
+const filterNamePrefix = "pktstat-bpf:"
+
+// TCPrograms are the programs for both directions of one interface.
+type TCPrograms struct {
+	Ingress, Egress *ebpf.Program
+}
+
+// TC is an attachment of TC programs to one interface.
+type TC struct {
+	mode    TCMode
+	links   []link.Link
+	filters []netlink.FilterAttrs
+	// qdisc is the clsact qdisc this run created, nil if it existed before.
+	qdisc netlink.Qdisc
+	log   *slog.Logger
+}
+
+// Mode says how the programs ended up attached: TCX or TCLegacy.
+func (t *TC) Mode() TCMode { return t.mode }
+
+// AttachTC attaches progs to the interface with index ifindex. Programs run
+// first in the chain and never change the packet's fate. In TCAuto mode,
+// TCX is tried first and legacy tc is the fallback. In any mode, legacy
+// filters left by killed runs of this tool are removed first.
+func AttachTC(ifindex int, progs TCPrograms, mode TCMode, log *slog.Logger) (*TC, error) {
+	if err := removeStaleFilters(ifindex, progs, log); err != nil {
+		return nil, err
+	}
+	t := &TC{log: log}
+	if mode == TCAuto || mode == TCX {
+		err := t.attachTCX(ifindex, progs)
+		if err == nil {
+			t.mode = TCX
+			return t, nil
+		}
+		if mode == TCX || !errors.Is(err, ebpf.ErrNotSupported) {
+			return nil, err
+		}
+		log.Info("TCX is not supported by this kernel (needs 6.6+); falling back to legacy tc", "error", err)
+	}
+	if err := t.attachLegacy(ifindex, progs); err != nil {
+		if cerr := t.Close(); cerr != nil {
+			log.Warn("cleaning up after a failed attach", "error", cerr)
+		}
+		return nil, err
+	}
+	t.mode = TCLegacy
+	return t, nil
+}
+
+func (t *TC) attachTCX(ifindex int, progs TCPrograms) error {
+	for _, d := range []struct {
+		prog *ebpf.Program
+		at   ebpf.AttachType
+		name string
+	}{
+		{progs.Ingress, ebpf.AttachTCXIngress, "ingress"},
+		{progs.Egress, ebpf.AttachTCXEgress, "egress"},
+	} {
+		l, err := link.AttachTCX(link.TCXOptions{
+			Interface: ifindex,
+			Program:   d.prog,
+			Attach:    d.at,
+			Anchor:    link.Head(),
+		})
+		if err != nil {
+			t.closeLinks()
+			return fmt.Errorf("attach TCX %s: %w", d.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+func (t *TC) attachLegacy(ifindex int, progs TCPrograms) error {
+	qdisc, err := findClsact(ifindex)
+	if err != nil {
+		return err
+	}
+	if qdisc == nil {
+		q := &netlink.GenericQdisc{
+			QdiscAttrs: netlink.QdiscAttrs{
+				LinkIndex: ifindex,
+				Handle:    netlink.MakeHandle(0xffff, 0),
+				Parent:    netlink.HANDLE_CLSACT,
+			},
+			QdiscType: "clsact",
+		}
+		if err := netlink.QdiscAdd(q); err != nil {
+			return fmt.Errorf("add clsact qdisc (is sch_clsact available?): %w", err)
+		}
+		t.qdisc = q
+	}
+	name := filterNamePrefix + strconv.Itoa(os.Getpid())
+	for _, d := range []struct {
+		prog   *ebpf.Program
+		parent uint32
+		name   string
+	}{
+		{progs.Ingress, netlink.HANDLE_MIN_INGRESS, "ingress"},
+		{progs.Egress, netlink.HANDLE_MIN_EGRESS, "egress"},
+	} {
+		f := &netlink.BpfFilter{
+			FilterAttrs: netlink.FilterAttrs{
+				LinkIndex: ifindex,
+				Parent:    d.parent,
+				Protocol:  unix.ETH_P_ALL,
+				// Priority 0: the kernel picks one ahead of every existing
+				// filter, so this one sees packets before they can be dropped.
+			},
+			Fd:           d.prog.FD(),
+			Name:         name,
+			DirectAction: true,
+		}
+		if err := netlink.FilterAdd(f); err != nil {
+			return fmt.Errorf("add cls_bpf filter on %s (is cls_bpf available?): %w", d.name, err)
+		}
+		attrs, err := findFilter(ifindex, d.parent, d.prog, name)
+		if err != nil {
+			return err
+		}
+		t.filters = append(t.filters, attrs)
+	}
+	return nil
+}
+
+// findFilter returns the kernel's view of the filter just added, which
+// holds the priority and handle the kernel picked for it.
+func findFilter(ifindex int, parent uint32, prog *ebpf.Program, name string) (netlink.FilterAttrs, error) {
+	info, err := prog.Info()
+	if err != nil {
+		return netlink.FilterAttrs{}, fmt.Errorf("program info: %w", err)
+	}
+	id, _ := info.ID()
+	filters, err := listFilters(ifindex, parent)
+	if err != nil {
+		return netlink.FilterAttrs{}, err
+	}
+	for _, f := range filters {
+		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == name && ebpf.ProgramID(bf.Id) == id {
+			return bf.FilterAttrs, nil
+		}
+	}
+	return netlink.FilterAttrs{}, fmt.Errorf("the cls_bpf filter %q just added is not listed", name)
+}
+
+func listFilters(ifindex int, parent uint32) ([]netlink.Filter, error) {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("look up interface %d: %w", ifindex, err)
+	}
+	fs, err := netlink.FilterList(l, parent)
+	if err != nil {
+		return nil, fmt.Errorf("list tc filters on %s: %w", l.Attrs().Name, err)
+	}
+	return fs, nil
+}
+
+func findClsact(ifindex int) (netlink.Qdisc, error) {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("look up interface %d: %w", ifindex, err)
+	}
+	qs, err := netlink.QdiscList(l)
+	if err != nil {
+		return nil, fmt.Errorf("list qdiscs on %s: %w", l.Attrs().Name, err)
+	}
+	for _, q := range qs {
+		if q.Type() == "clsact" {
+			return q, nil
+		}
+	}
+	return nil, nil
+}
+
+// removeStaleFilters deletes cls_bpf filters that a killed run of this tool
+// left behind: filters running one of our programs (by name) whose owner
+// PID is no longer a running pktstat-bpf. Other filters are never touched.
+func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) error {
+	q, err := findClsact(ifindex)
+	if err != nil || q == nil {
+		return err
+	}
+	ours := map[string]bool{}
+	for _, p := range []*ebpf.Program{progs.Ingress, progs.Egress} {
+		info, err := p.Info()
+		if err != nil {
+			return fmt.Errorf("program info: %w", err)
+		}
+		ours[info.Name] = true
+	}
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		filters, err := listFilters(ifindex, parent)
+		if err != nil {
+			return err
+		}
+		for _, f := range filters {
+			bf, ok := f.(*netlink.BpfFilter)
+			if !ok || !strings.HasPrefix(bf.Name, filterNamePrefix) || ownerAlive(bf.Name) {
+				continue
+			}
+			if !ours[programName(bf.Id)] {
+				continue
+			}
+			if err := netlink.FilterDel(&netlink.BpfFilter{FilterAttrs: bf.FilterAttrs}); err != nil {
+				return fmt.Errorf("remove stale filter %q (prio %d): %w", bf.Name, bf.Priority, err)
+			}
+			log.Info("removed a tc filter left by an earlier run", "filter", bf.Name, "program_id", bf.Id)
+		}
+	}
+	return nil
+}
+
+func programName(id int) string {
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		return ""
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		return ""
+	}
+	return info.Name
+}
+
+// ownerAlive reports whether the PID in a filter name is a running
+// pktstat-bpf (other than a recycled PID of some other program).
+func ownerAlive(filterName string) bool {
+	pid, err := strconv.Atoi(strings.TrimPrefix(filterName, filterNamePrefix))
+	if err != nil {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.TrimSpace(string(comm)) == "pktstat-bpf"
+}
+
+func (t *TC) closeLinks() error {
+	var errs []error
+	for _, l := range t.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach TCX link: %w", err))
+		}
+	}
+	t.links = nil
+	return errors.Join(errs...)
+}
+
+// Close detaches exactly what this run attached: its TCX links, its
+// cls_bpf filters, and the clsact qdisc if this run created it and no
+// other filter has joined it since.
+func (t *TC) Close() error {
+	errs := []error{t.closeLinks()}
+	for _, f := range t.filters {
+		if err := netlink.FilterDel(&netlink.BpfFilter{FilterAttrs: f}); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove cls_bpf filter (prio %d): %w", f.Priority, err))
+		}
+	}
+	if t.qdisc != nil {
+		ifindex := t.qdisc.Attrs().LinkIndex
+		empty := true
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			fs, err := listFilters(ifindex, parent)
+			if err != nil || len(fs) > 0 {
+				empty = false
+			}
+		}
+		if empty {
+			if err := netlink.QdiscDel(t.qdisc); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, fmt.Errorf("remove clsact qdisc: %w", err))
+			}
+		}
+	}
+	t.filters, t.qdisc = nil, nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,70 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+)
+
+// TCOptions configure a TC capture.
+type TCOptions struct {
+	Ifindex    int
+	MaxEntries uint32
+	Attach     attach.TCMode
+	Log        *slog.Logger
+}
+
+// TC counts both directions of one interface with TC programs.
+type TC struct {
+	objs   bpfprog.TCObjects
+	tc     *attach.TC
+	closed bool
+}
+
+// StartTC loads the TC programs and attaches them. Counting starts when it
+// returns.
+func StartTC(o TCOptions) (*TC, error) {
+	spec, err := bpfprog.LoadTC()
+	if err != nil {
+		return nil, fmt.Errorf("load TC object: %w", err)
+	}
+	spec.Maps[bpfprog.TCMapFlows].MaxEntries = o.MaxEntries
+	t := &TC{}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		return nil, loadError(err)
+	}
+	t.tc, err = attach.AttachTC(o.Ifindex, attach.TCPrograms{
+		Ingress: t.objs.PktstatIngress,
+		Egress:  t.objs.PktstatEgress,
+	}, o.Attach, o.Log)
+	if err != nil {
+		t.objs.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Mode says how the programs are attached.
+func (t *TC) Mode() attach.TCMode { return t.tc.Mode() }
+
+// Stop detaches the programs; counting ends, and the table stays readable.
+func (t *TC) Stop() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	return t.tc.Close()
+}
+
+// Read returns the flow table as it is now.
+func (t *TC) Read() (Snapshot, error) {
+	return maps{flows: t.objs.Flows, untracked: t.objs.Untracked}.read()
+}
+
+// Close detaches the programs and frees the kernel objects.
+func (t *TC) Close() error {
+	return errors.Join(t.Stop(), t.objs.Close())
+}

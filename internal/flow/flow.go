@@ -1,0 +1,136 @@
+// Package flow is the pure-Go model of what the kernel counted: flow keys,
+// per-CPU counter summing, ranking and rates. It knows nothing of eBPF
+// maps, so everything here is tested without privileges.
+package flow
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Flags mark rows whose meaning differs from a plain flow.
+type Flags uint8
+
+// The flag values equal the eBPF program's enum flow_flags; a test in
+// internal/capture checks them against the generated bindings.
+const (
+	// Fragment is a non-first IP fragment: it has no L4 header, so no ports.
+	Fragment Flags = 1 << 0
+	// Malformed means a header was cut short or had an impossible length.
+	Malformed Flags = 1 << 1
+	// DeepChain means the IPv6 extension-header chain was too deep to follow.
+	DeepChain Flags = 1 << 2
+)
+
+// EtherTypes that decide how a key is read.
+const (
+	EtherTypeIPv4 uint16 = 0x0800
+	EtherTypeIPv6 uint16 = 0x86DD
+)
+
+// Key identifies one flow in one direction.
+type Key struct {
+	EtherType uint16     // 0x0800 or 0x86DD for IP; otherwise the frame's EtherType
+	Proto     uint8      // IP protocol number; 0 for non-IP frames
+	Src, Dst  netip.Addr // invalid (zero) for non-IP frames
+	SrcPort   uint16     // TCP/UDP/SCTP source port; ICMP type
+	DstPort   uint16     // TCP/UDP/SCTP destination port; ICMP code
+	VLAN      uint16     // outer VLAN ID; 0 when untagged
+	Flags     Flags
+}
+
+// IsIP reports whether the key describes an IPv4 or IPv6 packet.
+func (k Key) IsIP() bool {
+	return k.EtherType == EtherTypeIPv4 || k.EtherType == EtherTypeIPv6
+}
+
+// Counters are the packets and bytes of one flow.
+type Counters struct {
+	Packets uint64
+	Bytes   uint64
+}
+
+// Add adds o to c.
+func (c *Counters) Add(o Counters) {
+	c.Packets += o.Packets
+	c.Bytes += o.Bytes
+}
+
+// Sum adds up the per-CPU slots of one map entry.
+func Sum(perCPU []Counters) Counters {
+	var total Counters
+	for _, c := range perCPU {
+		total.Add(c)
+	}
+	return total
+}
+
+// Flow is one row of a report.
+type Flow struct {
+	Key
+	Counters
+	Bitrate float64 // bits per second over the report's duration
+}
+
+// Bitrate returns the rate in bits per second of bytes sent over d.
+func Bitrate(bytes uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(bytes) * 8 / d.Seconds()
+}
+
+// Rank turns a table of counters into report rows over the duration d,
+// sorted as every report sorts them (see Compare).
+func Rank(table map[Key]Counters, d time.Duration) []Flow {
+	rows := make([]Flow, 0, len(table))
+	for k, c := range table {
+		rows = append(rows, Flow{Key: k, Counters: c, Bitrate: Bitrate(c.Bytes, d)})
+	}
+	slices.SortFunc(rows, Compare)
+	return rows
+}
+
+// Compare orders rows by bitrate, then packets, then bytes, all descending,
+// and then by the key, so that a report is the same from run to run.
+func Compare(a, b Flow) int {
+	if c := cmp.Compare(b.Bitrate, a.Bitrate); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Packets, a.Packets); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Bytes, a.Bytes); c != 0 {
+		return c
+	}
+	return CompareKeys(a.Key, b.Key)
+}
+
+// CompareKeys is a total order on keys: by source, destination, protocol,
+// ports, VLAN and flags.
+func CompareKeys(a, b Key) int {
+	if c := a.Src.Compare(b.Src); c != 0 {
+		return c
+	}
+	if c := a.Dst.Compare(b.Dst); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.EtherType, b.EtherType); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Proto, b.Proto); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.SrcPort, b.SrcPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.DstPort, b.DstPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.VLAN, b.VLAN); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Flags, b.Flags)
+}
