@@ -2,7 +2,7 @@
 /*
  * The one frame parser shared by every hook. Each step reads one header
  * into a stack copy, checks it, fills the flow key and returns where the next
- * header starts. Reads go through pkt_read, which takes the direct path when
+ * header starts. Reads go through pkt_ptr, which points into the packet when
  * the bytes sit in the linear area and falls back to bpf_skb_load_bytes for
  * non-linear skbs (frames from AF_PACKET senders arrive that way).
  */
@@ -54,8 +54,8 @@ struct ipv4_hdr {
 	__u8 ttl;
 	__u8 proto;
 	__be16 check;
-	__u8 saddr[4];
-	__u8 daddr[4];
+	__be32 saddr;
+	__be32 daddr;
 };
 
 struct ipv6_hdr {
@@ -80,11 +80,6 @@ struct ipv6_frag {
 	__be32 id;
 };
 
-struct ports_hdr {
-	__be16 sport;
-	__be16 dport;
-};
-
 struct tcp_hdr {
 	__be16 sport;
 	__be16 dport;
@@ -97,10 +92,32 @@ struct tcp_hdr {
 	__be16 urg;
 };
 
+struct udp_hdr {
+	__be16 sport;
+	__be16 dport;
+	__be16 len;
+	__be16 check;
+};
+
+struct sctp_hdr {
+	__be16 sport;
+	__be16 dport;
+	__be32 vtag;
+	__be32 check;
+};
+
+/* ICMPv6's header; ICMPv4's adds a 4-byte rest-of-header (icmp4_hdr). */
 struct icmp_hdr {
 	__u8 type;
 	__u8 code;
 	__be16 check;
+};
+
+struct icmp4_hdr {
+	__u8 type;
+	__u8 code;
+	__be16 check;
+	__be32 rest;
 };
 
 #define IPV4_FRAG_OFFSET_MASK 0x1FFF
@@ -119,19 +136,21 @@ struct pkt {
 	enum pkt_kind kind;
 };
 
-/* Copies n bytes at off into dst. Returns 0, or <0 if the frame is shorter. */
-static __always_inline int pkt_read(const struct pkt *p, __u32 off, void *dst, __u32 n)
+/*
+ * Returns a pointer to n bytes at off: into the packet when they sit in the
+ * linear area, else into buf, filled by bpf_skb_load_bytes. NULL if the
+ * frame is too short. Callers read only the fields they need through it.
+ */
+static __always_inline void *pkt_ptr(const struct pkt *p, __u32 off, void *buf, __u32 n)
 {
 	if (off > MAX_HDR_OFF)
-		return -1;
-	void *src = p->data + off;
-	if (src + n <= p->data_end) {
-		__builtin_memcpy(dst, src, n);
-		return 0;
-	}
-	if (p->kind == PKT_SKB)
-		return bpf_skb_load_bytes(p->ctx, off, dst, n);
-	return -1;
+		return NULL;
+	void *ptr = p->data + off;
+	if (ptr + n <= p->data_end)
+		return ptr;
+	if (p->kind == PKT_SKB && bpf_skb_load_bytes(p->ctx, off, buf, n) == 0)
+		return buf;
+	return NULL;
 }
 
 /* Result of a parse: the key plus the header length repeated per segment. */
@@ -140,105 +159,95 @@ struct parse_result {
 	__u32 hdr_len; /* bytes from the frame start to the end of the L4 header */
 };
 
+/* Declares a stack buffer for header type T and points name at the header. */
+#define PKT_HDR(p, off, T, name) \
+	T name##_buf;                \
+	T *name = pkt_ptr(p, off, &name##_buf, sizeof(T))
+
 static __always_inline void parse_l4(const struct pkt *p, __u32 off, struct parse_result *r)
 {
 	struct flow_key *k = &r->key;
 
+	r->hdr_len = off;
 	switch (k->proto) {
 	case IPPROTO_TCP_: {
-		struct tcp_hdr th;
-		if (pkt_read(p, off, &th, sizeof(th)) < 0)
+		PKT_HDR(p, off, struct tcp_hdr, th);
+		if (!th)
 			goto malformed;
-		__u32 doff = (th.doff_res >> 4) * 4;
-		if (doff < sizeof(th))
+		__u32 doff = (th->doff_res >> 4) * 4;
+		if (doff < sizeof(*th))
 			goto malformed;
-		k->sport = bpf_ntohs(th.sport);
-		k->dport = bpf_ntohs(th.dport);
+		k->sport = bpf_ntohs(th->sport);
+		k->dport = bpf_ntohs(th->dport);
 		r->hdr_len = off + doff;
 		return;
 	}
 	case IPPROTO_UDP_: {
-		struct {
-			struct ports_hdr ports;
-			__be16 len;
-			__be16 check;
-		} uh;
-		if (pkt_read(p, off, &uh, sizeof(uh)) < 0)
+		PKT_HDR(p, off, struct udp_hdr, uh);
+		if (!uh)
 			goto malformed;
-		k->sport = bpf_ntohs(uh.ports.sport);
-		k->dport = bpf_ntohs(uh.ports.dport);
-		r->hdr_len = off + sizeof(uh);
+		k->sport = bpf_ntohs(uh->sport);
+		k->dport = bpf_ntohs(uh->dport);
+		r->hdr_len = off + sizeof(*uh);
 		return;
 	}
 	case IPPROTO_SCTP_: {
-		/* Source port, destination port, verification tag, checksum. */
-		struct {
-			struct ports_hdr ports;
-			__be32 vtag;
-			__be32 check;
-		} sh;
-		if (pkt_read(p, off, &sh, sizeof(sh)) < 0)
+		PKT_HDR(p, off, struct sctp_hdr, sh);
+		if (!sh)
 			goto malformed;
-		k->sport = bpf_ntohs(sh.ports.sport);
-		k->dport = bpf_ntohs(sh.ports.dport);
-		r->hdr_len = off + sizeof(sh);
+		k->sport = bpf_ntohs(sh->sport);
+		k->dport = bpf_ntohs(sh->dport);
+		r->hdr_len = off + sizeof(*sh);
 		return;
 	}
 	case IPPROTO_ICMP_: {
-		/* Type, code, checksum and the 4-byte rest of the header. */
-		struct {
-			struct icmp_hdr h;
-			__be32 rest;
-		} ih;
-		if (pkt_read(p, off, &ih, sizeof(ih)) < 0)
+		PKT_HDR(p, off, struct icmp4_hdr, ih);
+		if (!ih)
 			goto malformed;
-		k->sport = ih.h.type;
-		k->dport = ih.h.code;
-		r->hdr_len = off + sizeof(ih);
+		k->sport = ih->type;
+		k->dport = ih->code;
+		r->hdr_len = off + sizeof(*ih);
 		return;
 	}
 	case IPPROTO_ICMPV6_: {
-		struct icmp_hdr ih;
-		if (pkt_read(p, off, &ih, sizeof(ih)) < 0)
+		PKT_HDR(p, off, struct icmp_hdr, ih);
+		if (!ih)
 			goto malformed;
-		k->sport = ih.type;
-		k->dport = ih.code;
-		r->hdr_len = off + sizeof(ih);
+		k->sport = ih->type;
+		k->dport = ih->code;
+		r->hdr_len = off + sizeof(*ih);
 		return;
 	}
 	default:
 		/* Counted under its protocol number, without ports. */
-		r->hdr_len = off;
 		return;
 	}
 malformed:
 	k->flags |= FLOW_F_MALFORMED;
-	r->hdr_len = off;
 }
 
 static __always_inline void parse_ipv4(const struct pkt *p, __u32 off, struct parse_result *r)
 {
 	struct flow_key *k = &r->key;
-	struct ipv4_hdr ih;
 
 	r->hdr_len = off;
-	if (pkt_read(p, off, &ih, sizeof(ih)) < 0)
+	PKT_HDR(p, off, struct ipv4_hdr, ih);
+	if (!ih)
 		goto malformed;
-	__u32 ihl = (ih.ver_ihl & 0x0F) * 4;
-	if ((ih.ver_ihl >> 4) != 4 || ihl < sizeof(ih))
+	__u32 ihl = (ih->ver_ihl & 0x0F) * 4;
+	if ((ih->ver_ihl >> 4) != 4 || ihl < sizeof(*ih))
 		goto malformed;
 
-	__builtin_memcpy(k->saddr, ih.saddr, sizeof(ih.saddr));
-	__builtin_memcpy(k->daddr, ih.daddr, sizeof(ih.daddr));
-	k->proto = ih.proto;
-	off += ihl;
-	r->hdr_len = off;
-	if (bpf_ntohs(ih.frag_off) & IPV4_FRAG_OFFSET_MASK) {
+	*(__be32 *)k->saddr = ih->saddr;
+	*(__be32 *)k->daddr = ih->daddr;
+	k->proto = ih->proto;
+	if (ih->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) {
 		/* Its payload continues an earlier fragment: no ports to read. */
 		k->flags |= FLOW_F_FRAGMENT;
+		r->hdr_len = off + ihl;
 		return;
 	}
-	parse_l4(p, off, r);
+	parse_l4(p, off + ihl, r);
 	return;
 malformed:
 	k->flags |= FLOW_F_MALFORMED;
@@ -247,18 +256,18 @@ malformed:
 static __always_inline void parse_ipv6(const struct pkt *p, __u32 off, struct parse_result *r)
 {
 	struct flow_key *k = &r->key;
-	struct ipv6_hdr ih;
 
 	r->hdr_len = off;
-	if (pkt_read(p, off, &ih, sizeof(ih)) < 0 || (bpf_ntohl(ih.ver_tc_flow) >> 28) != 6) {
+	PKT_HDR(p, off, struct ipv6_hdr, ih);
+	if (!ih || (ih->ver_tc_flow & bpf_htonl(0xF0000000)) != bpf_htonl(0x60000000)) {
 		k->flags |= FLOW_F_MALFORMED;
 		return;
 	}
-	__builtin_memcpy(k->saddr, ih.saddr, sizeof(ih.saddr));
-	__builtin_memcpy(k->daddr, ih.daddr, sizeof(ih.daddr));
-	off += sizeof(ih);
+	__builtin_memcpy(k->saddr, ih->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, ih->daddr, sizeof(k->daddr));
+	off += sizeof(*ih);
 
-	__u8 nh = ih.nexthdr;
+	__u8 nh = ih->nexthdr;
 	for (int i = 0; i < MAX_IPV6_EXT; i++) {
 		k->proto = nh;
 		r->hdr_len = off;
@@ -267,25 +276,25 @@ static __always_inline void parse_ipv6(const struct pkt *p, __u32 off, struct pa
 		case IPPROTO_ROUTING_:
 		case IPPROTO_DSTOPTS_:
 		case IPPROTO_AH_: {
-			struct ipv6_ext eh;
-			if (pkt_read(p, off, &eh, sizeof(eh)) < 0) {
+			PKT_HDR(p, off, struct ipv6_ext, eh);
+			if (!eh) {
 				k->flags |= FLOW_F_MALFORMED;
 				return;
 			}
-			nh = eh.nexthdr;
-			/* AH counts its length in 4-byte units minus 2, the rest in 8-byte units minus 1. */
-			off += k->proto == IPPROTO_AH_ ? ((__u32)eh.len + 2) * 4 : ((__u32)eh.len + 1) * 8;
+			nh = eh->nexthdr;
+			/* AH counts 4-byte units minus 2; the others, 8-byte units minus 1. */
+			off += k->proto == IPPROTO_AH_ ? ((__u32)eh->len + 2) * 4 : ((__u32)eh->len + 1) * 8;
 			continue;
 		}
 		case IPPROTO_FRAGMENT_: {
-			struct ipv6_frag fh;
-			if (pkt_read(p, off, &fh, sizeof(fh)) < 0) {
+			PKT_HDR(p, off, struct ipv6_frag, fh);
+			if (!fh) {
 				k->flags |= FLOW_F_MALFORMED;
 				return;
 			}
-			off += sizeof(fh);
-			nh = fh.nexthdr;
-			if (bpf_ntohs(fh.frag_off) & IPV6_FRAG_OFFSET_MASK) {
+			off += sizeof(*fh);
+			nh = fh->nexthdr;
+			if (fh->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK)) {
 				k->proto = nh;
 				k->flags |= FLOW_F_FRAGMENT;
 				r->hdr_len = off;
@@ -308,12 +317,11 @@ static __always_inline void parse_ipv6(const struct pkt *p, __u32 off, struct pa
 static __always_inline void parse_l3(const struct pkt *p, __u32 off, __u16 eth_proto, struct parse_result *r)
 {
 	r->key.eth_proto = eth_proto;
+	r->hdr_len = off;
 	if (eth_proto == ETH_P_IPV4)
 		parse_ipv4(p, off, r);
 	else if (eth_proto == ETH_P_IPV6_)
 		parse_ipv6(p, off, r);
-	else
-		r->hdr_len = off;
 }
 
 /*
@@ -323,30 +331,29 @@ static __always_inline void parse_l3(const struct pkt *p, __u32 off, __u16 eth_p
  */
 static __always_inline void parse_eth(const struct pkt *p, struct parse_result *r)
 {
-	struct eth_hdr eh;
-
-	if (pkt_read(p, 0, &eh, sizeof(eh)) < 0) {
+	PKT_HDR(p, 0, struct eth_hdr, eh);
+	if (!eh) {
 		r->key.flags |= FLOW_F_MALFORMED;
 		r->hdr_len = 0;
 		return;
 	}
-	__u16 proto = bpf_ntohs(eh.proto);
-	__u32 off = sizeof(eh);
+	__u16 proto = bpf_ntohs(eh->proto);
+	__u32 off = sizeof(*eh);
 
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		if (proto != ETH_P_8021Q_ && proto != ETH_P_8021AD_)
 			break;
-		struct vlan_tag tag;
-		if (pkt_read(p, off, &tag, sizeof(tag)) < 0) {
+		PKT_HDR(p, off, struct vlan_tag, tag);
+		if (!tag) {
 			r->key.eth_proto = proto;
 			r->key.flags |= FLOW_F_MALFORMED;
 			r->hdr_len = off;
 			return;
 		}
 		if (!r->key.vlan)
-			r->key.vlan = bpf_ntohs(tag.tci) & VLAN_VID_MASK_;
-		proto = bpf_ntohs(tag.proto);
-		off += sizeof(tag);
+			r->key.vlan = bpf_ntohs(tag->tci) & VLAN_VID_MASK_;
+		proto = bpf_ntohs(tag->proto);
+		off += sizeof(*tag);
 	}
 	if (proto < ETH_P_802_3_MIN_)
 		proto = 0; /* 802.3 length field, not an EtherType */
