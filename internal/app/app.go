@@ -34,30 +34,25 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 		log.Debug("could not raise RLIMIT_MEMLOCK", "error", err)
 	}
 
-	tc, err := capture.StartTC(capture.TCOptions{
-		Ifindex:    ifc.Index,
-		MaxEntries: cfg.MaxEntries,
-		Attach:     attach.TCMode(cfg.TCAttach),
-		Log:        log,
-	})
+	src, err := start(cfg, ifc, log)
 	if err != nil {
 		return fmt.Errorf("start capture on %s: %w", ifc.Name, err)
 	}
 	defer func() {
-		if cerr := tc.Close(); cerr != nil {
+		if cerr := src.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("detach from %s: %w", ifc.Name, cerr))
 		}
 	}()
-	start := time.Now()
-	log.Info("capturing", "iface", ifc.Name, "mode", "tc", "attach", string(tc.Mode()), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
+	begin := time.Now()
+	log.Info("capturing", "iface", ifc.Name, "mode", src.Describe(), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
 
 	wait(ctx, cfg.Timeout)
-	if err := tc.Stop(); err != nil {
+	if err := src.Stop(); err != nil {
 		return fmt.Errorf("detach from %s: %w", ifc.Name, err)
 	}
-	elapsed := time.Since(start)
+	elapsed := time.Since(begin)
 
-	snap, err := tc.Read()
+	snap, err := src.Read()
 	if err != nil {
 		return err
 	}
@@ -73,6 +68,16 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 		return report.WriteJSON(out, r)
 	}
 	return report.WritePlain(out, r)
+}
+
+// start loads and attaches the programs of the capture mode cfg asks for.
+func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (capture.Source, error) {
+	return capture.StartTC(capture.TCOptions{
+		Ifindex:    ifc.Index,
+		MaxEntries: cfg.MaxEntries,
+		Attach:     attach.TCMode(cfg.TCAttach),
+		Log:        log,
+	})
 }
 
 // wait returns when ctx is done or, if timeout is not 0, when it passes.

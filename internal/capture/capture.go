@@ -88,3 +88,15 @@ func loadError(err error) error {
 	}
 	return fmt.Errorf("load eBPF programs: %w", err)
 }
+
+// Source is a running capture in any mode.
+type Source interface {
+	// Read returns the flow table as it is now.
+	Read() (Snapshot, error)
+	// Stop detaches the programs: counting ends, the table stays readable.
+	Stop() error
+	// Close detaches the programs and frees the kernel objects.
+	Close() error
+	// Describe names the mode and how it is attached, for the log.
+	Describe() string
+}

@@ -68,3 +68,6 @@ func (t *TC) Read() (Snapshot, error) {
 func (t *TC) Close() error {
 	return errors.Join(t.Stop(), t.objs.Close())
 }
+
+// Describe names the mode and the attach method.
+func (t *TC) Describe() string { return "tc/" + string(t.tc.Mode()) }
