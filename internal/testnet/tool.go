@@ -1,0 +1,176 @@
+package testnet
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BuildBinary builds cmd/pktstat-bpf into dir and returns its path.
+func BuildBinary(dir string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "pktstat-bpf")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/pktstat-bpf")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside the module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// Tool is a running pktstat-bpf.
+type Tool struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	ready  chan struct{}
+	done   chan struct{}
+	err    error
+}
+
+// readyLine is what the tool logs once its programs are attached.
+const readyLine = "msg=capturing"
+
+// StartTool runs bin with args inside e's namespace and waits until it
+// logs that it is capturing. The process is killed in t.Cleanup if the test
+// has not waited for it.
+func StartTool(t testing.TB, e End, bin string, args ...string) *Tool {
+	t.Helper()
+	tl := &Tool{cmd: e.Command(bin, args...), ready: make(chan struct{}), done: make(chan struct{})}
+	tl.cmd.Stdout = &tl.stdout
+	pr, pw := io.Pipe()
+	tl.cmd.Stderr = pw
+	if err := tl.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		once := sync.Once{}
+		for sc.Scan() {
+			tl.mu.Lock()
+			tl.stderr.WriteString(sc.Text() + "\n")
+			tl.mu.Unlock()
+			if strings.Contains(sc.Text(), readyLine) {
+				once.Do(func() { close(tl.ready) })
+			}
+		}
+	}()
+	go func() {
+		tl.err = tl.cmd.Wait()
+		pw.Close()
+		close(tl.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-tl.done:
+		default:
+			_ = tl.cmd.Process.Kill()
+			<-tl.done
+		}
+	})
+	select {
+	case <-tl.ready:
+	case <-tl.done:
+		t.Fatalf("pktstat-bpf exited before capturing: %v\nstderr:\n%s", tl.err, tl.Stderr())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pktstat-bpf did not start capturing within 30s\nstderr:\n%s", tl.Stderr())
+	}
+	return tl
+}
+
+// PID is the process ID of nsenter, which execs the tool in place.
+func (tl *Tool) PID() int { return tl.cmd.Process.Pid }
+
+// Signal sends sig to the tool.
+func (tl *Tool) Signal(sig syscall.Signal) error { return tl.cmd.Process.Signal(sig) }
+
+// Wait waits up to timeout for the tool to exit and returns its exit code
+// (-1 if a signal killed it).
+func (tl *Tool) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-tl.done:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("pktstat-bpf still running after %s", timeout)
+	}
+	if tl.err == nil {
+		return 0, nil
+	}
+	if ee, ok := tl.err.(*exec.ExitError); ok {
+		return ee.ExitCode(), nil
+	}
+	return 0, tl.err
+}
+
+// Stdout is everything the tool wrote to stdout; read it after Wait.
+func (tl *Tool) Stdout() string { return tl.stdout.String() }
+
+// Stderr is what the tool has logged so far.
+func (tl *Tool) Stderr() string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.stderr.String()
+}
+
+// Row is one row of the JSON report.
+type Row struct {
+	SrcIP     string  `json:"srcIp"`
+	DstIP     string  `json:"dstIp"`
+	Proto     string  `json:"proto"`
+	Bytes     uint64  `json:"bytes"`
+	Packets   uint64  `json:"packets"`
+	Bitrate   float64 `json:"bitrate"`
+	SrcPort   uint16  `json:"srcPort"`
+	DstPort   uint16  `json:"dstPort"`
+	VLAN      uint16  `json:"vlan"`
+	Fragment  bool    `json:"fragment"`
+	Malformed bool    `json:"malformed"`
+	Overflow  bool    `json:"overflow"`
+}
+
+// ParseRows decodes a JSON report.
+func ParseRows(out string) ([]Row, error) {
+	var rows []Row
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		return nil, fmt.Errorf("decode JSON report %q: %w", out, err)
+	}
+	return rows, nil
+}
+
+// Find returns the rows that match proto, source and destination (ports
+// are ignored when zero).
+func Find(rows []Row, proto, src, dst string, sport, dport uint16) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Proto == proto && r.SrcIP == src && r.DstIP == dst &&
+			(sport == 0 || r.SrcPort == sport) && (dport == 0 || r.DstPort == dport) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
