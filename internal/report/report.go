@@ -4,7 +4,7 @@
 package report
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
@@ -24,9 +24,11 @@ type Report struct {
 func FormatBitrate(bps float64) string {
 	units := [...]string{"bps", "Kbps", "Mbps", "Gbps", "Tbps"}
 	i := 0
-	for bps >= 1000 && i < len(units)-1 {
+	// Rounding to two decimals turns 999.995 and up into "1000.00", which
+	// is 1.00 of the next unit: decide on the digits that will be printed.
+	for i < len(units)-1 && (bps >= 1000 || strconv.FormatFloat(bps, 'f', 2, 64) == "1000.00") {
 		bps /= 1000
 		i++
 	}
-	return fmt.Sprintf("%.2f %s", bps, units[i])
+	return strconv.FormatFloat(bps, 'f', 2, 64) + " " + units[i]
 }
