@@ -42,7 +42,8 @@ type TC struct {
 	mode    TCMode
 	links   []link.Link
 	filters []netlink.FilterAttrs
-	// qdisc is the clsact qdisc this run created, nil if it existed before.
+	// qdisc is the clsact qdisc this run created, or took over from a killed
+	// run; nil if it belongs to someone else.
 	qdisc netlink.Qdisc
 	log   *slog.Logger
 }
@@ -55,10 +56,15 @@ func (t *TC) Mode() TCMode { return t.mode }
 // TCX is tried first and legacy tc is the fallback. In any mode, legacy
 // filters left by killed runs of this tool are removed first.
 func AttachTC(ifindex int, progs TCPrograms, mode TCMode, log *slog.Logger) (*TC, error) {
-	if err := removeStaleFilters(ifindex, progs, log); err != nil {
+	swept, err := removeStaleFilters(ifindex, progs, log)
+	if err != nil {
 		return nil, err
 	}
-	t := &TC{log: log}
+	// The clsact qdisc that held a killed run's filters was most likely
+	// created by that run: Close removes it if nothing else uses it by then.
+	// Should it have existed before, it is empty, and an empty clsact does
+	// nothing, so removing it loses nothing.
+	t := &TC{log: log, qdisc: swept}
 	if mode == TCAuto || mode == TCX {
 		err := t.attachTCX(ifindex, progs)
 		if err == nil {
@@ -132,13 +138,21 @@ func (t *TC) attachLegacy(ifindex int, progs TCPrograms) error {
 		{progs.Ingress, netlink.HANDLE_MIN_INGRESS, "ingress"},
 		{progs.Egress, netlink.HANDLE_MIN_EGRESS, "egress"},
 	} {
+		prio, err := headPriority(ifindex, d.parent)
+		if err != nil {
+			return err
+		}
+		if prio == 0 {
+			t.log.Warn("another tc filter has priority 1, so it runs before ours and may hide packets from it", "direction", d.name)
+		}
 		f := &netlink.BpfFilter{
 			FilterAttrs: netlink.FilterAttrs{
 				LinkIndex: ifindex,
 				Parent:    d.parent,
 				Protocol:  unix.ETH_P_ALL,
-				// Priority 0: the kernel picks one ahead of every existing
-				// filter, so this one sees packets before they can be dropped.
+				// Ahead of every existing filter, so that this one sees
+				// packets before another can drop or redirect them.
+				Priority: prio,
 			},
 			Fd:           d.prog.FD(),
 			Name:         name,
@@ -154,6 +168,28 @@ func (t *TC) attachLegacy(ifindex int, progs TCPrograms) error {
 		t.filters = append(t.filters, attrs)
 	}
 	return nil
+}
+
+// headPriority returns a priority that puts a new filter ahead of every
+// filter on parent: one less than the lowest in use, or 1 if there is none.
+// It returns 0 (let the kernel choose) when priority 1 is taken. The kernel
+// itself would not put the filter first: given priority 0, it places the
+// new filter after every filter of priority below 0x8000.
+func headPriority(ifindex int, parent uint32) (uint16, error) {
+	filters, err := listFilters(ifindex, parent)
+	if err != nil {
+		return 0, err
+	}
+	lowest := uint16(0)
+	for _, f := range filters {
+		if p := f.Attrs().Priority; p != 0 && (lowest == 0 || p < lowest) {
+			lowest = p
+		}
+	}
+	if lowest == 0 {
+		return 1, nil
+	}
+	return lowest - 1, nil
 }
 
 // findFilter returns the kernel's view of the filter just added, which
@@ -208,23 +244,25 @@ func findClsact(ifindex int) (netlink.Qdisc, error) {
 // removeStaleFilters deletes cls_bpf filters that a killed run of this tool
 // left behind: filters running one of our programs (by name) whose owner
 // PID is no longer a running pktstat-bpf. Other filters are never touched.
-func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) error {
+// It returns the clsact qdisc if it removed any filter from it, else nil.
+func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) (netlink.Qdisc, error) {
 	q, err := findClsact(ifindex)
 	if err != nil || q == nil {
-		return err
+		return nil, err
 	}
+	removed := false
 	ours := map[string]bool{}
 	for _, p := range []*ebpf.Program{progs.Ingress, progs.Egress} {
 		info, err := p.Info()
 		if err != nil {
-			return fmt.Errorf("program info: %w", err)
+			return nil, fmt.Errorf("program info: %w", err)
 		}
 		ours[info.Name] = true
 	}
 	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
 		filters, err := listFilters(ifindex, parent)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, f := range filters {
 			bf, ok := f.(*netlink.BpfFilter)
@@ -235,12 +273,16 @@ func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) error {
 				continue
 			}
 			if err := netlink.FilterDel(&netlink.BpfFilter{FilterAttrs: bf.FilterAttrs}); err != nil {
-				return fmt.Errorf("remove stale filter %q (prio %d): %w", bf.Name, bf.Priority, err)
+				return nil, fmt.Errorf("remove stale filter %q (prio %d): %w", bf.Name, bf.Priority, err)
 			}
 			log.Info("removed a tc filter left by an earlier run", "filter", bf.Name, "program_id", bf.Id)
+			removed = true
 		}
 	}
-	return nil
+	if !removed {
+		return nil, nil
+	}
+	return q, nil
 }
 
 func programName(id int) string {
@@ -282,8 +324,8 @@ func (t *TC) closeLinks() error {
 }
 
 // Close detaches exactly what this run attached: its TCX links, its
-// cls_bpf filters, and the clsact qdisc if this run created it and no
-// other filter has joined it since.
+// cls_bpf filters, and the clsact qdisc if this run created it (or took it
+// over from a killed run) and no other filter has joined it since.
 func (t *TC) Close() error {
 	errs := []error{t.closeLinks()}
 	for _, f := range t.filters {

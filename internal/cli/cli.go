@@ -70,7 +70,12 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVarP(&cfg.Help, "help", "?", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {
-		return Config{}, &UsageError{Err: err}
+		// pflag answers -h, which no flag claims, with ErrHelp: users who
+		// type -h ask for help, so give it rather than a usage error.
+		if !errors.Is(err, pflag.ErrHelp) {
+			return Config{}, &UsageError{Err: err}
+		}
+		cfg.Help = true
 	}
 	if cfg.Help {
 		fmt.Fprintf(out, "Usage: pktstat-bpf [flags]\n\nShows per-flow traffic statistics, counted by eBPF programs in the kernel.\n\nFlags:\n%s", fs.FlagUsages())

@@ -1,0 +1,486 @@
+package main
+
+// End-to-end checks of what the tool leaves on the interface: nothing of
+// its own after any ending it can clean up after, and everything of
+// others, which keep seeing every packet while it runs.
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+)
+
+// Our programs' names, as the kernel reports them.
+const (
+	ingressProgName = "pktstat_ingress"
+	egressProgName  = "pktstat_egress"
+)
+
+// tcxProgram is a program attached to a TCX hook, in chain order.
+type tcxProgram struct {
+	ID   ebpf.ProgramID
+	Name string
+}
+
+// tcxChain lists the programs on e's veth at hook (AttachTCXIngress or
+// AttachTCXEgress), first to run first.
+func tcxChain(e testnet.End, hook ebpf.AttachType) ([]tcxProgram, error) {
+	var out []tcxProgram
+	err := e.Do(func() error {
+		res, err := link.QueryPrograms(link.QueryOptions{Target: e.Index, Attach: hook})
+		if err != nil {
+			return err
+		}
+		for _, ap := range res.Programs {
+			name := "?"
+			if p, err := ebpf.NewProgramFromID(ap.ID); err == nil {
+				if info, err := p.Info(); err == nil {
+					name = info.Name
+				}
+				p.Close()
+			}
+			out = append(out, tcxProgram{ap.ID, name})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query TCX %v programs of %s: %w", hook, e.Link, err)
+	}
+	return out, nil
+}
+
+// ourTCX returns the names of our programs attached through TCX on e.
+func ourTCX(t *testing.T, e testnet.End) []string {
+	t.Helper()
+	var ours []string
+	for _, hook := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+		chain, err := tcxChain(e, hook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range chain {
+			if p.Name == ingressProgName || p.Name == egressProgName {
+				ours = append(ours, fmt.Sprintf("%v:%s(id %d)", hook, p.Name, p.ID))
+			}
+		}
+	}
+	return ours
+}
+
+// tcState is the legacy tc set-up of an interface.
+type tcState struct {
+	clsact  bool
+	ingress []*netlink.BpfFilter
+	egress  []*netlink.BpfFilter
+	other   int // filters that are not cls_bpf
+}
+
+func (s tcState) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "clsact=%v", s.clsact)
+	for _, d := range []struct {
+		name string
+		fs   []*netlink.BpfFilter
+	}{{"ingress", s.ingress}, {"egress", s.egress}} {
+		for _, f := range d.fs {
+			fmt.Fprintf(&b, " %s:%q(prio %d, prog %d)", d.name, f.Name, f.Priority, f.Id)
+		}
+	}
+	if s.other > 0 {
+		fmt.Fprintf(&b, " +%d other filters", s.other)
+	}
+	return b.String()
+}
+
+func legacyState(t *testing.T, e testnet.End) tcState {
+	t.Helper()
+	var s tcState
+	err := e.Do(func() error {
+		l, err := netlink.LinkByName(e.Link)
+		if err != nil {
+			return err
+		}
+		qs, err := netlink.QdiscList(l)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			s.clsact = s.clsact || q.Type() == "clsact"
+		}
+		if !s.clsact {
+			return nil
+		}
+		for _, d := range []struct {
+			parent uint32
+			dst    *[]*netlink.BpfFilter
+		}{{netlink.HANDLE_MIN_INGRESS, &s.ingress}, {netlink.HANDLE_MIN_EGRESS, &s.egress}} {
+			fs, err := netlink.FilterList(l, d.parent)
+			if err != nil {
+				return err
+			}
+			for _, f := range fs {
+				if bf, ok := f.(*netlink.BpfFilter); ok {
+					*d.dst = append(*d.dst, bf)
+				} else {
+					s.other++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read tc set-up of %s: %v", e.Link, err)
+	}
+	return s
+}
+
+// filterNamed reports whether fs holds exactly one filter named name.
+func filterNamed(fs []*netlink.BpfFilter, name string) bool {
+	n := 0
+	for _, f := range fs {
+		if f.Name == name {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// endCapture ends a run the given way: "timeout" waits for -t to pass,
+// a signal name sends that signal. It returns the exit code.
+func endCapture(t *testing.T, tl *testnet.Tool, how string) int {
+	t.Helper()
+	switch how {
+	case "timeout":
+	case "SIGTERM":
+		if err := tl.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	case "SIGKILL":
+		if err := tl.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown ending %q", how)
+	}
+	code, err := tl.Wait(toolWait)
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, tl.Stderr())
+	}
+	return code
+}
+
+// wantExit is the exit code of each ending (-1: killed by a signal).
+func wantExit(how string) int {
+	if how == "SIGKILL" {
+		return -1
+	}
+	return 0
+}
+
+// captureArgs are the extra arguments for a run in mode ended by how.
+func captureArgs(mode, how string) []string {
+	args := []string{"--tc-attach", mode}
+	if how == "timeout" {
+		args = append(args, "-t", "2s")
+	}
+	return args
+}
+
+// TestE2ENothingLeftTCX: TCX links go with the process, however it ends.
+func TestE2ENothingLeftTCX(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			tl := startCapture(t, p.A, bin, captureArgs("tcx", how)...)
+			if !strings.Contains(tl.Stderr(), "mode=tc/tcx") {
+				t.Fatalf("not attached through TCX:\n%s", tl.Stderr())
+			}
+			if got := ourTCX(t, p.A); len(got) != 2 {
+				t.Fatalf("while running, our TCX programs are %v, want ingress and egress", got)
+			}
+			if code := endCapture(t, tl, how); code != wantExit(how) {
+				t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, wantExit(how), tl.Stderr())
+			}
+			// The links are released with the process's last file
+			// descriptors; poll briefly in case that lags the exit.
+			var left []string
+			begin := time.Now()
+			for deadline := begin.Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if left = ourTCX(t, p.A); len(left) == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(left) != 0 {
+				t.Fatalf("after %s, still attached: %v", how, left)
+			}
+			t.Logf("after %s: no TCX program of ours on %s (checked %v after exit)", how, p.A.Link, time.Since(begin).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestE2ENothingLeftLegacy: a normal end or SIGTERM removes our filters and
+// the clsact qdisc the run created. SIGKILL leaves the filters (they belong
+// to the interface, not the process), and the next run removes them.
+func TestE2ENothingLeftLegacy(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			if s := legacyState(t, p.A); s.clsact {
+				t.Fatalf("before the run: %v, want no clsact qdisc", s)
+			}
+			tl := startCapture(t, p.A, bin, captureArgs("legacy", how)...)
+			if !strings.Contains(tl.Stderr(), "mode=tc/legacy") {
+				t.Fatalf("not attached through legacy tc:\n%s", tl.Stderr())
+			}
+			name := "pktstat-bpf:" + strconv.Itoa(tl.PID())
+			s := legacyState(t, p.A)
+			if !s.clsact || len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+				t.Fatalf("while running: %v; want clsact and one filter %q each way", s, name)
+			}
+			if code := endCapture(t, tl, how); code != wantExit(how) {
+				t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, wantExit(how), tl.Stderr())
+			}
+			s = legacyState(t, p.A)
+			if how != "SIGKILL" {
+				if s.clsact {
+					t.Fatalf("after %s: %v; want nothing, not even the qdisc", how, s)
+				}
+				t.Logf("after %s: no filter and no clsact qdisc left", how)
+				return
+			}
+			// Filters outlive the killed process...
+			if !s.clsact || len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+				t.Fatalf("after SIGKILL: %v; want the killed run's filter %q still there each way", s, name)
+			}
+			t.Logf("after SIGKILL, left as expected: %v", s)
+			// ...until the next run sweeps them up at its start.
+			next := startCapture(t, p.A, bin, "--tc-attach", "legacy")
+			swept := strings.Count(next.Stderr(), "removed a tc filter left by an earlier run")
+			if swept != 2 || !strings.Contains(next.Stderr(), name) {
+				t.Fatalf("the next run logged %d removals of %q, want 2:\n%s", swept, name, next.Stderr())
+			}
+			nextName := "pktstat-bpf:" + strconv.Itoa(next.PID())
+			if s := legacyState(t, p.A); len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, nextName) || !filterNamed(s.egress, nextName) {
+				t.Fatalf("during the next run: %v; want only its own filters %q", s, nextName)
+			}
+			stopCapture(t, next, syscall.SIGINT)
+			// The killed run's clsact qdisc goes too: the next run took it
+			// over when it swept the filters out of it.
+			if s := legacyState(t, p.A); s.clsact {
+				t.Fatalf("after the next run: %v; want nothing, not even the qdisc", s)
+			}
+			t.Logf("the next run removed both leftovers at its start, and left no filter and no qdisc at its exit")
+		})
+	}
+}
+
+// counterProg is a program of some other tool on the same hook: it counts
+// the skbs of one frame length in slot 0 of an array, and in slot 1 those
+// of them whose first hdrLen bytes are not all in the linear area, and
+// hands every packet on (TC_ACT_UNSPEC, which is TCX_NEXT).
+type counterProg struct {
+	prog   *ebpf.Program
+	counts *ebpf.Map
+}
+
+// __sk_buff field offsets (uapi linux/bpf.h).
+const (
+	skbLenOff     = 0
+	skbDataOff    = 76
+	skbDataEndOff = 80
+)
+
+func newCounterProg(t *testing.T, name string, frameLen, hdrLen int) *counterProg {
+	t.Helper()
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	if err != nil {
+		t.Fatalf("create counter map: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	increment := func(slot int32, label string) asm.Instructions {
+		return asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, int64(slot), asm.Word).WithSymbol(label),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.LoadMapPtr(asm.R1, m.FD()),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "out"),
+			asm.Mov.Imm(asm.R1, 1),
+			asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		}
+	}
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R2, asm.R6, skbLenOff, asm.Word),
+		asm.JNE.Imm(asm.R2, int32(frameLen), "out"),
+		asm.Mov.Imm(asm.R7, 0),
+		asm.LoadMem(asm.R3, asm.R6, skbDataOff, asm.Word),
+		asm.LoadMem(asm.R4, asm.R6, skbDataEndOff, asm.Word),
+		asm.Add.Imm(asm.R3, int32(hdrLen)),
+		asm.JLE.Reg(asm.R3, asm.R4, "all"),
+		asm.Mov.Imm(asm.R7, 1),
+	}
+	insns = append(insns, increment(0, "all")...)
+	insns = append(insns, asm.JEq.Imm(asm.R7, 0, "out"))
+	insns = append(insns, increment(1, "nonlinear")...)
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, -1).WithSymbol("out"), // TC_ACT_UNSPEC
+		asm.Return(),
+	)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: name, Type: ebpf.SchedCLS, License: "MIT", Instructions: insns})
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	return &counterProg{prog: prog, counts: m}
+}
+
+func (c *counterProg) count(t *testing.T, slot uint32) uint64 {
+	t.Helper()
+	var v uint64
+	if err := c.counts.Lookup(slot, &v); err != nil {
+		t.Fatalf("read counter %d: %v", slot, err)
+	}
+	return v
+}
+
+func (c *counterProg) id(t *testing.T) ebpf.ProgramID {
+	t.Helper()
+	info, err := c.prog.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
+}
+
+// TestE2ECoexist runs the tool next to another tool's program on A's
+// ingress, in both attach modes. Ours runs first; the other one must
+// still see every packet during the run, and must still be attached,
+// untouched, after it.
+func TestE2ECoexist(t *testing.T) {
+	bin := e2eBinary(t)
+	const n = 200
+	payload := bytes.Repeat([]byte{7}, 333)
+	frameLen := ethLen + ipv4Len + udpLen + len(payload)
+
+	// sendAndCount sends n datagrams B->A and returns the counter's rise.
+	sendAndCount := func(t *testing.T, p *testnet.Pair, c *counterProg, sport uint16) uint64 {
+		t.Helper()
+		before := c.count(t, 0)
+		sendUDPFlow(t, udpFlow{"B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, sport), netip.AddrPortFrom(p.A.IPv4, 5400), ipv4Len}, payload, n)
+		return c.count(t, 0) - before
+	}
+	checkRun := func(t *testing.T, p *testnet.Pair, rows []testnet.Row, seen uint64) {
+		t.Helper()
+		row := oneRow(t, rows, "UDP", p.B.IPv4, p.A.IPv4, 41400, 5400)
+		wantCounts(t, "our row", row, n, uint64(n*frameLen))
+		if seen != n {
+			t.Fatalf("the other program saw %d of the %d datagrams while we ran in front of it", seen, n)
+		}
+		t.Logf("the other program saw %d of %d datagrams during the run", seen, n)
+	}
+
+	t.Run("legacy", func(t *testing.T) {
+		p := testnet.NewPair(t)
+		p.PinNeighbors(t)
+		foreign := newCounterProg(t, "foreign", frameLen, 0)
+		err := p.A.Do(func() error {
+			if err := netlink.QdiscAdd(&netlink.GenericQdisc{
+				QdiscAttrs: netlink.QdiscAttrs{LinkIndex: p.A.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+				QdiscType:  "clsact",
+			}); err != nil {
+				return fmt.Errorf("add clsact: %w", err)
+			}
+			return netlink.FilterAdd(&netlink.BpfFilter{
+				FilterAttrs: netlink.FilterAttrs{LinkIndex: p.A.Index, Parent: netlink.HANDLE_MIN_INGRESS,
+					Priority: 100, Protocol: unix.ETH_P_ALL},
+				Fd: foreign.prog.FD(), Name: "foreign", DirectAction: true,
+			})
+		})
+		if err != nil {
+			t.Fatalf("set up the other tool's filter: %v", err)
+		}
+		before := legacyState(t, p.A)
+		if len(before.ingress) != 1 || before.ingress[0].Name != "foreign" {
+			t.Fatalf("set-up: %v", before)
+		}
+		theirs := *before.ingress[0]
+
+		tl := startCapture(t, p.A, bin, "--tc-attach", "legacy")
+		during := legacyState(t, p.A)
+		if len(during.ingress) != 2 || during.ingress[0].Name == "foreign" || during.ingress[0].Priority >= theirs.Priority {
+			t.Fatalf("during the run: %v; want our filter ahead of %q (prio %d)", during, "foreign", theirs.Priority)
+		}
+		t.Logf("during the run: %v", during)
+		seen := sendAndCount(t, p, foreign, 41400)
+		checkRun(t, p, stopCapture(t, tl, syscall.SIGINT), seen)
+
+		after := legacyState(t, p.A)
+		if !after.clsact || len(after.ingress) != 1 || len(after.egress) != 0 || after.other != 0 {
+			t.Fatalf("after the run: %v; want the clsact qdisc and only the other tool's filter", after)
+		}
+		if f := after.ingress[0]; f.Name != theirs.Name || f.Priority != theirs.Priority || f.Handle != theirs.Handle || f.Id != theirs.Id {
+			t.Fatalf("after the run the other filter is %q prio %d handle %x prog %d, was %q prio %d handle %x prog %d",
+				f.Name, f.Priority, f.Handle, f.Id, theirs.Name, theirs.Priority, theirs.Handle, theirs.Id)
+		}
+		if seen := sendAndCount(t, p, foreign, 41401); seen != n {
+			t.Fatalf("after the run the other program saw %d of %d datagrams", seen, n)
+		}
+		t.Logf("after the run: %v, still counting", after)
+	})
+
+	t.Run("tcx", func(t *testing.T) {
+		p := testnet.NewPair(t)
+		p.PinNeighbors(t)
+		foreign := newCounterProg(t, "foreign", frameLen, 0)
+		var l link.Link
+		if err := p.A.Do(func() (err error) {
+			l, err = link.AttachTCX(link.TCXOptions{Interface: p.A.Index, Program: foreign.prog, Attach: ebpf.AttachTCXIngress})
+			return err
+		}); err != nil {
+			t.Fatalf("attach the other tool's TCX program: %v", err)
+		}
+		t.Cleanup(func() { l.Close() })
+		theirs := foreign.id(t)
+
+		tl := startCapture(t, p.A, bin, "--tc-attach", "tcx")
+		chain, err := tcxChain(p.A, ebpf.AttachTCXIngress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chain) != 2 || chain[0].Name != ingressProgName || chain[1].ID != theirs {
+			t.Fatalf("TCX ingress chain during the run: %v; want %s, then the other program (id %d)", chain, ingressProgName, theirs)
+		}
+		t.Logf("TCX ingress chain during the run: %v", chain)
+		seen := sendAndCount(t, p, foreign, 41400)
+		checkRun(t, p, stopCapture(t, tl, syscall.SIGINT), seen)
+
+		chain, err = tcxChain(p.A, ebpf.AttachTCXIngress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chain) != 1 || chain[0].ID != theirs {
+			t.Fatalf("TCX ingress chain after the run: %v; want only the other program (id %d)", chain, theirs)
+		}
+		if seen := sendAndCount(t, p, foreign, 41401); seen != n {
+			t.Fatalf("after the run the other program saw %d of %d datagrams", seen, n)
+		}
+		t.Logf("after the run: TCX ingress chain %v, still counting", chain)
+	})
+}

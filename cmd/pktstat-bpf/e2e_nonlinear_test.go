@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+)
+
+// udpFrame builds an Ethernet/IPv4/UDP frame from B to A with gopacket,
+// lengths and checksums filled in.
+func udpFrame(t *testing.T, p *testnet.Pair, sport, dport uint16, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: p.B.MAC, DstMAC: p.A.MAC, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.IP(p.B.IPv4.AsSlice()), DstIP: net.IP(p.A.IPv4.AsSlice())}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatalf("build frame: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// trafgenConfig writes frame as a trafgen packet: { 0x.., 0x.., ... }.
+func trafgenConfig(frame []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("{\n")
+	for i, c := range frame {
+		fmt.Fprintf(&b, "0x%02x,", c)
+		if i%16 == 15 {
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\n}\n")
+	return b.Bytes()
+}
+
+// TestE2ENonLinear has trafgen send N copies of one UDP frame from B. Its
+// frames come from a packet mmap ring, and arrive at A's TC ingress with
+// their headers outside the skb's linear area: a parser that reads only
+// direct packet memory counts none of them. A counter program at the head
+// of A's TCX ingress chain confirms that they do arrive non-linear.
+func TestE2ENonLinear(t *testing.T) {
+	bin := e2eBinary(t)
+	trafgen, err := exec.LookPath("trafgen")
+	if err != nil {
+		t.Skip("skipped: needs trafgen; install the Debian package netsniff-ng")
+	}
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	const n = 20000
+	const sport, dport = 41500, 5500
+	frame := udpFrame(t, p, sport, dport, bytes.Repeat([]byte{0x42}, 100))
+	conf := filepath.Join(t.TempDir(), "udp.cfg")
+	if err := os.WriteFile(conf, trafgenConfig(frame), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tl := startCapture(t, p.A, bin, "--tc-attach", "tcx")
+	// Ahead of ours, so it sees the skbs as our program receives them.
+	probe := newCounterProg(t, "nonlinear_probe", len(frame), ethLen+ipv4Len+udpLen)
+	var l link.Link
+	if err := p.A.Do(func() (err error) {
+		l, err = link.AttachTCX(link.TCXOptions{Interface: p.A.Index, Program: probe.prog,
+			Attach: ebpf.AttachTCXIngress, Anchor: link.Head()})
+		return err
+	}); err != nil {
+		t.Fatalf("attach the probe: %v", err)
+	}
+	defer l.Close()
+	rx0, err := p.A.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := p.B.Command(trafgen, "--dev", p.B.Link, "--conf", conf, "-n", strconv.Itoa(n),
+		"--no-sock-mem", "--cpus", "1", "--no-cpu-stats")
+	cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	begin := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("trafgen: %v\n%s", err, out)
+	}
+	took := time.Since(begin)
+	rx1, err := p.A.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := stopCapture(t, tl, syscall.SIGINT)
+
+	seen, nonLinear := probe.count(t, 0), probe.count(t, 1)
+	t.Logf("trafgen sent %d frames of %d bytes in %v; A's veth received %d skbs (%d dropped); the probe saw %d, %d of them with L2-L4 headers outside the linear area",
+		n, len(frame), took.Round(time.Millisecond), rx1.RxPackets-rx0.RxPackets, rx1.RxDropped-rx0.RxDropped, seen, nonLinear)
+	if seen != n {
+		t.Fatalf("the probe at A's ingress saw %d of the %d frames: some were lost before the hook, so n is not the ground truth", seen, n)
+	}
+	if nonLinear != n {
+		t.Errorf("%d of %d frames arrived with non-linear headers; this test is meant to feed non-linear skbs", nonLinear, n)
+	}
+	row := oneRow(t, rows, "UDP", p.B.IPv4, p.A.IPv4, sport, dport)
+	wantCounts(t, "trafgen UDP B->A (non-linear skbs)", row, n, uint64(n*len(frame)))
+}
