@@ -177,6 +177,10 @@ static __always_inline void parse_l4(const struct pkt *p, __u32 off, struct pars
 		__u32 doff = (th->doff_res >> 4) * 4;
 		if (doff < sizeof(*th))
 			goto malformed;
+		/* The options are part of the header: all of it must be there. */
+		__u8 last;
+		if (!pkt_ptr(p, off + doff - 1, &last, sizeof(last)))
+			goto malformed;
 		k->sport = bpf_ntohs(th->sport);
 		k->dport = bpf_ntohs(th->dport);
 		r->hdr_len = off + doff;
@@ -253,6 +257,13 @@ malformed:
 	k->flags |= FLOW_F_MALFORMED;
 }
 
+/* IPv6 extension headers the parser steps over to reach the L4 header. */
+static __always_inline int ipv6_is_ext(__u8 nh)
+{
+	return nh == IPPROTO_HOPOPTS_ || nh == IPPROTO_ROUTING_ || nh == IPPROTO_DSTOPTS_ ||
+	       nh == IPPROTO_AH_ || nh == IPPROTO_FRAGMENT_;
+}
+
 static __always_inline void parse_ipv6(const struct pkt *p, __u32 off, struct parse_result *r)
 {
 	struct flow_key *k = &r->key;
@@ -268,25 +279,10 @@ static __always_inline void parse_ipv6(const struct pkt *p, __u32 off, struct pa
 	off += sizeof(*ih);
 
 	__u8 nh = ih->nexthdr;
-	for (int i = 0; i < MAX_IPV6_EXT; i++) {
+	for (int i = 0; i < MAX_IPV6_EXT && ipv6_is_ext(nh); i++) {
 		k->proto = nh;
 		r->hdr_len = off;
-		switch (nh) {
-		case IPPROTO_HOPOPTS_:
-		case IPPROTO_ROUTING_:
-		case IPPROTO_DSTOPTS_:
-		case IPPROTO_AH_: {
-			PKT_HDR(p, off, struct ipv6_ext, eh);
-			if (!eh) {
-				k->flags |= FLOW_F_MALFORMED;
-				return;
-			}
-			nh = eh->nexthdr;
-			/* AH counts 4-byte units minus 2; the others, 8-byte units minus 1. */
-			off += k->proto == IPPROTO_AH_ ? ((__u32)eh->len + 2) * 4 : ((__u32)eh->len + 1) * 8;
-			continue;
-		}
-		case IPPROTO_FRAGMENT_: {
+		if (nh == IPPROTO_FRAGMENT_) {
 			PKT_HDR(p, off, struct ipv6_frag, fh);
 			if (!fh) {
 				k->flags |= FLOW_F_MALFORMED;
@@ -302,15 +298,23 @@ static __always_inline void parse_ipv6(const struct pkt *p, __u32 off, struct pa
 			}
 			continue;
 		}
-		default:
-			parse_l4(p, off, r);
+		PKT_HDR(p, off, struct ipv6_ext, eh);
+		if (!eh) {
+			k->flags |= FLOW_F_MALFORMED;
 			return;
 		}
+		nh = eh->nexthdr;
+		/* AH counts 4-byte units minus 2; the others, 8-byte units minus 1. */
+		off += k->proto == IPPROTO_AH_ ? ((__u32)eh->len + 2) * 4 : ((__u32)eh->len + 1) * 8;
 	}
-	/* Still inside the chain: count it, and say so. */
 	k->proto = nh;
 	r->hdr_len = off;
-	k->flags |= FLOW_F_DEEP_CHAIN;
+	if (ipv6_is_ext(nh)) {
+		/* Still inside the chain after MAX_IPV6_EXT headers: count it, and say so. */
+		k->flags |= FLOW_F_DEEP_CHAIN;
+		return;
+	}
+	parse_l4(p, off, r);
 }
 
 /* Parses an IP packet that starts at off, as cgroup_skb programs see it. */

@@ -1,0 +1,86 @@
+package bpftest
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// TestCasesOracle checks the oracle against what each frame was built to
+// exercise, so that a kernel test comparing with the oracle cannot pass by
+// the oracle sharing the parser's mistake. It needs no privileges.
+func TestCasesOracle(t *testing.T) {
+	names := map[string]bool{}
+	for _, c := range Cases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			if names[c.Name] {
+				t.Fatalf("duplicate case name %q", c.Name)
+			}
+			names[c.Name] = true
+			k, err := ExpectedKey(c.Frame)
+			if err != nil {
+				t.Fatalf("ExpectedKey: %v", err)
+			}
+			t.Logf("%d bytes: %+v", len(c.Frame), k)
+			if k.Flags != c.Flags {
+				t.Errorf("flags = %03b, the frame was built for %03b", k.Flags, c.Flags)
+			}
+			if k.VLAN != c.VLAN {
+				t.Errorf("VLAN = %d, the frame was built for %d", k.VLAN, c.VLAN)
+			}
+			if ports := k.SrcPort != 0 || k.DstPort != 0; ports != c.Ports {
+				t.Errorf("ports %d/%d, the frame was built with ports: %v", k.SrcPort, k.DstPort, c.Ports)
+			}
+			if k.IsIP() && k.Flags&flow.Malformed == 0 {
+				if want := map[bool]netip.Addr{
+					true:  netip.MustParseAddr("198.18.0.1"),
+					false: netip.MustParseAddr("2001:2::1"),
+				}[k.EtherType == flow.EtherTypeIPv4]; k.Src != want {
+					t.Errorf("source %v, the frame was built from %v", k.Src, want)
+				}
+			}
+			if k.Flags&flow.Malformed != 0 && k.IsIP() && k.Proto != 0 && k.Src.IsUnspecified() {
+				t.Errorf("protocol %d without addresses", k.Proto)
+			}
+		})
+	}
+}
+
+// TestExpectedKeyKnownFrames pins the oracle's reading of a few frames,
+// field by field, against values written out by hand.
+func TestExpectedKeyKnownFrames(t *testing.T) {
+	byName := map[string]Case{}
+	for _, c := range Cases(t) {
+		byName[c.Name] = c
+	}
+	v4 := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	for name, want := range map[string]flow.Key{
+		"ipv4-tcp": {EtherType: 0x0800, Proto: 6, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 40001, DstPort: 5201},
+		"qinq-ipv4-tcp": {EtherType: 0x0800, Proto: 6, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"),
+			SrcPort: 40001, DstPort: 5201, VLAN: 300},
+		"ipv6-icmpv6": {EtherType: 0x86DD, Proto: 58, Src: v4("2001:2::1"), Dst: v4("2001:2::2"), SrcPort: 1, DstPort: 4},
+		"ipv6-frag-nonfirst": {EtherType: 0x86DD, Proto: 17, Src: v4("2001:2::1"), Dst: v4("2001:2::2"),
+			Flags: flow.Fragment},
+		"ipv6-ext9-deep": {EtherType: 0x86DD, Proto: 60, Src: v4("2001:2::1"), Dst: v4("2001:2::2"),
+			Flags: flow.DeepChain},
+		"llc-802.3":         {EtherType: 0},
+		"arp":               {EtherType: 0x0806},
+		"trunc-ipv4-header": {EtherType: 0x0800, Src: v4("0.0.0.0"), Dst: v4("0.0.0.0"), VLAN: 100, Flags: flow.Malformed},
+		"trunc-tcp-header": {EtherType: 0x0800, Proto: 6, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"),
+			Flags: flow.Malformed},
+		"trunc-qinq-inner-tag": {EtherType: 0x8100, VLAN: 300, Flags: flow.Malformed},
+	} {
+		c, ok := byName[name]
+		if !ok {
+			t.Fatalf("no case %q", name)
+		}
+		got, err := ExpectedKey(c.Frame)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got != want {
+			t.Errorf("%s:\n got %+v\nwant %+v", name, got, want)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package capture
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// hookUnderTest is one hook's programs and maps, as the parser table drives
+// them: every frame runs once through each program, and each program must
+// return pass, which lets the packet go on unchanged.
+type hookUnderTest struct {
+	progs map[string]*ebpf.Program
+	m     maps
+	pass  uint32
+}
+
+// tcPass is TC_ACT_UNSPEC (-1), which is also TCX_NEXT, as the kernel
+// returns it from BPF_PROG_TEST_RUN: 0xFFFFFFFF.
+func tcPass() uint32 {
+	a := netlink.TC_ACT_UNSPEC
+	return uint32(a)
+}
+
+// loadTC loads the TC programs with a flow table of maxEntries rows.
+func loadTC(t *testing.T, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest) {
+	t.Helper()
+	bpftest.RequireRoot(t)
+	spec, err := bpfprog.LoadTC()
+	if err != nil {
+		t.Fatalf("load TC spec: %v", err)
+	}
+	var objs bpfprog.TCObjects
+	bpftest.Load(t, spec, maxEntries, &objs)
+	return &objs, hookUnderTest{
+		progs: map[string]*ebpf.Program{
+			bpfprog.TCProgPktstatIngress: objs.PktstatIngress,
+			bpfprog.TCProgPktstatEgress:  objs.PktstatEgress,
+		},
+		m:    maps{flows: objs.Flows, untracked: objs.Untracked},
+		pass: tcPass(),
+	}
+}
+
+// TestTCParserTable runs every frame of the parser table through the real
+// pktstat_ingress and pktstat_egress and compares the one row it makes with
+// gopacket's reading of the same frame.
+func TestTCParserTable(t *testing.T) {
+	_, h := loadTC(t, 64)
+	runParserTable(t, h)
+}
+
+func runParserTable(t *testing.T, h hookUnderTest) {
+	for _, c := range bpftest.Cases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			want, err := bpftest.ExpectedKey(c.Frame)
+			if err != nil {
+				t.Fatalf("oracle: %v", err)
+			}
+			bpftest.Reset(t, h.m.flows, h.m.untracked)
+			for name, prog := range h.progs {
+				if ret := bpftest.Run(t, prog, c.Frame, nil); ret != h.pass {
+					t.Errorf("%s returned %#x, want %#x (pass the packet unchanged)", name, ret, h.pass)
+				}
+			}
+			n := uint64(len(h.progs))
+			checkOneRow(t, h.m, want, flow.Counters{Packets: n, Bytes: n * uint64(len(c.Frame))})
+		})
+	}
+}
+
+// checkOneRow asserts that the flow table holds exactly one row, with key
+// want and counters c, and that nothing went untracked.
+func checkOneRow(t *testing.T, m maps, want flow.Key, c flow.Counters) {
+	t.Helper()
+	snap, err := m.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Untracked != (flow.Counters{}) {
+		t.Errorf("untracked = %+v, want none", snap.Untracked)
+	}
+	if len(snap.Flows) != 1 {
+		t.Fatalf("flow table has %d rows, want 1 (%+v):\n%s", len(snap.Flows), want, rows(snap))
+	}
+	got, ok := snap.Flows[want]
+	if !ok {
+		t.Fatalf("row key differs from gopacket's reading of the frame:\n%s want %+v", rows(snap), want)
+	}
+	if got != c {
+		t.Errorf("counters = %+v, want %+v", got, c)
+	}
+}
+
+func rows(s Snapshot) string {
+	var out string
+	for k, c := range s.Flows {
+		out += fmt.Sprintf("  got  %+v: %+v\n", k, c)
+	}
+	return out
+}
+
+// TestTCGSOAccounting checks that a GSO skb counts as the wire segments it
+// stands for, each with its own copy of the headers: gso_segs when the
+// kernel set it, else the payload divided by gso_size, rounded up.
+func TestTCGSOAccounting(t *testing.T) {
+	_, h := loadTC(t, 64)
+	tcp4 := func(payload int) []byte {
+		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolTCP),
+			bpftest.TCP(), bpftest.Payload(payload))
+	}
+	tcp6 := func(payload int) []byte {
+		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolTCP),
+			bpftest.TCP(), bpftest.Payload(payload))
+	}
+	vlanTCP4 := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeDot1Q),
+		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4},
+		bpftest.IPv4(layers.IPProtocolTCP), bpftest.TCP(), bpftest.Payload(1448))
+	udp4 := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
+		bpftest.UDP(), bpftest.Payload(1200))
+
+	for _, tc := range []struct {
+		name     string
+		frame    []byte
+		segs     uint32 // gso_segs
+		size     uint32 // gso_size
+		wantSegs uint64 // 0: derive from the payload
+	}{
+		{name: "tcp4-segs-45", frame: tcp4(1448), segs: 45, size: 1448, wantSegs: 45},
+		{name: "tcp6-segs-3", frame: tcp6(1428), segs: 3, size: 1428, wantSegs: 3},
+		{name: "vlan-tcp4-segs-4", frame: vlanTCP4, segs: 4, size: 1448, wantSegs: 4},
+		{name: "udp4-segs-10", frame: udp4, segs: 10, size: 1200, wantSegs: 10},
+		// gso_segs 0: the program derives the count from gso_size.
+		{name: "tcp4-derived-round-up", frame: tcp4(2*1448 + 100), size: 1448},
+		{name: "tcp6-derived-exact", frame: tcp6(2 * 1000), size: 1000},
+		{name: "tcp4-derived-one", frame: tcp4(100), size: 1448},
+		// Not GSO at all: one packet of its own length.
+		{name: "tcp4-no-gso", frame: tcp4(1448), wantSegs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := bpftest.ExpectedKey(tc.frame)
+			if err != nil {
+				t.Fatalf("oracle: %v", err)
+			}
+			hdr, err := bpftest.HeaderLen(tc.frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			segs := tc.wantSegs
+			if segs == 0 {
+				payload := uint64(len(tc.frame) - hdr)
+				segs = (payload + uint64(tc.size) - 1) / uint64(tc.size)
+			}
+			bpftest.Reset(t, h.m.flows, h.m.untracked)
+			ctx := &bpftest.SkBuff{GSOSegs: tc.segs, GSOSize: tc.size}
+			for name, prog := range h.progs {
+				if ret := bpftest.Run(t, prog, tc.frame, ctx); ret != h.pass {
+					t.Errorf("%s returned %#x, want %#x", name, ret, h.pass)
+				}
+			}
+			n := uint64(len(h.progs))
+			perRun := flow.Counters{
+				Packets: segs,
+				Bytes:   uint64(len(tc.frame)) + (segs-1)*uint64(hdr),
+			}
+			t.Logf("%d bytes, headers %d, gso_segs %d, gso_size %d: %d packets, %d bytes per run",
+				len(tc.frame), hdr, tc.segs, tc.size, perRun.Packets, perRun.Bytes)
+			checkOneRow(t, h.m, want, flow.Counters{Packets: n * perRun.Packets, Bytes: n * perRun.Bytes})
+		})
+	}
+}
+
+// TestTCUntracked fills a 4-row flow table with 10 flows: the first 4 get
+// rows, the other 6 are counted as untracked, and nothing is lost. Known
+// flows keep counting while the table is full.
+func TestTCUntracked(t *testing.T) {
+	const maxEntries, nFlows = 4, 10
+	objs, h := loadTC(t, maxEntries)
+
+	frames := make([][]byte, nFlows)
+	keys := make([]flow.Key, nFlows)
+	for i := range frames {
+		u := bpftest.UDP()
+		u.SrcPort = layers.UDPPort(41000 + i)
+		// Distinct lengths, so that the byte counts tell flows apart.
+		frames[i] = bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4),
+			bpftest.IPv4(layers.IPProtocolUDP), u, bpftest.Payload(100+10*i))
+		k, err := bpftest.ExpectedKey(frames[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+
+	var sent flow.Counters
+	for round := uint64(1); round <= 2; round++ {
+		// Round 1 through ingress, round 2 through egress.
+		prog := objs.PktstatIngress
+		if round == 2 {
+			prog = objs.PktstatEgress
+		}
+		for _, fr := range frames {
+			if ret := bpftest.Run(t, prog, fr, nil); ret != h.pass {
+				t.Fatalf("returned %#x, want %#x", ret, h.pass)
+			}
+			sent.Add(flow.Counters{Packets: 1, Bytes: uint64(len(fr))})
+		}
+
+		snap, err := h.m.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Flows) != maxEntries {
+			t.Fatalf("round %d: %d rows, want %d:\n%s", round, len(snap.Flows), maxEntries, rows(snap))
+		}
+		var wantLost, total flow.Counters
+		for i, k := range keys {
+			c := flow.Counters{Packets: round, Bytes: round * uint64(len(frames[i]))}
+			if i < maxEntries {
+				if got := snap.Flows[k]; got != c {
+					t.Errorf("round %d: flow %d has %+v, want %+v", round, i, got, c)
+				}
+			} else {
+				wantLost.Add(c)
+			}
+		}
+		if snap.Untracked != wantLost {
+			t.Errorf("round %d: untracked %+v, want %+v (flows %d..%d)", round, snap.Untracked, wantLost, maxEntries, nFlows-1)
+		}
+		for _, c := range snap.Flows {
+			total.Add(c)
+		}
+		total.Add(snap.Untracked)
+		if total != sent {
+			t.Errorf("round %d: rows + untracked = %+v, sent %+v", round, total, sent)
+		}
+		t.Logf("round %d: %d rows, untracked %+v, total %+v", round, len(snap.Flows), snap.Untracked, total)
+	}
+}
