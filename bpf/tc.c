@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /* TC entry points, attached through TCX (or clsact + cls_bpf) on ingress and egress. */
 #include "parse.h"
+#include "skb.h"
 
 #include <linux/pkt_cls.h>
 
@@ -27,16 +28,8 @@ static __always_inline void count_skb(struct __sk_buff *skb)
 	}
 	parse_eth(&p, &r);
 
-	__u64 len = skb->len;
-	__u64 segs = skb->gso_segs;
-	if (segs == 0 && skb->gso_size && len > r.hdr_len) {
-		/* Some GSO producers leave gso_segs for the stack to fill in. */
-		segs = (len - r.hdr_len + skb->gso_size - 1) / skb->gso_size;
-	}
-	if (segs == 0)
-		segs = 1;
-
-	account(&r.key, segs, len + (segs - 1) * r.hdr_len + segs * vlan_tag_len);
+	struct wire_count c = skb_wire_count(skb, r.hdr_len, vlan_tag_len);
+	account(&r.key, c.packets, c.bytes);
 }
 
 /* TC_ACT_UNSPEC equals TCX_NEXT: the packet goes on unchanged, and later programs run. */

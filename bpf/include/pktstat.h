@@ -46,14 +46,6 @@ struct flow_val {
 	__u64 bytes;   /* wire bytes, see the README's accounting table */
 };
 
-/* The flow table. Go sets max_entries from --max-entries before loading. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, struct flow_key);
-	__type(value, struct flow_val);
-} flows SEC(".maps");
-
 /*
  * Traffic that was seen but could not get a row because the flow table was
  * full. Kept apart so that the totals stay exact.
@@ -65,10 +57,15 @@ struct {
 	__type(value, struct flow_val);
 } untracked SEC(".maps");
 
-/* Adds one observation to the flow table: one lookup for a known flow. */
-static __always_inline void account(const struct flow_key *key, __u64 packets, __u64 bytes)
+/*
+ * Adds one observation to a flow table (a per-CPU hash of struct flow_val):
+ * one lookup for a known flow. The table is a parameter so that a mode whose
+ * key carries more than struct flow_key (cgroup mode adds the socket's
+ * owner) shares this code; inlined, table is a constant map pointer.
+ */
+static __always_inline void account_in(void *table, const void *key, __u64 packets, __u64 bytes)
 {
-	struct flow_val *val = bpf_map_lookup_elem(&flows, key);
+	struct flow_val *val = bpf_map_lookup_elem(table, key);
 
 	if (val) {
 		/* Per-CPU slot: no other CPU writes it, so no atomics. */
@@ -78,11 +75,11 @@ static __always_inline void account(const struct flow_key *key, __u64 packets, _
 	}
 
 	struct flow_val init = { .packets = packets, .bytes = bytes };
-	long err = bpf_map_update_elem(&flows, key, &init, BPF_NOEXIST);
+	long err = bpf_map_update_elem(table, key, &init, BPF_NOEXIST);
 	if (err == 0)
 		return;
 	if (err == -17 /* EEXIST: another CPU inserted it first */) {
-		val = bpf_map_lookup_elem(&flows, key);
+		val = bpf_map_lookup_elem(table, key);
 		if (val) {
 			val->packets += packets;
 			val->bytes += bytes;
@@ -97,3 +94,24 @@ static __always_inline void account(const struct flow_key *key, __u64 packets, _
 		lost->bytes += bytes;
 	}
 }
+
+/*
+ * An object whose rows need a wider key defines PKTSTAT_OWN_FLOW_TABLE
+ * before including this header and declares its own map named flows (Go
+ * sizes every object's "flows" from --max-entries).
+ */
+#ifndef PKTSTAT_OWN_FLOW_TABLE
+/* The flow table. Go sets max_entries from --max-entries before loading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key);
+	__type(value, struct flow_val);
+} flows SEC(".maps");
+
+/* Adds one observation to the flow table: one lookup for a known flow. */
+static __always_inline void account(const struct flow_key *key, __u64 packets, __u64 bytes)
+{
+	account_in(&flows, key, packets, bytes);
+}
+#endif

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
@@ -24,7 +25,10 @@ import (
 // Run captures until cfg.Timeout passes or ctx is cancelled, then writes the
 // report to out. A cancelled ctx (SIGINT, SIGTERM) is a normal end.
 func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (err error) {
-	ifc, err := netif.Resolve(cfg.Iface)
+	if err := checkTerminal(cfg, out); err != nil {
+		return err
+	}
+	ifc, where, err := resolveTarget(cfg)
 	if err != nil {
 		return err
 	}
@@ -36,19 +40,22 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 
 	src, err := start(cfg, ifc, log)
 	if err != nil {
-		return fmt.Errorf("start capture on %s: %w", ifc.Name, err)
+		return fmt.Errorf("start capture on %s: %w", where.Value, err)
 	}
 	defer func() {
 		if cerr := src.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("detach from %s: %w", ifc.Name, cerr))
+			err = errors.Join(err, fmt.Errorf("detach from %s: %w", where.Value, cerr))
 		}
 	}()
 	begin := time.Now()
-	log.Info("capturing", "iface", ifc.Name, "mode", src.Describe(), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
+	log.Info("capturing", where, "mode", src.Describe(), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
+	if cfg.TUI {
+		return runTUI(ctx, cfg, ifc, src, begin, out)
+	}
 
 	wait(ctx, cfg.Timeout)
 	if err := src.Stop(); err != nil {
-		return fmt.Errorf("detach from %s: %w", ifc.Name, err)
+		return fmt.Errorf("detach from %s: %w", where.Value, err)
 	}
 	elapsed := time.Since(begin)
 
@@ -70,14 +77,54 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 	return report.WritePlain(out, r)
 }
 
+// resolveTarget finds what the capture watches: an interface, or in cgroup
+// mode a cgroup v2 directory (which sees every interface). where names it
+// for the log and for errors.
+func resolveTarget(cfg cli.Config) (ifc netif.Interface, where slog.Attr, err error) {
+	if cfg.Mode == cli.ModeCgroup {
+		dir, err := cgroups.Open(cfg.Cgroup)
+		if err != nil {
+			return ifc, where, err
+		}
+		return ifc, slog.String("cgroup", dir.Path), nil
+	}
+	ifc, err = netif.Resolve(cfg.Iface)
+	return ifc, slog.String("iface", ifc.Name), err
+}
+
 // start loads and attaches the programs of the capture mode cfg asks for.
 func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (capture.Source, error) {
-	return capture.StartTC(capture.TCOptions{
-		Ifindex:    ifc.Index,
-		MaxEntries: cfg.MaxEntries,
-		Attach:     attach.TCMode(cfg.TCAttach),
-		Log:        log,
-	})
+	switch cfg.Mode {
+	case cli.ModeCgroup:
+		dir, err := cgroups.Open(cfg.Cgroup)
+		if err != nil {
+			return nil, err
+		}
+		return capture.StartCgroup(capture.CgroupOptions{Dir: dir, MaxEntries: cfg.MaxEntries, Log: log})
+	case cli.ModeXDP:
+		x, err := capture.StartXDP(capture.XDPOptions{
+			Ifindex:    ifc.Index,
+			MaxEntries: cfg.MaxEntries,
+			Attach:     attach.XDPMode(cfg.XDPMode),
+			Log:        log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("XDP program attached", "iface", ifc.Name, "xdp_mode", string(x.Mode()), "requested", string(cfg.XDPMode), "multi_buffer", x.Frags())
+		log.Warn("XDP sees only ingress: traffic that this interface sends is not counted; run without -x to count both directions with TC", "iface", ifc.Name)
+		if x.Mode() == attach.XDPGeneric {
+			log.Warn("generic XDP runs after the stack has built the packet: a GRO/GSO packet counts as one frame of its whole length, not as its wire segments; native XDP or TC count segments", "iface", ifc.Name)
+		}
+		return x, nil
+	default:
+		return capture.StartTC(capture.TCOptions{
+			Ifindex:    ifc.Index,
+			MaxEntries: cfg.MaxEntries,
+			Attach:     attach.TCMode(cfg.TCAttach),
+			Log:        log,
+		})
+	}
 }
 
 // wait returns when ctx is done or, if timeout is not 0, when it passes.

@@ -6,3 +6,13 @@
 package bpfprog
 
 //go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type flow_key -type flow_val -type flow_flags TC ../../bpf/tc.c -- -I../../bpf/include
+
+// The XDP object shares the TC object's flow_key and flow_val, byte for
+// byte (both come from bpf/include/pktstat.h), so no second set of Go types
+// is generated: capture reads every mode's maps as TCFlowKey and TCFlowVal,
+// and a test in internal/capture checks that the two objects agree.
+//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -no-global-types XDP ../../bpf/xdp.c -- -I../../bpf/include
+
+// The cgroup object keys its rows by owner as well (owned_flow_key embeds
+// flow_key), so it has Go types of its own.
+//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type owned_flow_key -type sock_owner -type owner_comm Cgroup ../../bpf/cgroup.c -- -I../../bpf/include

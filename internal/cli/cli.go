@@ -29,6 +29,47 @@ const (
 	TCAttachLegacy TCAttach = "legacy" // clsact qdisc + cls_bpf filters
 )
 
+// Mode is the capture mode: which hook counts the traffic. The zero value
+// is the default, TC.
+type Mode int
+
+// The capture modes.
+const (
+	ModeTC     Mode = iota // TC programs, ingress and egress
+	ModeXDP                // an XDP program, ingress only (-x)
+	ModeCgroup             // cgroup_skb programs on a cgroup v2 directory (-c)
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeTC:
+		return "tc"
+	case ModeXDP:
+		return "xdp"
+	case ModeCgroup:
+		return "cgroup"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// XDPMode says how the XDP program is attached.
+type XDPMode string
+
+// The --xdp_mode values; pktstat-bpf's aliases map onto them.
+const (
+	XDPModeAuto    XDPMode = "auto"    // native, else generic; alias best
+	XDPModeGeneric XDPMode = "generic" // in the core stack, any driver
+	XDPModeNative  XDPMode = "native"  // in the driver; alias driver
+	XDPModeOffload XDPMode = "offload" // on the NIC; alias hardware
+)
+
+var xdpModeAliases = map[string]XDPMode{
+	"auto": XDPModeAuto, "best": XDPModeAuto,
+	"generic": XDPModeGeneric,
+	"native":  XDPModeNative, "driver": XDPModeNative,
+	"offload": XDPModeOffload, "hardware": XDPModeOffload,
+}
+
 // Config is the validated command line.
 type Config struct {
 	Iface      string        // interface to watch; "" picks the default
@@ -36,8 +77,16 @@ type Config struct {
 	JSON       bool          // JSON instead of plain text
 	MaxEntries uint32        // flow-table size
 	TCAttach   TCAttach
-	Version    bool // print the version and exit
-	Help       bool // print usage and exit
+	Mode       Mode    // capture mode
+	XDPMode    XDPMode // how -x attaches; set only in ModeXDP
+	Cgroup     string  // cgroup v2 directory to watch; set only in ModeCgroup
+	// TUI shows the live table (-g) instead of a report at the end; it
+	// runs until the user quits, so Timeout is 0 with it.
+	TUI     bool
+	Refresh time.Duration // time between readings, over which rates are; set only with TUI
+	Expire  time.Duration // quiet time after which a flow leaves, 0 never; set only with TUI
+	Version bool          // print the version and exit
+	Help    bool          // print usage and exit
 }
 
 // UsageError is a command line that cannot run; main exits 2 on it.
@@ -57,6 +106,10 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		cfg        Config
 		maxEntries int64
 		tcAttach   string
+		xdp        bool
+		xdpMode    string
+		refresh    time.Duration
+		expire     time.Duration
 	)
 	fs := pflag.NewFlagSet("pktstat-bpf", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned and printed once, by main
@@ -66,6 +119,12 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVarP(&cfg.JSON, "json", "j", false, "print the report as JSON")
 	fs.Int64Var(&maxEntries, "max-entries", 0, fmt.Sprintf("flow table size; 0 keeps the default of %d", DefaultMaxEntries))
 	fs.StringVar(&tcAttach, "tc-attach", string(TCAttachAuto), "how to attach TC programs: auto, tcx or legacy")
+	fs.BoolVarP(&xdp, "xdp", "x", false, "count with XDP instead of TC: the fastest hook, but ingress only")
+	fs.StringVar(&xdpMode, "xdp_mode", string(XDPModeAuto), "with -x, how to attach: auto (alias best), generic, native (alias driver) or offload (alias hardware)")
+	fs.StringVarP(&cfg.Cgroup, "cgroup", "c", "", "count the traffic of the processes in this cgroup v2 directory and below it, with their PID and name")
+	fs.BoolVarP(&cfg.TUI, "tui", "g", false, "show a live, full-screen table of flows with their current rates; quit with q (--timeout does not apply)")
+	fs.DurationVarP(&refresh, "refresh", "r", time.Second, fmt.Sprintf("with -g, time between refreshes, over which rates are measured (at least %s)", MinRefresh))
+	fs.DurationVar(&expire, "expire", 10*time.Second, "with -g, remove a flow from the table once it has been quiet this long; 0 keeps quiet flows")
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")
 	fs.BoolVarP(&cfg.Help, "help", "?", false, "show this help")
 
@@ -101,11 +160,116 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	default:
 		return Config{}, usageErrorf("invalid --tc-attach %q: must be auto, tcx or legacy", tcAttach)
 	}
+	mode, err := chooseMode([]modeChoice{
+		{"-x (--xdp)", ModeXDP, xdp},
+		{"-c (--cgroup)", ModeCgroup, fs.Changed("cgroup")},
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Mode = mode
+	if err := checkCgroupMode(fs, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := parseXDPMode(fs, &cfg, xdpMode); err != nil {
+		return Config{}, err
+	}
+	if err := checkTUI(fs, &cfg, refresh, expire); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// MinRefresh bounds -r: faster refreshes measure rates over too few
+// packets, and reading a large flow table takes time.
+const MinRefresh = 100 * time.Millisecond
+
+// checkTUI validates -g and its flags. As in pktstat-bpf, the TUI has no
+// timeout: it runs until the user quits, so -t is ignored with it.
+func checkTUI(fs *pflag.FlagSet, cfg *Config, refresh, expire time.Duration) error {
+	if !cfg.TUI {
+		for _, f := range []string{"refresh", "expire"} {
+			if fs.Changed(f) {
+				return usageErrorf("--%s applies only to the live table: add -g (--tui)", f)
+			}
+		}
+		return nil
+	}
+	switch {
+	case cfg.JSON:
+		return usageErrorf("-j (--json) and -g (--tui) cannot be combined: JSON is a report printed at the end")
+	case refresh < MinRefresh:
+		return usageErrorf("invalid --refresh %s: must be at least %s", refresh, MinRefresh)
+	case expire < 0:
+		return usageErrorf("invalid --expire %s: must be 0 (keep quiet flows) or positive", expire)
+	}
+	cfg.Refresh, cfg.Expire, cfg.Timeout = refresh, expire, 0
+	return nil
 }
 
 // IsUsage reports whether err is a usage error.
 func IsUsage(err error) bool {
 	var u *UsageError
 	return errors.As(err, &u)
+}
+
+// parseXDPMode validates --xdp_mode, and refuses the flags that cannot go
+// with the capture mode instead of silently ignoring them.
+func parseXDPMode(fs *pflag.FlagSet, cfg *Config, value string) error {
+	m, ok := xdpModeAliases[strings.ToLower(value)]
+	if !ok {
+		return usageErrorf("invalid --xdp_mode %q: must be auto (or best), generic, native (or driver), or offload (or hardware)", value)
+	}
+	switch {
+	case cfg.Mode != ModeXDP && fs.Changed("xdp_mode"):
+		return usageErrorf("--xdp_mode %s applies only to XDP mode: add -x (--xdp)", value)
+	case cfg.Mode == ModeXDP && fs.Changed("tc-attach"):
+		return usageErrorf("--tc-attach applies to TC mode, not to -x (--xdp); use --xdp_mode to choose how XDP attaches")
+	}
+	if cfg.Mode == ModeXDP {
+		cfg.XDPMode = m
+	}
+	return nil
+}
+
+// modeChoice is a flag that selects a capture mode, and whether it was given.
+type modeChoice struct {
+	flag  string
+	mode  Mode
+	given bool
+}
+
+// chooseMode returns the one mode the command line selects, TC if none.
+// pktstat-bpf silently applies a precedence order when several are given;
+// here that is a usage error, because the user cannot have meant both.
+func chooseMode(choices []modeChoice) (Mode, error) {
+	var given []string
+	mode := ModeTC
+	for _, c := range choices {
+		if c.given {
+			given = append(given, c.flag)
+			mode = c.mode
+		}
+	}
+	if len(given) > 1 {
+		return ModeTC, usageErrorf("%s choose different capture modes: give only one", strings.Join(given, " and "))
+	}
+	return mode, nil
+}
+
+// checkCgroupMode validates -c and refuses the flags that mean nothing in
+// cgroup mode, which sees every interface and attaches no TC programs.
+func checkCgroupMode(fs *pflag.FlagSet, cfg *Config) error {
+	if cfg.Mode != ModeCgroup {
+		return nil
+	}
+	switch {
+	case cfg.Cgroup == "":
+		return usageErrorf("-c (--cgroup) needs the path of a cgroup v2 directory, such as /sys/fs/cgroup/system.slice/nginx.service")
+	case fs.Changed("iface"):
+		return usageErrorf("-i (--iface) does not apply to -c (--cgroup): cgroup mode counts the cgroup's traffic on every interface")
+	case fs.Changed("tc-attach"):
+		return usageErrorf("--tc-attach applies to TC mode, not to -c (--cgroup)")
+	}
+	return nil
 }

@@ -39,7 +39,19 @@ type Key struct {
 	DstPort   uint16     // TCP/UDP/SCTP destination port; ICMP code
 	VLAN      uint16     // outer VLAN ID; 0 when untagged
 	Flags     Flags
+	Owner     Owner // who sent or received it; set only in cgroup mode
 }
+
+// Owner is the process that owns a flow's socket, in the modes that know
+// it. The zero Owner means "not known", which is all that TC and XDP see.
+type Owner struct {
+	PID    uint32 // thread-group ID; 0 when unknown
+	Comm   string // process name, as the kernel keeps it (at most 15 bytes)
+	Cgroup string // path of the socket's cgroup v2 directory
+}
+
+// IsZero reports whether nothing is known about the owner.
+func (o Owner) IsZero() bool { return o == Owner{} }
 
 // IsIP reports whether the key describes an IPv4 or IPv6 packet.
 func (k Key) IsIP() bool {
@@ -109,7 +121,7 @@ func Compare(a, b Flow) int {
 }
 
 // CompareKeys is a total order on keys: by source, destination, protocol,
-// ports, VLAN and flags.
+// ports, VLAN, flags and owner.
 func CompareKeys(a, b Key) int {
 	if c := a.Src.Compare(b.Src); c != 0 {
 		return c
@@ -132,5 +144,18 @@ func CompareKeys(a, b Key) int {
 	if c := cmp.Compare(a.VLAN, b.VLAN); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Flags, b.Flags)
+	if c := cmp.Compare(a.Flags, b.Flags); c != 0 {
+		return c
+	}
+	return compareOwners(a.Owner, b.Owner)
+}
+
+func compareOwners(a, b Owner) int {
+	if c := cmp.Compare(a.PID, b.PID); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Comm, b.Comm); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Cgroup, b.Cgroup)
 }

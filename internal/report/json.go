@@ -19,6 +19,9 @@ type jsonRow struct {
 	Bitrate   float64 `json:"bitrate"`
 	SrcPort   uint16  `json:"srcPort"`
 	DstPort   uint16  `json:"dstPort"`
+	PID       uint32  `json:"pid,omitempty"`
+	Comm      string  `json:"comm,omitempty"`
+	Cgroup    string  `json:"cgroup,omitempty"`
 	VLAN      uint16  `json:"vlan,omitempty"`
 	Fragment  bool    `json:"fragment,omitempty"`
 	DeepChain bool    `json:"deepChain,omitempty"`
@@ -36,6 +39,9 @@ func newJSONRow(f *flow.Flow) jsonRow {
 		Fragment:  f.Flags&flow.Fragment != 0,
 		DeepChain: f.Flags&flow.DeepChain != 0,
 		Malformed: f.Flags&flow.Malformed != 0,
+		PID:       f.Owner.PID,
+		Comm:      f.Owner.Comm,
+		Cgroup:    f.Owner.Cgroup,
 	}
 	if f.IsIP() {
 		r.SrcIP, r.DstIP = f.Src.String(), f.Dst.String()

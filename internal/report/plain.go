@@ -73,7 +73,26 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 	if f.Flags&flow.Malformed != 0 {
 		b = append(b, ", malformed"...)
 	}
+	b = appendOwner(b, f.Owner)
 	return append(b, '\n')
+}
+
+// appendOwner adds what is known of the socket's owner (cgroup mode), in
+// pktstat-bpf's order: pid, comm, cgroup.
+func appendOwner(b []byte, o flow.Owner) []byte {
+	if o.PID != 0 {
+		b = append(b, ", pid: "...)
+		b = strconv.AppendUint(b, uint64(o.PID), 10)
+	}
+	if o.Comm != "" {
+		b = append(b, ", comm: "...)
+		b = append(b, o.Comm...)
+	}
+	if o.Cgroup != "" {
+		b = append(b, ", cgroup: "...)
+		b = append(b, o.Cgroup...)
+	}
+	return b
 }
 
 func appendAddrPort(b []byte, a netip.Addr, port uint16) []byte {

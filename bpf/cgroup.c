@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * cgroup mode: cgroup_skb programs on a cgroup v2 directory count the
+ * traffic of the sockets that belong to it and to its descendants, in both
+ * directions, and key every row by the socket's owner as well as its flow.
+ *
+ * The owner is recorded once per socket, in socket-local storage:
+ *   - sockets created while the programs are attached: by sock_create, in
+ *     the creating process's context;
+ *   - sockets that existed before: Go writes them before the counting
+ *     programs are attached (see internal/capture/cgroup.go);
+ *   - accepted sockets: the map is BPF_F_CLONE, so a child socket starts
+ *     with its listener's owner;
+ *   - MPTCP subflows, which the kernel creates without sock_create: from
+ *     their MPTCP socket, at their first packet (owner_of).
+ * The counting programs read the owner from the skb's socket and never from
+ * the current task: on veth the receive softirq often runs in the sender's
+ * context. Every packet of a socket thus lands in one row with one owner.
+ */
+#define PKTSTAT_OWN_FLOW_TABLE
+#include "parse.h"
+#include "skb.h"
+
+/*
+ * A row of cgroup mode: the flow plus the socket's owner. It embeds the
+ * flow_key that TC and XDP use unchanged; the fields after it need no
+ * padding (flow_key is 44 bytes, so pid sits at 44 and cgroup_id at 48).
+ */
+struct owned_flow_key {
+	struct flow_key flow;
+	__u32 pid;       /* tgid that owns the socket; 0 when unknown */
+	__u64 cgroup_id; /* cgroup v2 id of the socket (its directory's inode) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct owned_flow_key);
+	__type(value, struct flow_val);
+} flows SEC(".maps");
+
+/* A socket's owner, kept in its socket-local storage. */
+struct sock_owner {
+	__u32 pid;
+	__u32 _pad;
+	/* Filled at the socket's first counted packet, from the socket itself. */
+	__u64 cgroup_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	/* BPF_F_CLONE: an accepted socket inherits its listener's owner. */
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct sock_owner);
+} sock_owners SEC(".maps");
+
+/* The name of a process, as bpf_get_current_comm gives it. */
+struct owner_comm {
+	char comm[16];
+};
+
+/*
+ * Process names by tgid, written when a process creates a socket. LRU: a
+ * long capture on a busy host forgets the oldest names first, and Go falls
+ * back to /proc for a name the map no longer holds.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct owner_comm);
+} comms SEC(".maps");
+
+/*
+ * True when the kernel offers bpf_skc_to_mptcp_sock (Linux 5.19+, with
+ * CAP_PERFMON). Go sets it before loading, from a probe; with false the
+ * verifier drops the branch that calls the helper, so the object still
+ * loads where the helper is missing.
+ */
+volatile const _Bool mptcp_aware = 0;
+
+/*
+ * Runs in the creating process's context for every inet socket created in
+ * the cgroup or below it. Kernel sockets (MPTCP subflows among them) do not
+ * pass here: see owner_of.
+ */
+SEC("cgroup/sock_create")
+int pktstat_cg_sock(struct bpf_sock *sk)
+{
+	struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!o)
+		return 1;
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	o->pid = pid;
+
+	struct owner_comm c = {};
+	bpf_get_current_comm(c.comm, sizeof(c.comm));
+	bpf_map_update_elem(&comms, &pid, &c, BPF_ANY);
+	return 1; /* allow: an observer never refuses a socket */
+}
+
+/*
+ * Returns the owner record of the skb's socket, creating it the first time
+ * the socket is seen without one. That happens to sockets that existed
+ * before start-up and whose holder could not be read (they stay ownerless),
+ * and to MPTCP subflows: the process holds the MPTCP socket, which has the
+ * owner, while the packets pass through TCP subflow sockets that the kernel
+ * creates for it. A subflow takes its MPTCP socket's owner, and an MPTCP
+ * listener's subflow passes it on to the sockets it accepts (BPF_F_CLONE).
+ */
+static __always_inline struct sock_owner *owner_of(struct bpf_sock *sk)
+{
+	struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+	if (o)
+		return o;
+
+	struct sock_owner init = {};
+	if (mptcp_aware) {
+		struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
+		if (msk) {
+			struct sock_owner *parent = bpf_sk_storage_get(&sock_owners, msk, 0, 0);
+			if (parent)
+				init.pid = parent->pid;
+		}
+	}
+	return bpf_sk_storage_get(&sock_owners, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
+}
+
+/*
+ * Counts one skb. skb->data points at the IP header here, so the bytes are
+ * L3 bytes: the IP packet, without any link-layer header.
+ */
+static __always_inline void count_cgroup_skb(struct __sk_buff *skb)
+{
+	struct pkt p = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.kind = PKT_SKB,
+	};
+	struct parse_result r = {};
+
+	parse_l3(&p, 0, bpf_ntohs(skb->protocol), &r);
+
+	struct owned_flow_key key = { .flow = r.key };
+	struct bpf_sock *sk = skb->sk;
+	if (sk) {
+		/* The hook runs only for full sockets, which can hold storage. */
+		struct sock_owner *o = owner_of(sk);
+		if (o) {
+			if (!o->cgroup_id)
+				o->cgroup_id = bpf_skb_cgroup_id(skb);
+			key.pid = o->pid;
+			key.cgroup_id = o->cgroup_id;
+		} else {
+			key.cgroup_id = bpf_skb_cgroup_id(skb);
+		}
+	}
+
+	struct wire_count c = skb_wire_count(skb, r.hdr_len, 0);
+	account_in(&flows, &key, c.packets, c.bytes);
+}
+
+/* cgroup_skb programs return 1 to let the packet pass: they only observe. */
+SEC("cgroup_skb/ingress")
+int pktstat_cg_in(struct __sk_buff *skb)
+{
+	count_cgroup_skb(skb);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int pktstat_cg_out(struct __sk_buff *skb)
+{
+	count_cgroup_skb(skb);
+	return 1;
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * XDP entry point: the earliest hook on a device's receive path, so it sees
+ * ingress only. It counts every frame with the shared parser and accounting
+ * and always lets the frame go on.
+ */
+#include "parse.h"
+
+/*
+ * True when the frame may span several buffers (multi-buffer XDP: jumbo
+ * frames, or any frame a driver splits). Go sets it before loading, from a
+ * start-up probe for bpf_xdp_get_buff_len, together with the program flag
+ * BPF_F_XDP_HAS_FRAGS; both came with Linux 5.18. The verifier reads this
+ * constant from the frozen .rodata map and removes the branch that is not
+ * taken before it checks helper IDs, so with false the same object loads on
+ * kernels that do not know the helper. Such kernels never hand a program
+ * without that flag a multi-buffer frame, so data_end - data is the whole
+ * frame there.
+ */
+volatile const _Bool frags_aware = 0;
+
+SEC("xdp")
+int pktstat_xdp(struct xdp_md *ctx)
+{
+	struct pkt p = {
+		.ctx = ctx,
+		.data = (void *)(long)ctx->data,
+		.data_end = (void *)(long)ctx->data_end,
+		.kind = PKT_XDP,
+	};
+	struct parse_result r = {};
+
+	/* Headers sit in the first buffer, which is all the parser reads. */
+	parse_eth(&p, &r);
+
+	__u64 len = p.data_end - p.data;
+	if (frags_aware)
+		len = bpf_xdp_get_buff_len(ctx);
+	/* No GRO before XDP: one call is one frame on the wire. */
+	account(&r.key, 1, len);
+	return XDP_PASS;
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

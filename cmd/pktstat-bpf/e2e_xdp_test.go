@@ -1,0 +1,769 @@
+package main
+
+// End-to-end tests of XDP mode (-x): exact counts at millions of packets
+// per second and for multi-buffer jumbo frames, what a run leaves on the
+// interface, how it treats another tool's XDP program, and its errors.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/livegen"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+)
+
+// xdpProgName is our XDP program's name, as the kernel reports it.
+const xdpProgName = "pktstat_xdp"
+
+// xdpAttached is the XDP program on an interface, as netlink reports it.
+type xdpAttached struct {
+	ID   ebpf.ProgramID // 0: none
+	Name string
+	Mode string // native, generic, offload
+}
+
+func (a xdpAttached) String() string {
+	if a.ID == 0 {
+		return "no XDP program"
+	}
+	return fmt.Sprintf("XDP program %d %q (%s)", a.ID, a.Name, a.Mode)
+}
+
+// xdpOn reports the XDP program on the interface ifname in e's namespace.
+func xdpOn(t *testing.T, e testnet.End, ifname string) xdpAttached {
+	t.Helper()
+	var a xdpAttached
+	err := e.Do(func() error {
+		l, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		x := l.Attrs().Xdp
+		if x == nil || !x.Attached {
+			return nil
+		}
+		a.ID = ebpf.ProgramID(x.ProgId)
+		a.Mode = map[uint32]string{nl.XDP_ATTACHED_DRV: "native", nl.XDP_ATTACHED_SKB: "generic", nl.XDP_ATTACHED_HW: "offload"}[x.AttachMode]
+		p, err := ebpf.NewProgramFromID(a.ID)
+		if err != nil {
+			return fmt.Errorf("open program %d: %w", a.ID, err)
+		}
+		defer p.Close()
+		info, err := p.Info()
+		if err != nil {
+			return err
+		}
+		a.Name = info.Name
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("query XDP on %s in %s: %v", ifname, e.NS, err)
+	}
+	return a
+}
+
+// waitNoXDP polls until ifname has no XDP program: a link goes away with
+// the last file descriptor of its process, which may lag the exit.
+func waitNoXDP(t *testing.T, e testnet.End, ifname string) {
+	t.Helper()
+	begin := time.Now()
+	for deadline := begin.Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		a := xdpOn(t, e, ifname)
+		if a.ID == 0 {
+			t.Logf("%s: no XDP program left, %v after exit", ifname, time.Since(begin).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still has %v", ifname, a)
+		}
+	}
+}
+
+// runToolOnce runs the binary to completion in e's namespace, bounded in
+// time, and returns its exit code and output.
+func runToolOnce(t *testing.T, e testnet.End, bin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + e.NetnsPath(), "--", bin}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errOut.String()
+	}
+	if err != nil {
+		t.Fatalf("run %s %q: %v", bin, args, err)
+	}
+	return 0, out.String(), errOut.String()
+}
+
+// ipIn runs ip with args inside e's namespace.
+func ipIn(t *testing.T, e testnet.End, args ...string) {
+	t.Helper()
+	if out, err := e.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("in %s: ip %s: %v: %s", e.NS, strings.Join(args, " "), err, out)
+	}
+}
+
+// checkXDPStartLog checks the start-up log: the mode in use and the
+// warning that XDP sees no egress.
+func checkXDPStartLog(t *testing.T, tl *testnet.Tool, mode string) {
+	t.Helper()
+	log := tl.Stderr()
+	if !strings.Contains(log, "mode=xdp/"+mode) {
+		t.Fatalf("the start-up log does not say mode=xdp/%s:\n%s", mode, log)
+	}
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "XDP sees only ingress") {
+		t.Fatalf("the start-up log does not warn that XDP sees no egress:\n%s", log)
+	}
+}
+
+// TestE2EXDPHighRate injects more than 5 million frames over 4096 flows
+// into A's end of the veth at the generator's full rate, with the tool in
+// native XDP mode on B's end, and compares every flow's row with what the
+// veth delivered to B's receive ring: packets and bytes, exactly.
+//
+// The frames carry a destination MAC that is not B's, so that after XDP
+// passes them the stack drops them at once (PACKET_OTHERHOST): the
+// generator's rate is then bounded by XDP and skb allocation, not by IP.
+func TestE2EXDPHighRate(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+
+	type flowSpec struct {
+		proto      string
+		src, dst   netip.Addr
+		sport, dpo uint16
+	}
+	const nFlows = 4096
+	var (
+		frames []livegen.Frame
+		specs  []flowSpec
+		total  uint64
+	)
+	for i := range nFlows {
+		var (
+			ip    gopacket.SerializableLayer
+			l4    gopacket.SerializableLayer
+			fs    flowSpec
+			proto = layers.IPProtocolUDP
+		)
+		if i%2 == 1 {
+			proto = layers.IPProtocolTCP
+		}
+		if i%4 < 2 {
+			v4 := bpftest.IPv4(proto)
+			v4.SrcIP = net.IP{198, 18, byte(1 + i/256), byte(i)}
+			v4.DstIP = p.B.IPv4.AsSlice()
+			ip = v4
+			fs.src, fs.dst = netip.AddrFrom4([4]byte(v4.SrcIP)), p.B.IPv4
+		} else {
+			v6 := bpftest.IPv6(proto)
+			src := netip.AddrFrom16([16]byte{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, byte(i >> 8), byte(i)})
+			v6.SrcIP, v6.DstIP = src.AsSlice(), p.B.IPv6.AsSlice()
+			ip = v6
+			fs.src, fs.dst = src, p.B.IPv6
+		}
+		fs.sport, fs.dpo = uint16(20000+i), uint16(5000+i%7)
+		if proto == layers.IPProtocolTCP {
+			tcp := bpftest.TCP()
+			tcp.SrcPort, tcp.DstPort = layers.TCPPort(fs.sport), layers.TCPPort(fs.dpo)
+			l4, fs.proto = tcp, "TCP"
+		} else {
+			udp := bpftest.UDP()
+			udp.SrcPort, udp.DstPort = layers.UDPPort(fs.sport), layers.UDPPort(fs.dpo)
+			l4, fs.proto = udp, "UDP"
+		}
+		// Sizes from minimal to full, so bytes tell flows apart too.
+		// The generator sends payload as zeros; sizes run from minimal to
+		// full, so that bytes tell flows apart too.
+		data := bpftest.Frame(t, bpftest.Eth(ethTypeOf(ip)), ip, l4, gopacket.Payload(make([]byte, (i*37)%1400)))
+		// Four distinct counts: the generator makes one kernel call each.
+		count := uint32(1220 + 3*(i%4))
+		frames = append(frames, livegen.Frame{Data: data, Count: count})
+		specs = append(specs, fs)
+		total += uint64(count)
+	}
+	if total < 5_000_000 {
+		t.Fatalf("the flows add up to %d frames, want at least 5 million", total)
+	}
+
+	gen, err := livegen.New(p.A.Link, nFlows, p.A.Do)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gen.Close()
+
+	// Send fails with ErrNotDelivered unless the veth's counters show every
+	// frame delivered to B's receive ring; then each flow's Count is exact
+	// ground truth. When a loaded machine lets B's receive ring overflow,
+	// the truth is unknown and the measurement starts over with a new run.
+	var (
+		tl  *testnet.Tool
+		rep livegen.Report
+	)
+	for attempt := 1; ; attempt++ {
+		tl = startCapture(t, p.B, bin, "-x", "--xdp_mode", "native")
+		checkXDPStartLog(t, tl, "native")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		rep, err = gen.Send(ctx, frames)
+		cancel()
+		t.Logf("attempt %d: offered %d frames over %d flows in %v (%d kernel calls): %.2f Mpps overall, %.2f Mpps while the kernel sent; the veth delivered %d, refused %d",
+			attempt, rep.Runs, nFlows, rep.Elapsed.Round(time.Millisecond), rep.Calls, rep.Rate()/1e6, rep.KernelRate()/1e6, rep.Delivered, rep.Refused)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, livegen.ErrNotDelivered) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; starting over", attempt, err)
+		stopCapture(t, tl, syscall.SIGINT)
+	}
+	if rep.Runs != total || rep.Delivered != total {
+		t.Fatalf("generator: %d offered and %d delivered, want %d", rep.Runs, rep.Delivered, total)
+	}
+
+	rows := stopCapture(t, tl, syscall.SIGINT)
+	byFlow := map[flowSpec]testnet.Row{}
+	for _, r := range rows {
+		src, err1 := netip.ParseAddr(r.SrcIP)
+		dst, err2 := netip.ParseAddr(r.DstIP)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		k := flowSpec{r.Proto, src, dst, r.SrcPort, r.DstPort}
+		if _, dup := byFlow[k]; dup {
+			t.Fatalf("two rows for %+v", k)
+		}
+		byFlow[k] = r
+	}
+	var bad int
+	var gotPackets, gotBytes, wantBytes uint64
+	for i, fs := range specs {
+		wantP := uint64(frames[i].Count)
+		wantB := wantP * uint64(len(frames[i].Data))
+		wantBytes += wantB
+		r, ok := byFlow[fs]
+		gotPackets += r.Packets
+		gotBytes += r.Bytes
+		if !ok || r.Packets != wantP || r.Bytes != wantB {
+			if bad++; bad <= 10 {
+				t.Errorf("flow %d %+v: report %d packets / %d bytes (row found %v), delivered %d packets / %d bytes", i, fs, r.Packets, r.Bytes, ok, wantP, wantB)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d flows differ from ground truth", bad, nFlows)
+	}
+	t.Logf("all %d flows exact: %d packets / %d bytes in the report = %d packets / %d bytes delivered", nFlows, gotPackets, gotBytes, rep.Delivered, wantBytes)
+	if rep.KernelRate() < 1e6 {
+		t.Errorf("offered %.2f Mpps while sending: the generator is expected to reach several Mpps here", rep.KernelRate()/1e6)
+	}
+}
+
+func ethTypeOf(ip gopacket.SerializableLayer) layers.EthernetType {
+	if _, ok := ip.(*layers.IPv6); ok {
+		return layers.EthernetTypeIPv6
+	}
+	return layers.EthernetTypeIPv4
+}
+
+// TestE2EXDPJumbo sends jumbo UDP datagrams across a veth with a 9000-byte
+// MTU to the tool in native XDP mode. Such frames span several buffers
+// (multi-buffer XDP); every one must be counted with its full length. The
+// receiver got every datagram, so every frame crossed the hook.
+func TestE2EXDPJumbo(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	for _, e := range []testnet.End{p.A, p.B} {
+		ipIn(t, e, "link", "set", "dev", e.Link, "mtu", "9000")
+	}
+	tl := startCapture(t, p.B, bin, "-x", "--xdp_mode", "native")
+	checkXDPStartLog(t, tl, "native")
+	if !strings.Contains(tl.Stderr(), "multi_buffer=true") {
+		t.Fatalf("the program does not take multi-buffer frames on this kernel:\n%s", tl.Stderr())
+	}
+
+	const n = 500
+	type jumbo struct {
+		name    string
+		src     netip.AddrPort
+		dst     netip.AddrPort
+		l3Len   int
+		payload int
+	}
+	flows := []jumbo{
+		{"IPv4 8000-byte datagrams", netip.AddrPortFrom(p.A.IPv4, 41700), netip.AddrPortFrom(p.B.IPv4, 5700), ipv4Len, 8000},
+		{"IPv6 8900-byte datagrams", netip.AddrPortFrom(p.A.IPv6, 41701), netip.AddrPortFrom(p.B.IPv6, 5701), ipv6Len, 8900},
+	}
+	for _, f := range flows {
+		payload := bytes.Repeat([]byte{0x6a}, f.payload)
+		sendUDPFlow(t, udpFlow{f.name, p.A, p.B, f.src, f.dst, f.l3Len}, payload, n)
+	}
+	rows := stopCapture(t, tl, syscall.SIGINT)
+	for _, f := range flows {
+		frame := uint64(ethLen + f.l3Len + udpLen + f.payload)
+		row := oneRow(t, rows, "UDP", f.src.Addr(), f.dst.Addr(), f.src.Port(), f.dst.Port())
+		wantCounts(t, f.name+fmt.Sprintf(" (%d-byte frames)", frame), row, n, n*frame)
+	}
+}
+
+// TestE2EXDPModes counts datagrams in each XDP attach mode on a veth, and
+// checks that egress is not counted, as the start-up log warns.
+func TestE2EXDPModes(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	const n = 300
+	payload := bytes.Repeat([]byte{0x33}, 222)
+	frame := uint64(ethLen + ipv4Len + udpLen + len(payload))
+	for i, m := range []struct{ flag, used string }{
+		{"auto", "native"}, {"best", "native"}, {"native", "native"}, {"driver", "native"}, {"generic", "generic"},
+	} {
+		t.Run(m.flag, func(t *testing.T) {
+			tl := startCapture(t, p.B, bin, "-x", "--xdp_mode", m.flag)
+			checkXDPStartLog(t, tl, m.used)
+			if warned := strings.Contains(tl.Stderr(), "generic XDP runs after"); warned != (m.used == "generic") {
+				t.Fatalf("generic-mode warning present: %v, want %v:\n%s", warned, m.used == "generic", tl.Stderr())
+			}
+			if a := xdpOn(t, p.B, p.B.Link); a.Name != xdpProgName || a.Mode != m.used {
+				t.Fatalf("while running, %s has %v; want %s in %s mode", p.B.Link, a, xdpProgName, m.used)
+			}
+			in := udpFlow{"A->B (ingress)", p.A, p.B, netip.AddrPortFrom(p.A.IPv4, uint16(41800+i)), netip.AddrPortFrom(p.B.IPv4, 5800), ipv4Len}
+			out := udpFlow{"B->A (egress)", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, uint16(41810+i)), netip.AddrPortFrom(p.A.IPv4, 5810), ipv4Len}
+			sendUDPFlow(t, in, payload, n)
+			sendUDPFlow(t, out, payload, n)
+			rows := stopCapture(t, tl, syscall.SIGINT)
+			wantCounts(t, in.name, oneRow(t, rows, "UDP", in.src.Addr(), in.dst.Addr(), in.src.Port(), in.dst.Port()), n, n*frame)
+			if eg := testnet.Find(rows, "UDP", out.src.Addr().String(), out.dst.Addr().String(), out.src.Port(), out.dst.Port()); len(eg) != 0 {
+				t.Fatalf("egress datagrams were counted in XDP mode: %+v", eg)
+			}
+			waitNoXDP(t, p.B, p.B.Link)
+		})
+	}
+}
+
+// foreignXDP is another tool's XDP program: it counts the frames it sees
+// and passes them on.
+type foreignXDP struct {
+	prog   *ebpf.Program
+	counts *ebpf.Map
+}
+
+func newForeignXDP(t *testing.T) *foreignXDP {
+	t.Helper()
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "foreign_xdp", Type: ebpf.XDP, License: "MIT",
+		Instructions: asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.LoadMapPtr(asm.R1, m.FD()),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "out"),
+			asm.Mov.Imm(asm.R1, 1),
+			asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+			asm.Mov.Imm(asm.R0, 2).WithSymbol("out"), // XDP_PASS
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	return &foreignXDP{prog: prog, counts: m}
+}
+
+func (f *foreignXDP) count(t *testing.T) uint64 {
+	t.Helper()
+	var v uint64
+	if err := f.counts.Lookup(uint32(0), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (f *foreignXDP) id(t *testing.T) ebpf.ProgramID {
+	t.Helper()
+	info, err := f.prog.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
+}
+
+// attachNetlink attaches f the way ip link set ... xdp does: through
+// netlink, owned by the interface rather than by a file descriptor.
+func (f *foreignXDP) attachNetlink(t *testing.T, e testnet.End, ifname string, flags uint32) {
+	t.Helper()
+	err := e.Do(func() error {
+		l, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetXdpFdWithFlags(l, f.prog.FD(), int(flags))
+	})
+	if err != nil {
+		t.Fatalf("attach foreign XDP program to %s through netlink: %v", ifname, err)
+	}
+}
+
+// attachLink attaches f through a BPF link, held by the test process.
+func (f *foreignXDP) attachLink(t *testing.T, e testnet.End, ifname string, flags link.XDPAttachFlags) {
+	t.Helper()
+	var l link.Link
+	err := e.Do(func() error {
+		ifc, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		l, err = link.AttachXDP(link.XDPOptions{Program: f.prog, Interface: ifc.Index, Flags: flags})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("attach foreign XDP program to %s through a BPF link: %v", ifname, err)
+	}
+	t.Cleanup(func() { l.Close() })
+}
+
+// TestE2EXDPNothingLeft: however the run ends (timeout, SIGTERM, SIGKILL),
+// nothing of ours stays attached, and another tool's XDP program on a
+// second interface of the same namespace, attached before the run, is
+// still attached and still counting after it.
+func TestE2EXDPNothingLeft(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	other, otherPeer := "xf"+p.B.Link[2:], "xg"+p.B.Link[2:]
+	ipIn(t, p.B, "link", "add", other, "type", "veth", "peer", "name", otherPeer)
+	// No IPv6 on the second pair: router solicitations and MLD reports
+	// would reach the foreign program beside the one frame the test sends.
+	for _, ifname := range []string{other, otherPeer} {
+		if out, err := p.B.Command("sysctl", "-qw", "net.ipv6.conf."+ifname+".disable_ipv6=1").CombinedOutput(); err != nil {
+			t.Fatalf("disable IPv6 on %s: %v: %s", ifname, err, out)
+		}
+	}
+	ipIn(t, p.B, "link", "set", other, "up")
+	ipIn(t, p.B, "link", "set", otherPeer, "up")
+	foreign := newForeignXDP(t)
+	foreign.attachNetlink(t, p.B, other, nl.XDP_FLAGS_DRV_MODE)
+	before := xdpOn(t, p.B, other)
+	if before.ID != foreign.id(t) {
+		t.Fatalf("%s has %v, want the foreign program", other, before)
+	}
+
+	payload := bytes.Repeat([]byte{9}, 100)
+	for i, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			args := []string{"-x"}
+			if how == "timeout" {
+				args = append(args, "-t", "2s")
+			}
+			tl := startCapture(t, p.B, bin, args...)
+			if a := xdpOn(t, p.B, p.B.Link); a.Name != xdpProgName {
+				t.Fatalf("while running, %s has %v, want ours", p.B.Link, a)
+			}
+			sendUDPFlow(t, udpFlow{"A->B", p.A, p.B, netip.AddrPortFrom(p.A.IPv4, uint16(41900+i)), netip.AddrPortFrom(p.B.IPv4, 5900), ipv4Len}, payload, 10)
+			if code := endCapture(t, tl, how); code != wantExit(how) {
+				t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, wantExit(how), tl.Stderr())
+			}
+			waitNoXDP(t, p.B, p.B.Link)
+			if after := xdpOn(t, p.B, other); after != before {
+				t.Fatalf("after %s, %s has %v; before the run it had %v", how, other, after, before)
+			}
+			// Still working: a frame into the other veth's peer reaches it.
+			c0 := foreign.count(t)
+			sendRawFrame(t, p.B, otherPeer)
+			if c := foreign.count(t); c != c0+1 {
+				t.Fatalf("after %s, the foreign program counted %d frames for 1 sent", how, c-c0)
+			}
+			t.Logf("after %s: %s has no XDP program, %s still has %v and counts", how, p.B.Link, other, before)
+		})
+	}
+}
+
+// sendRawFrame sends one Ethernet frame out of ifname in e's namespace
+// through an AF_PACKET socket.
+func sendRawFrame(t *testing.T, e testnet.End, ifname string) {
+	t.Helper()
+	frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP), bpftest.UDP(), bpftest.Payload(18))
+	err := e.Do(func() error {
+		ifc, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer syscall.Close(fd)
+		return syscall.Sendto(fd, frame, 0, &syscall.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6})
+	})
+	if err != nil {
+		t.Fatalf("send a frame out of %s: %v", ifname, err)
+	}
+}
+
+// TestE2EXDPForeignProgram: with another tool's XDP program on the
+// interface, the run refuses, names that program (ID and name), points to
+// TC mode, and leaves it attached and counting, whichever mode is asked
+// for and however the other program was attached.
+func TestE2EXDPForeignProgram(t *testing.T) {
+	bin := e2eBinary(t)
+	for _, c := range []struct {
+		name   string
+		attach func(t *testing.T, f *foreignXDP, e testnet.End)
+	}{
+		{"netlink-generic", func(t *testing.T, f *foreignXDP, e testnet.End) {
+			f.attachNetlink(t, e, e.Link, nl.XDP_FLAGS_SKB_MODE)
+		}},
+		{"link-native", func(t *testing.T, f *foreignXDP, e testnet.End) {
+			f.attachLink(t, e, e.Link, link.XDPDriverMode)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := testnet.NewPair(t)
+			p.PinNeighbors(t)
+			foreign := newForeignXDP(t)
+			c.attach(t, foreign, p.B)
+			before := xdpOn(t, p.B, p.B.Link)
+			if before.ID != foreign.id(t) {
+				t.Fatalf("%s has %v, want the foreign program", p.B.Link, before)
+			}
+			for _, mode := range []string{"auto", "native", "generic"} {
+				code, stdout, stderr := runToolOnce(t, p.B, bin, "-x", "--xdp_mode", mode, "-i", p.B.Link, "-t", "1s")
+				if code != 1 || stdout != "" {
+					t.Fatalf("--xdp_mode %s: exit %d, stdout %q; want 1 and nothing\nstderr:\n%s", mode, code, stdout, stderr)
+				}
+				for _, want := range []string{fmt.Sprintf("id %d", before.ID), `"foreign_xdp"`, "TC", "without -x"} {
+					if !strings.Contains(stderr, want) {
+						t.Errorf("--xdp_mode %s: the error does not mention %q:\n%s", mode, want, stderr)
+					}
+				}
+				if strings.Contains(stderr, "msg=capturing") {
+					t.Errorf("--xdp_mode %s: it logged that it was capturing:\n%s", mode, stderr)
+				}
+				if after := xdpOn(t, p.B, p.B.Link); after != before {
+					t.Fatalf("--xdp_mode %s: after the run %s has %v, before %v", mode, p.B.Link, after, before)
+				}
+				t.Logf("--xdp_mode %s refused: %s", mode, strings.TrimSpace(stderr))
+			}
+			c0 := foreign.count(t)
+			sendUDPFlow(t, udpFlow{"A->B", p.A, p.B, netip.AddrPortFrom(p.A.IPv4, 41950), netip.AddrPortFrom(p.B.IPv4, 5950), ipv4Len}, []byte("x"), 5)
+			if c := foreign.count(t) - c0; c != 5 {
+				t.Fatalf("the foreign program counted %d of 5 datagrams after the refused runs", c)
+			}
+		})
+	}
+}
+
+// TestE2EXDPDriverErrors: a mode the driver cannot do is a clear error
+// naming the mode and the driver; auto falls back to generic where native
+// is refused, and says so.
+func TestE2EXDPDriverErrors(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	br := "xb" + p.B.Link[2:]
+	ipIn(t, p.B, "link", "add", br, "type", "bridge")
+	ipIn(t, p.B, "link", "set", br, "up")
+
+	for _, c := range []struct {
+		iface, mode string
+		want        []string
+	}{
+		{br, "native", []string{"native mode", "driver bridge", "does not support native XDP"}},
+		{br, "driver", []string{"native mode", "driver bridge"}},
+		{p.B.Link, "offload", []string{"offload", "driver veth"}},
+		{p.B.Link, "hardware", []string{"offload", "driver veth"}},
+	} {
+		code, stdout, stderr := runToolOnce(t, p.B, bin, "-x", "--xdp_mode", c.mode, "-i", c.iface, "-t", "1s")
+		if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("--xdp_mode %s on %s: exit %d, stdout %q; want exit 1 and one line on stderr:\n%s", c.mode, c.iface, code, stdout, stderr)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("--xdp_mode %s on %s: the error does not say %q:\n%s", c.mode, c.iface, w, stderr)
+			}
+		}
+		t.Logf("--xdp_mode %s on %s: %s", c.mode, c.iface, strings.TrimSpace(stderr))
+	}
+	if a := xdpOn(t, p.B, br); a.ID != 0 {
+		t.Fatalf("after the failed runs, %s has %v", br, a)
+	}
+
+	tl := startCapture(t, p.B, bin, "-i", br, "-x")
+	checkXDPStartLog(t, tl, "generic")
+	if !strings.Contains(tl.Stderr(), "falling back to generic XDP") || !strings.Contains(tl.Stderr(), "driver bridge") {
+		t.Fatalf("auto on a bridge did not say why it fell back:\n%s", tl.Stderr())
+	}
+	stopCapture(t, tl, syscall.SIGTERM)
+	waitNoXDP(t, p.B, br)
+}
+
+// TestXDPUsageErrors: flag combinations that cannot run are usage errors
+// (exit 2, one line), found before anything is loaded.
+func TestXDPUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-x", "--xdp_mode", "turbo"}, `invalid --xdp_mode "turbo"`},
+		{[]string{"-x", "--xdp_mode="}, `invalid --xdp_mode ""`},
+		{[]string{"--xdp_mode", "native"}, "add -x"},
+		{[]string{"--xdp_mode", "auto"}, "add -x"},
+		{[]string{"-x", "--tc-attach", "tcx"}, "--tc-attach"},
+	} {
+		code, stdout, stderr := runArgs(c.args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("run(%q) = %d, stdout %q, stderr %q; want 2 and an error with %q", c.args, code, stdout, stderr, c.want)
+			continue
+		}
+		oneLine(t, "stderr", stderr)
+	}
+}
+
+// TestE2EXDPNativeTCPSegments sends 4 MiB over TCP from A to B with the
+// tool in native XDP mode on B. Native XDP on a veth turns GSO off on the
+// peer, so every TCP segment crosses the hook as its own frame: the A->B
+// row's packets must equal A's Tcp.OutSegs + RetransSegs, and its bytes the
+// payload plus every segment's headers. (Generic XDP runs after the stack
+// has built the skb and sees a GSO packet whole; the start-up log warns.)
+func TestE2EXDPNativeTCPSegments(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	for _, e := range []testnet.End{p.A, p.B} {
+		if out, err := e.Command("sysctl", "-qw", "net.ipv4.tcp_sack=0").CombinedOutput(); err != nil {
+			t.Fatalf("turn SACK off in %s: %v: %s", e.NS, err, out)
+		}
+	}
+	const size = 4 << 20
+	src := netip.AddrPortFrom(p.A.IPv4, 41600)
+	dst := netip.AddrPortFrom(p.B.IPv4, 5601)
+	var ln *net.TCPListener
+	if err := p.B.Do(func() (err error) {
+		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	tl := startCapture(t, p.B, bin, "-x", "--xdp_mode", "native")
+	checkXDPStartLog(t, tl, "native")
+	snmp0, err := p.A.SNMP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := make(chan error, 1)
+	go func() {
+		if err := ln.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			received <- err
+			return
+		}
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			received <- err
+			return
+		}
+		defer c.Close()
+		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			received <- err
+			return
+		}
+		n, err := io.Copy(io.Discard, c)
+		if err == nil && n != size {
+			err = fmt.Errorf("received %d bytes, want %d", n, size)
+		}
+		received <- err
+	}()
+	var c *net.TCPConn
+	if err := p.A.Do(func() error {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(src), Timeout: 5 * time.Second}
+		conn, err := d.Dial("tcp4", dst.String())
+		if err != nil {
+			return err
+		}
+		c = conn.(*net.TCPConn)
+		return nil
+	}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// B's FIN: once read, A has sent everything but the ACK of that FIN.
+	if n, err := io.Copy(io.Discard, c); n != 0 || err != nil {
+		t.Fatalf("A read %d bytes, error %v; want EOF", n, err)
+	}
+	info, err := tcpInfo(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // A's last ACK goes out now
+	if err := <-received; err != nil {
+		t.Fatalf("B: %v", err)
+	}
+	// A's socket sends nothing more once B's is gone.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := p.B.TCPStates()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st["LISTEN"] == 1 && len(st) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's connection did not finish: %v", st)
+		}
+	}
+	snmp1, err := p.A.SNMP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := stopCapture(t, tl, syscall.SIGINT)
+
+	if opens := snmpDelta(snmp0, snmp1, "Tcp.ActiveOpens"); opens != 1 {
+		t.Fatalf("A opened %d connections during the measurement, want 1", opens)
+	}
+	segs := snmpDelta(snmp0, snmp1, "Tcp.OutSegs") + snmpDelta(snmp0, snmp1, "Tcp.RetransSegs")
+	syn, rest := tcpHeaderLens(info.Options)
+	hdr := uint64(ethLen + ipv4Len + rest)
+	ab := oneRow(t, rows, "TCP", src.Addr(), dst.Addr(), src.Port(), dst.Port())
+	wantCounts(t, "TCP A->B in native XDP (A's Tcp.OutSegs + RetransSegs)", ab, segs, size+info.Bytes_retrans+segs*hdr+uint64(syn-rest))
+}

@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/tui"
+)
+
+// runTUI shows the live table (-g) on the terminal until the user quits or
+// ctx ends; there is no report at the end. Counting began at begin.
+func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, begin time.Time, out io.Writer) error {
+	// Rows whose source is one of these addresses are "out". In cgroup
+	// mode, which sees every interface, that is any of the host's.
+	local, err := netif.Addrs(ifc.Index)
+	if err != nil {
+		return fmt.Errorf("find the addresses of %s: %w", ifc.Name, err)
+	}
+	o := tui.Options{
+		Iface:      ifc.Name,
+		Mode:       src.Describe(),
+		Start:      begin,
+		Refresh:    cfg.Refresh,
+		Expire:     cfg.Expire,
+		MaxEntries: cfg.MaxEntries,
+		Local:      local,
+		Owners:     cfg.Mode == cli.ModeCgroup,
+		In:         os.Stdin,
+		Out:        out,
+	}
+	if cfg.Mode == cli.ModeCgroup {
+		o.Iface = "all (cgroup " + cfg.Cgroup + ")"
+	}
+	return tui.Run(ctx, src, o)
+}
+
+// checkTerminal refuses -g without a terminal, before anything is attached.
+func checkTerminal(cfg cli.Config, out io.Writer) error {
+	if cfg.TUI && (!isTerminal(os.Stdin) || !isTerminal(out)) {
+		return errors.New("-g (--tui) needs a terminal on standard input and output; without one, leave out -g to get a report")
+	}
+	return nil
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

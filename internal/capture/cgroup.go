@@ -1,0 +1,403 @@
+package capture
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// CgroupOptions configure a cgroup capture.
+type CgroupOptions struct {
+	Dir        cgroups.Dir // the cgroup v2 directory to watch (cgroups.Open)
+	MaxEntries uint32
+	Log        *slog.Logger
+}
+
+// Cgroup counts the traffic of the sockets in one cgroup v2 directory and
+// below it, both directions, with the owner of each socket on its rows.
+type Cgroup struct {
+	objs   bpfprog.CgroupObjects
+	cg     *attach.Cgroup
+	dir    cgroups.Dir
+	names  *cgroups.Resolver
+	log    *slog.Logger
+	closed bool
+}
+
+// StartCgroup loads the cgroup programs and attaches them. Counting starts
+// when it returns.
+//
+// The order makes every socket's rows carry one owner from its first
+// counted packet on: sock_create is attached first, so that every socket
+// created from then on records its creator; then the sockets that already
+// exist get the process that holds them (seedOwners); only then are the
+// counting programs attached.
+func StartCgroup(o CgroupOptions) (*Cgroup, error) {
+	spec, err := bpfprog.LoadCgroup()
+	if err != nil {
+		return nil, fmt.Errorf("load cgroup object: %w", err)
+	}
+	spec.Maps[bpfprog.CgroupMapFlows].MaxEntries = o.MaxEntries
+	mptcp, err := ProbeMPTCPOwner()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.Variables[bpfprog.CgroupVarMptcpAware].Set(mptcp); err != nil {
+		return nil, fmt.Errorf("set mptcp_aware: %w", err)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cgroup{dir: o.Dir, log: log}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		return nil, loadError(err)
+	}
+	if err := c.start(); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return c, nil
+}
+
+// ProbeMPTCPOwner reports whether cgroup_skb programs may call
+// bpf_skc_to_mptcp_sock (Linux 5.19+, and CAP_PERFMON), which finds the
+// MPTCP socket, and with it the owner, of a subflow. Without it, traffic of
+// MPTCP sockets is counted without a PID. Go's net.Listen makes MPTCP
+// listeners by default since Go 1.24, so this is not rare.
+func ProbeMPTCPOwner() (bool, error) {
+	err := features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return false, nil
+	default:
+		return false, fmt.Errorf("probe for bpf_skc_to_mptcp_sock: %w", loadError(err))
+	}
+}
+
+func (c *Cgroup) start() error {
+	var err error
+	c.names, err = cgroups.NewResolver(c.dir.Path, cgroups.DefaultMaxDirs)
+	if err != nil {
+		return err
+	}
+	if c.cg, err = attach.OpenCgroup(c.dir.Path); err != nil {
+		return err
+	}
+	if err := c.cg.Attach(c.objs.PktstatCgSock, ebpf.AttachCGroupInetSockCreate); err != nil {
+		return err
+	}
+	st, err := seedOwners(c.dir.Path, c.objs.SockOwners, c.objs.Comms)
+	if err != nil {
+		return err
+	}
+	if st.denied > 0 {
+		c.log.Warn("could not read the sockets of some processes (pidfd_getfd needs CAP_SYS_PTRACE over them): their connections opened before start-up are counted without a PID",
+			"processes", st.denied, "first_error", st.deniedErr)
+	}
+	c.log.Debug("recorded the owners of existing sockets", "processes", st.procs, "sockets", st.sockets)
+	if err := c.cg.Attach(c.objs.PktstatCgIn, ebpf.AttachCGroupInetIngress); err != nil {
+		return err
+	}
+	return c.cg.Attach(c.objs.PktstatCgOut, ebpf.AttachCGroupInetEgress)
+}
+
+// seedStats says what seedOwners did.
+type seedStats struct {
+	procs     int   // processes whose sockets were read
+	sockets   int   // inet sockets given an owner
+	denied    int   // processes whose sockets could not be read
+	deniedErr error // the first such error
+}
+
+// seedOwners records the owner of every inet socket that a process in the
+// cgroup tree at root holds open, in the socket-local storage that the
+// counting programs read.
+//
+// A socket iterator (iter/tcp, iter/udp) sees every socket but no process,
+// and only those of the network namespace it runs in; the processes of a
+// cgroup may live in many. So this walks the processes instead: each
+// process's fd table names its sockets, pidfd_getfd lends us a descriptor
+// for each, and the kernel accepts a socket descriptor as the key of a
+// socket-storage map. A socket shared by several processes (inherited, or
+// passed over a unix socket) goes to the lowest PID that holds it. Sockets
+// that no process holds any longer (closed while still sending) stay
+// ownerless.
+func seedOwners(root string, owners, comms *ebpf.Map) (seedStats, error) {
+	var st seedStats
+	pids, err := cgroups.Procs(root, cgroups.DefaultMaxDirs)
+	if err != nil {
+		return st, err
+	}
+	seen := map[uint64]bool{} // socket inodes already handled
+	for _, pid := range pids {
+		n, err := seedProcess(pid, owners, seen)
+		switch {
+		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+			st.denied++
+			if st.deniedErr == nil {
+				st.deniedErr = err
+			}
+			continue
+		case err != nil:
+			return st, err
+		}
+		st.procs++
+		st.sockets += n
+		if n == 0 {
+			continue
+		}
+		var name bpfprog.CgroupOwnerComm
+		if comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil {
+			for i, ch := range bytes.TrimSuffix(comm, []byte("\n")) {
+				if i < len(name.Comm)-1 {
+					name.Comm[i] = int8(ch)
+				}
+			}
+			if err := comms.Update(uint32(pid), &name, ebpf.UpdateAny); err != nil {
+				return st, fmt.Errorf("record the name of process %d: %w", pid, err)
+			}
+		}
+	}
+	return st, nil
+}
+
+// seedProcess records pid as the owner of the inet sockets in its fd table
+// that have no owner yet, and returns how many it recorded. A process that
+// exits meanwhile has nothing left to record.
+func seedProcess(pid int, owners *ebpf.Map, seen map[uint64]bool) (int, error) {
+	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	entries, err := os.ReadDir(fdDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("list the files of process %d: %w", pid, err)
+	}
+	pidfd := -1
+	defer func() {
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+	}()
+	n := 0
+	for _, e := range entries {
+		target, err := os.Readlink(fdDir + "/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		ino, ok := socketInode(target)
+		if !ok || seen[ino] {
+			continue
+		}
+		fdNum, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pidfd < 0 {
+			if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+				if errors.Is(err, unix.ESRCH) {
+					return n, nil
+				}
+				return n, fmt.Errorf("pidfd_open(%d): %w", pid, err)
+			}
+		}
+		fd, err := unix.PidfdGetfd(pidfd, fdNum, 0)
+		if err != nil {
+			if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ESRCH) {
+				continue // closed, or the process exited
+			}
+			return n, fmt.Errorf("pidfd_getfd(%d, fd %d): %w", pid, fdNum, err)
+		}
+		seen[ino] = true
+		recorded, err := recordOwner(fd, pid, owners)
+		unix.Close(fd)
+		if err != nil {
+			return n, err
+		}
+		if recorded {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// recordOwner gives the socket behind fd the owner pid, unless it is not an
+// inet socket or already has an owner.
+func recordOwner(fd, pid int, owners *ebpf.Map) (bool, error) {
+	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil || (domain != unix.AF_INET && domain != unix.AF_INET6) {
+		return false, nil
+	}
+	err = owners.Update(uint32(fd), &bpfprog.CgroupSockOwner{Pid: uint32(pid)}, ebpf.UpdateNoExist)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ebpf.ErrKeyExist):
+		return false, nil // created after sock_create was attached: it knows its owner
+	default:
+		return false, fmt.Errorf("record the owner of a socket of process %d: %w", pid, err)
+	}
+}
+
+// socketInode reads the inode number out of a /proc/PID/fd link to a
+// socket, "socket:[12345]".
+func socketInode(link string) (uint64, bool) {
+	s, ok := strings.CutPrefix(link, "socket:[")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, "]")
+	if !ok {
+		return 0, false
+	}
+	ino, err := strconv.ParseUint(s, 10, 64)
+	return ino, err == nil
+}
+
+// Path is the watched cgroup directory.
+func (c *Cgroup) Path() string { return c.dir.Path }
+
+// Stop detaches the programs; counting ends, and the table stays readable.
+func (c *Cgroup) Stop() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.cg == nil {
+		return nil
+	}
+	return c.cg.Close()
+}
+
+// Close detaches the programs and frees the kernel objects.
+func (c *Cgroup) Close() error {
+	return errors.Join(c.Stop(), c.objs.Close())
+}
+
+// Describe names the mode.
+func (c *Cgroup) Describe() string { return "cgroup" }
+
+// Read returns the flow table as it is now, with each row's owner named:
+// the process name from the comms map (or /proc, for a name the map has
+// forgotten) and the cgroup's path from its id.
+func (c *Cgroup) Read() (Snapshot, error) {
+	type row struct {
+		key bpfprog.CgroupOwnedFlowKey
+		c   flow.Counters
+	}
+	var (
+		rows   []row
+		key    bpfprog.CgroupOwnedFlowKey
+		perCPU []bpfprog.CgroupFlowVal
+		ids    []uint64
+		pids   = map[uint32]string{}
+		idSeen = map[uint64]bool{}
+	)
+	it := c.objs.Flows.Iterate()
+	for it.Next(&key, &perCPU) {
+		var sum flow.Counters
+		for _, v := range perCPU {
+			sum.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+		}
+		rows = append(rows, row{key: key, c: sum})
+		if key.Pid != 0 {
+			pids[key.Pid] = ""
+		}
+		if key.CgroupId != 0 && !idSeen[key.CgroupId] {
+			idSeen[key.CgroupId] = true
+			ids = append(ids, key.CgroupId)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return Snapshot{}, fmt.Errorf("read flow table: %w", err)
+	}
+	for pid := range pids {
+		pids[pid] = c.comm(pid)
+	}
+	paths, err := c.names.Paths(ids)
+	if err != nil {
+		// Rows without a cgroup name are still right: say why, go on.
+		c.log.Warn("could not name every cgroup", "error", err)
+	}
+
+	s := Snapshot{Flows: make(map[flow.Key]flow.Counters, len(rows))}
+	for _, r := range rows {
+		k := OwnedKeyFromBPF(&r.key)
+		k.Owner = flow.Owner{PID: r.key.Pid, Comm: pids[r.key.Pid], Cgroup: paths[r.key.CgroupId]}
+		old := s.Flows[k]
+		old.Add(r.c)
+		s.Flows[k] = old
+	}
+	var lost []bpfprog.CgroupFlowVal
+	if err := c.objs.Untracked.Lookup(uint32(0), &lost); err != nil {
+		return Snapshot{}, fmt.Errorf("read untracked counters: %w", err)
+	}
+	for _, v := range lost {
+		s.Untracked.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+	}
+	return s, nil
+}
+
+// comm names process pid: from the comms map, else from /proc (the map is
+// an LRU and may have forgotten it), else "".
+func (c *Cgroup) comm(pid uint32) string {
+	var name bpfprog.CgroupOwnerComm
+	if err := c.objs.Comms.Lookup(pid, &name); err == nil {
+		b := make([]byte, 0, len(name.Comm))
+		for _, ch := range name.Comm {
+			if ch == 0 {
+				break
+			}
+			b = append(b, byte(ch))
+		}
+		return cleanComm(b)
+	}
+	raw, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return cleanComm(bytes.TrimSuffix(raw, []byte("\n")))
+}
+
+// cleanComm makes a process name safe for a one-line report: a process
+// may name itself anything, control characters included.
+func cleanComm(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, string(b))
+}
+
+// OwnedKeyFromBPF converts the flow part of a cgroup-mode key into the
+// model's key; the owner is left for the caller to name.
+func OwnedKeyFromBPF(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
+	f := &k.Flow
+	return KeyFromBPF(&bpfprog.TCFlowKey{
+		Saddr:    f.Saddr,
+		Daddr:    f.Daddr,
+		Sport:    f.Sport,
+		Dport:    f.Dport,
+		EthProto: f.EthProto,
+		Vlan:     f.Vlan,
+		Proto:    f.Proto,
+		Flags:    bpfprog.TCFlowFlags(f.Flags),
+	})
+}

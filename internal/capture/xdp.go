@@ -1,0 +1,133 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+)
+
+// XDPOptions configure an XDP capture.
+type XDPOptions struct {
+	Ifindex    int
+	MaxEntries uint32
+	Attach     attach.XDPMode
+	Log        *slog.Logger
+}
+
+// XDP counts the ingress of one interface with an XDP program.
+type XDP struct {
+	objs   bpfprog.XDPObjects
+	xdp    *attach.XDP
+	frags  bool
+	closed bool
+}
+
+// StartXDP loads the XDP program and attaches it. Counting starts when it
+// returns.
+func StartXDP(o XDPOptions) (*XDP, error) {
+	frags, err := ProbeXDPFrags()
+	if err != nil {
+		return nil, err
+	}
+	x, err := loadXDP(o.MaxEntries, frags, o.Attach == attach.XDPOffload, o.Ifindex)
+	if err != nil {
+		return nil, err
+	}
+	x.xdp, err = attach.AttachXDP(o.Ifindex, x.objs.PktstatXdp, o.Attach, o.Log)
+	if err != nil {
+		x.objs.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+// ProbeXDPFrags reports whether the kernel hands XDP programs multi-buffer
+// frames (Linux 5.18+): BPF_F_XDP_HAS_FRAGS and bpf_xdp_get_buff_len came
+// together, so the helper's presence stands for both.
+func ProbeXDPFrags() (bool, error) {
+	err := features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return false, nil
+	default:
+		return false, fmt.Errorf("probe for multi-buffer XDP support: %w", loadError(err))
+	}
+}
+
+// loadXDP loads the XDP object. With frags, the program is marked as
+// accepting multi-buffer frames and counts their full length; without, it
+// is the plain program that older kernels accept. For offload, the program
+// is bound to the device at load time, as the kernel requires.
+func loadXDP(maxEntries uint32, frags, offload bool, ifindex int) (*XDP, error) {
+	spec, err := bpfprog.LoadXDP()
+	if err != nil {
+		return nil, fmt.Errorf("load XDP object: %w", err)
+	}
+	spec.Maps[bpfprog.XDPMapFlows].MaxEntries = maxEntries
+	if err := spec.Variables[bpfprog.XDPVarFragsAware].Set(frags); err != nil {
+		return nil, fmt.Errorf("set frags_aware: %w", err)
+	}
+	prog := spec.Programs[bpfprog.XDPProgPktstatXdp]
+	if frags {
+		prog.Flags |= unix.BPF_F_XDP_HAS_FRAGS
+	}
+	if offload {
+		prog.Ifindex = uint32(ifindex)
+	}
+	x := &XDP{frags: frags}
+	if err := spec.LoadAndAssign(&x.objs, nil); err != nil {
+		if offload {
+			name := ifaceName(ifindex)
+			return nil, fmt.Errorf("load XDP in offload mode for %s: driver %s cannot run this program on the device (try --xdp_mode native or generic): %w",
+				name, attach.DriverName(name), err)
+		}
+		return nil, loadError(err)
+	}
+	return x, nil
+}
+
+// Mode says how the program is attached.
+func (x *XDP) Mode() attach.XDPMode { return x.xdp.Mode() }
+
+// Frags reports whether the program counts multi-buffer frames in full.
+func (x *XDP) Frags() bool { return x.frags }
+
+// Stop detaches the program; counting ends, and the table stays readable.
+func (x *XDP) Stop() error {
+	if x.closed {
+		return nil
+	}
+	x.closed = true
+	return x.xdp.Close()
+}
+
+// Read returns the flow table as it is now.
+func (x *XDP) Read() (Snapshot, error) {
+	return maps{flows: x.objs.Flows, untracked: x.objs.Untracked}.read()
+}
+
+// Close detaches the program and frees the kernel objects.
+func (x *XDP) Close() error {
+	return errors.Join(x.Stop(), x.objs.Close())
+}
+
+// Describe names the mode and the attach method.
+func (x *XDP) Describe() string { return "xdp/" + string(x.xdp.Mode()) }
+
+func ifaceName(ifindex int) string {
+	if ifc, err := net.InterfaceByIndex(ifindex); err == nil {
+		return ifc.Name
+	}
+	return fmt.Sprintf("ifindex %d", ifindex)
+}

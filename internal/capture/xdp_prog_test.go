@@ -1,0 +1,210 @@
+package capture
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/google/gopacket/layers"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// xdpPass is XDP_PASS: the frame goes on to the stack unchanged.
+const xdpPass = 2
+
+// loadXDPForTest loads the XDP program through the loader StartXDP uses.
+// frags picks the multi-buffer program (Linux 5.18+) or the plain one that
+// older kernels get; the plain one loads here too.
+func loadXDPForTest(t *testing.T, maxEntries uint32, frags bool) (*XDP, hookUnderTest) {
+	t.Helper()
+	bpftest.RequireRoot(t)
+	if frags {
+		ok, err := ProbeXDPFrags()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Skip("kernel lacks multi-buffer XDP (bpf_xdp_get_buff_len, Linux 5.18+)")
+		}
+	}
+	x, err := loadXDP(maxEntries, frags, false, 0)
+	if err != nil {
+		t.Fatalf("load XDP program (frags %v): %+v", frags, err)
+	}
+	t.Cleanup(func() {
+		if err := x.objs.Close(); err != nil {
+			t.Errorf("close XDP objects: %v", err)
+		}
+	})
+	return x, hookUnderTest{
+		progs: map[string]*ebpf.Program{bpfprog.XDPProgPktstatXdp: x.objs.PktstatXdp},
+		m:     maps{flows: x.objs.Flows, untracked: x.objs.Untracked},
+		pass:  xdpPass,
+	}
+}
+
+// TestXDPParserTable runs every frame of the parser table, the one the TC
+// programs pass, through both variants of pktstat_xdp: one row per frame,
+// keyed as gopacket reads the frame, with the frame's full length.
+func TestXDPParserTable(t *testing.T) {
+	for _, v := range []struct {
+		name  string
+		frags bool
+	}{{"frags", true}, {"plain", false}} {
+		t.Run(v.name, func(t *testing.T) {
+			_, h := loadXDPForTest(t, 64, v.frags)
+			runParserTable(t, h)
+		})
+	}
+}
+
+// TestXDPMultiBuffer counts frames that span several buffers. For a frame
+// larger than a page, BPF_PROG_TEST_RUN puts the first ~3.5 KiB into the
+// linear buffer and the rest into fragments, as a driver does with a jumbo
+// frame; the row must count the whole frame, and the headers in the first
+// buffer must still give the key.
+//
+// The plain program runs on the same frames as a control: it sees only the
+// linear part of the larger ones, which proves that they really arrived in
+// several buffers.
+func TestXDPMultiBuffer(t *testing.T) {
+	_, h := loadXDPForTest(t, 64, true)
+	_, plain := loadXDPForTest(t, 64, false)
+	for _, size := range []int{1514, 3000, 4096, 9014, 16000} {
+		frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
+			bpftest.UDP(), bpftest.Payload(size-14-20-8))
+		if len(frame) != size {
+			t.Fatalf("built %d bytes, want %d", len(frame), size)
+		}
+		want, err := bpftest.ExpectedKey(frame)
+		if err != nil {
+			t.Fatalf("oracle: %v", err)
+		}
+		bpftest.Reset(t, h.m.flows, h.m.untracked)
+		const runs = 3
+		for range runs {
+			if ret := bpftest.Run(t, h.progs[bpfprog.XDPProgPktstatXdp], frame, nil); ret != xdpPass {
+				t.Fatalf("%d-byte frame: returned %d, want XDP_PASS", size, ret)
+			}
+		}
+		checkOneRow(t, h.m, want, flow.Counters{Packets: runs, Bytes: runs * uint64(size)})
+
+		bpftest.Reset(t, plain.m.flows, plain.m.untracked)
+		bpftest.Run(t, plain.progs[bpfprog.XDPProgPktstatXdp], frame, nil)
+		snap, err := plain.m.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		linear := snap.Flows[want].Bytes
+		switch {
+		case size <= 3000 && linear != uint64(size):
+			t.Errorf("%d-byte frame: plain program counted %d bytes; a frame this small fits one buffer", size, linear)
+		case size >= 4096 && linear >= uint64(size):
+			t.Errorf("%d-byte frame: plain program counted %d bytes; the frame was not split, so this test proves nothing", size, linear)
+		}
+		t.Logf("%d-byte frame: frags-aware program counted %d bytes per frame, the linear part is %d", size, size, linear)
+	}
+}
+
+// TestXDPPlainCountsLinearFrames: the plain program, which kernels before
+// 5.18 get, counts data_end - data. Those kernels never give such a program
+// a multi-buffer frame, so for every frame it can see that is the whole
+// frame, up to the largest single buffer.
+func TestXDPPlainCountsLinearFrames(t *testing.T) {
+	_, h := loadXDPForTest(t, 64, false)
+	for _, size := range []int{0, 1400, 3000} {
+		frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolTCP),
+			bpftest.TCP(), bpftest.Payload(size))
+		want, err := bpftest.ExpectedKey(frame)
+		if err != nil {
+			t.Fatalf("oracle: %v", err)
+		}
+		bpftest.Reset(t, h.m.flows, h.m.untracked)
+		if ret := bpftest.Run(t, h.progs[bpfprog.XDPProgPktstatXdp], frame, nil); ret != xdpPass {
+			t.Fatalf("returned %d, want XDP_PASS", ret)
+		}
+		checkOneRow(t, h.m, want, flow.Counters{Packets: 1, Bytes: uint64(len(frame))})
+	}
+}
+
+// TestXDPUntracked: a full table sends new flows to the overflow counters
+// in XDP too, and known flows keep counting.
+func TestXDPUntracked(t *testing.T) {
+	const maxEntries, nFlows = 3, 8
+	_, h := loadXDPForTest(t, maxEntries, true)
+	var sent, lost flow.Counters
+	for i := range nFlows {
+		u := bpftest.UDP()
+		u.SrcPort = layers.UDPPort(42000 + i)
+		fr := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP), u, bpftest.Payload(50+i))
+		bpftest.Run(t, h.progs[bpfprog.XDPProgPktstatXdp], fr, nil)
+		c := flow.Counters{Packets: 1, Bytes: uint64(len(fr))}
+		sent.Add(c)
+		if i >= maxEntries {
+			lost.Add(c)
+		}
+	}
+	snap, err := h.m.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Flows) != maxEntries || snap.Untracked != lost {
+		t.Fatalf("%d rows, untracked %+v; want %d rows, untracked %+v", len(snap.Flows), snap.Untracked, maxEntries, lost)
+	}
+	total := snap.Untracked
+	for _, c := range snap.Flows {
+		total.Add(c)
+	}
+	if total != sent {
+		t.Fatalf("rows + untracked = %+v, sent %+v", total, sent)
+	}
+}
+
+// TestXDPSharesTCMapLayout: capture reads every mode's flow table with the
+// TC object's Go types, which is right only while both objects declare
+// byte-identical keys and values. Both come from pktstat.h; this catches a
+// hook that ever declares its own.
+func TestXDPSharesTCMapLayout(t *testing.T) {
+	tc, err := bpfprog.LoadTC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xdp, err := bpfprog.LoadXDP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{bpfprog.XDPMapFlows, bpfprog.XDPMapUntracked} {
+		a, b := tc.Maps[name], xdp.Maps[name]
+		if a == nil || b == nil {
+			t.Fatalf("map %q: TC has it %v, XDP has it %v", name, a != nil, b != nil)
+		}
+		if a.Type != b.Type || a.KeySize != b.KeySize || a.ValueSize != b.ValueSize {
+			t.Errorf("map %q: TC %v key %d value %d, XDP %v key %d value %d", name, a.Type, a.KeySize, a.ValueSize, b.Type, b.KeySize, b.ValueSize)
+		}
+		for _, pair := range [][2]btf.Type{{a.Key, b.Key}, {a.Value, b.Value}} {
+			ga, gb := btfLayout(pair[0]), btfLayout(pair[1])
+			if ga != gb {
+				t.Errorf("map %q: TC type %s, XDP type %s", name, ga, gb)
+			}
+		}
+	}
+}
+
+// btfLayout spells out a type's members, offsets and sizes.
+func btfLayout(typ btf.Type) string {
+	s, ok := btf.UnderlyingType(typ).(*btf.Struct)
+	if !ok {
+		sz, _ := btf.Sizeof(typ)
+		return typ.TypeName() + "/" + strconv.Itoa(sz)
+	}
+	out := s.Name + "{"
+	for _, m := range s.Members {
+		sz, _ := btf.Sizeof(m.Type)
+		out += m.Name + "@" + strconv.Itoa(int(m.Offset.Bytes())) + ":" + strconv.Itoa(sz) + " "
+	}
+	return out + "}"
+}

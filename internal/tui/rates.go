@@ -1,0 +1,242 @@
+package tui
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
+	"net/netip"
+	"time"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// Rate is traffic per second over one refresh interval.
+type Rate struct {
+	BPS float64 // bits per second
+	PPS float64 // packets per second
+}
+
+// add adds the rate of delta over dt seconds to r.
+func (r *Rate) add(delta flow.Counters, secs float64) {
+	if secs <= 0 {
+		return
+	}
+	r.BPS += float64(delta.Bytes) * 8 / secs
+	r.PPS += float64(delta.Packets) / secs
+}
+
+// Flow is one row of the table.
+type Flow struct {
+	Key flow.Key
+	// L7 is the application protocol, when the mode knows it.
+	L7 string
+	// Total is what the kernel counted for the flow since the capture began.
+	Total flow.Counters
+	// Rate is over the interval between the last two readings, from the
+	// growth of Total: a flow that went quiet has a zero rate.
+	Rate Rate
+	// Out is true when the source address is one of the interface's own:
+	// this host sent the traffic.
+	Out bool
+	// LastActive is the time of the last reading at which Total grew.
+	LastActive time.Time
+
+	gen  uint64 // the reading that last saw the key in the kernel table
+	slot int    // index in Tracker.all
+	hash uint64 // Tracker.hash of Key
+	next *Flow  // the next flow with the same hash (almost never any)
+
+	// Display and search text, built the first time a row is shown or
+	// filtered and kept, since keys never change.
+	src, dst, proto string
+	search          string
+}
+
+// Tracker turns successive Snapshots into per-flow current rates. It keeps
+// every key the kernel table holds, quiet or not, so that a flow that goes
+// quiet and later resumes gets its rate from the growth of its counters,
+// not from their whole history.
+//
+// Flows are found by a 64-bit hash of the key rather than by the key
+// itself: a map of 8-byte keys stays in the CPU caches where one keyed by
+// the ~100-byte flow.Key does not, which makes a refresh at 100,000 flows
+// about twice as fast. Flows whose hashes collide are chained.
+type Tracker struct {
+	byHash map[uint64]*Flow
+	seed   maphash.Seed
+	seed64 uint64 // random, so that traffic cannot be crafted to collide
+	mask   uint64 // all ones; tests clear it to make every hash collide
+	all    []*Flow
+	local  map[netip.Addr]struct{}
+	l7     func(flow.Key) string
+
+	last time.Time // time of the last reading; the start before the first
+	gen  uint64
+
+	// Results of the last Update.
+	Interval      time.Duration // time between the last two readings
+	In, Out       Rate          // sums over every flow, split by Flow.Out
+	Untracked     flow.Counters // cumulative traffic without a row
+	UntrackedRate Rate
+	TableSize     int // entries in the kernel flow table
+	Readings      int // number of Updates so far
+}
+
+// NewTracker starts tracking at start, when counting began: the first
+// reading's rates are over the time since then. local are the watched
+// interface's own addresses; l7 names a flow's application protocol, and
+// is nil while no mode knows it.
+func NewTracker(start time.Time, local []netip.Addr, l7 func(flow.Key) string) *Tracker {
+	t := &Tracker{
+		byHash: make(map[uint64]*Flow),
+		seed:   maphash.MakeSeed(),
+		mask:   ^uint64(0),
+		local:  make(map[netip.Addr]struct{}, len(local)),
+		l7:     l7,
+		last:   start,
+	}
+	for _, a := range local {
+		t.local[a.Unmap()] = struct{}{}
+	}
+	t.seed64 = maphash.String(t.seed, "pktstat-bpf")
+	return t
+}
+
+// delta is how much c grew from prev. A counter that went down means the
+// kernel deleted the key and counted it afresh (an LRU table, for one): then
+// everything it holds is new.
+func delta(prev, c flow.Counters) flow.Counters {
+	if c.Packets < prev.Packets || c.Bytes < prev.Bytes {
+		return c
+	}
+	return flow.Counters{Packets: c.Packets - prev.Packets, Bytes: c.Bytes - prev.Bytes}
+}
+
+// Update takes the reading s, made at now. Rates are over the time since
+// the previous reading; keys gone from the kernel table are forgotten.
+func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
+	t.gen++
+	t.Readings++
+	t.Interval = now.Sub(t.last)
+	secs := t.Interval.Seconds()
+	t.In, t.Out = Rate{}, Rate{}
+	for k, c := range s.Flows {
+		h := t.hash(&k)
+		f := t.byHash[h]
+		for f != nil && f.Key != k {
+			f = f.next
+		}
+		if f == nil {
+			f = &Flow{Key: k, slot: len(t.all), hash: h, next: t.byHash[h]}
+			if k.IsIP() {
+				_, f.Out = t.local[k.Src]
+			}
+			if t.l7 != nil {
+				f.L7 = t.l7(k)
+			}
+			t.byHash[h] = f
+			t.all = append(t.all, f)
+		}
+		d := delta(f.Total, c)
+		f.Total, f.gen = c, t.gen
+		f.Rate = Rate{}
+		f.Rate.add(d, secs)
+		if d.Packets > 0 || d.Bytes > 0 {
+			f.LastActive = now
+		}
+		if f.Out {
+			t.Out.add(d, secs)
+		} else {
+			t.In.add(d, secs)
+		}
+	}
+	// Forget keys the kernel no longer has.
+	for i := 0; i < len(t.all); {
+		f := t.all[i]
+		if f.gen == t.gen {
+			i++
+			continue
+		}
+		t.unlink(f)
+		last := t.all[len(t.all)-1]
+		t.all[i], last.slot = last, i
+		t.all[len(t.all)-1] = nil
+		t.all = t.all[:len(t.all)-1]
+	}
+	t.UntrackedRate = Rate{}
+	t.UntrackedRate.add(delta(t.Untracked, s.Untracked), secs)
+	t.Untracked = s.Untracked
+	t.TableSize = len(s.Flows)
+	t.last = now
+}
+
+// lookup returns the flow of k, or nil.
+func (t *Tracker) lookup(k flow.Key) *Flow {
+	f := t.byHash[t.hash(&k)]
+	for f != nil && f.Key != k {
+		f = f.next
+	}
+	return f
+}
+
+// unlink removes f from its hash chain.
+func (t *Tracker) unlink(f *Flow) {
+	p := t.byHash[f.hash]
+	if p == f {
+		if f.next == nil {
+			delete(t.byHash, f.hash)
+		} else {
+			t.byHash[f.hash] = f.next
+		}
+		return
+	}
+	for p.next != f {
+		p = p.next
+	}
+	p.next = f.next
+}
+
+// hash mixes every field of the key (wyhash's multiply-fold). The owner's
+// strings, empty outside cgroup mode, go through maphash.
+func (t *Tracker) hash(k *flow.Key) uint64 {
+	const (
+		m1 = 0xa0761d6478bd642f
+		m2 = 0xe7037ed1a0b428db
+		m3 = 0x8ebc6af09c88c6e3
+	)
+	mum := func(a, b uint64) uint64 {
+		hi, lo := bits.Mul64(a, b)
+		return hi ^ lo
+	}
+	s, d := k.Src.As16(), k.Dst.As16()
+	h := mum(binary.LittleEndian.Uint64(s[:8])^t.seed64^m1, binary.LittleEndian.Uint64(s[8:])^m2)
+	h = mum(h^binary.LittleEndian.Uint64(d[:8])^m3, binary.LittleEndian.Uint64(d[8:])^m1)
+	h = mum(h^(uint64(k.EtherType)<<48|uint64(k.Proto)<<40|uint64(k.Flags)<<32|uint64(k.VLAN)<<16)^m2,
+		(uint64(k.SrcPort)<<48|uint64(k.DstPort)<<32|uint64(k.Owner.PID))^m3)
+	if k.Owner.Comm != "" || k.Owner.Cgroup != "" {
+		h ^= maphash.String(t.seed, k.Owner.Comm) + 31*maphash.String(t.seed, k.Owner.Cgroup)
+	}
+	return h & t.mask
+}
+
+// Last is the time of the last reading (the start before the first).
+func (t *Tracker) Last() time.Time { return t.last }
+
+// Len is the number of flows the tracker knows: the kernel table's size.
+func (t *Tracker) Len() int { return len(t.all) }
+
+// Active appends to dst the flows whose counters grew within expire of the
+// last reading, and returns it. An expire of 0 keeps every flow.
+func (t *Tracker) Active(dst []*Flow, expire time.Duration) []*Flow {
+	if expire <= 0 {
+		return append(dst, t.all...)
+	}
+	cutoff := t.last.Add(-expire)
+	for _, f := range t.all {
+		if !f.LastActive.Before(cutoff) {
+			dst = append(dst, f)
+		}
+	}
+	return dst
+}
