@@ -32,12 +32,7 @@ struct owned_flow_key {
 	__u64 cgroup_id; /* cgroup v2 id of the socket (its directory's inode) */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, struct owned_flow_key);
-	__type(value, struct flow_val);
-} flows SEC(".maps");
+PKTSTAT_FLOW_TABLE(struct owned_flow_key);
 
 /* A socket's owner, kept in its socket-local storage. */
 struct sock_owner {
@@ -131,7 +126,7 @@ static __always_inline struct sock_owner *owner_of(struct bpf_sock *sk)
  * Counts one skb. skb->data points at the IP header here, so the bytes are
  * L3 bytes: the IP packet, without any link-layer header.
  */
-static __always_inline void count_cgroup_skb(struct __sk_buff *skb)
+static __always_inline void count_cgroup_skb(struct __sk_buff *skb, enum flow_dir dir)
 {
 	struct pkt p = {
 		.ctx = skb,
@@ -139,7 +134,7 @@ static __always_inline void count_cgroup_skb(struct __sk_buff *skb)
 		.data_end = (void *)(long)skb->data_end,
 		.kind = PKT_SKB,
 	};
-	struct parse_result r = {};
+	struct parse_result r = { .key.dir = dir };
 
 	parse_l3(&p, 0, bpf_ntohs(skb->protocol), &r);
 
@@ -159,21 +154,21 @@ static __always_inline void count_cgroup_skb(struct __sk_buff *skb)
 	}
 
 	struct wire_count c = skb_wire_count(skb, r.hdr_len, 0);
-	account_in(&flows, &key, c.packets, c.bytes);
+	account_in(&flow_tables, &key, c.packets, c.bytes);
 }
 
 /* cgroup_skb programs return 1 to let the packet pass: they only observe. */
 SEC("cgroup_skb/ingress")
 int pktstat_cg_in(struct __sk_buff *skb)
 {
-	count_cgroup_skb(skb);
+	count_cgroup_skb(skb, FLOW_DIR_IN);
 	return 1;
 }
 
 SEC("cgroup_skb/egress")
 int pktstat_cg_out(struct __sk_buff *skb)
 {
-	count_cgroup_skb(skb);
+	count_cgroup_skb(skb, FLOW_DIR_OUT);
 	return 1;
 }
 

@@ -10,7 +10,7 @@
  * carrying its own copy of the headers, so the headers are added back for
  * every segment but the first.
  */
-static __always_inline void count_skb(struct __sk_buff *skb)
+static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 {
 	struct pkt p = {
 		.ctx = skb,
@@ -18,7 +18,7 @@ static __always_inline void count_skb(struct __sk_buff *skb)
 		.data_end = (void *)(long)skb->data_end,
 		.kind = PKT_SKB,
 	};
-	struct parse_result r = {};
+	struct parse_result r = { .key.dir = dir };
 	__u32 vlan_tag_len = 0;
 
 	if (skb->vlan_present) {
@@ -36,14 +36,14 @@ static __always_inline void count_skb(struct __sk_buff *skb)
 SEC("tc")
 int pktstat_ingress(struct __sk_buff *skb)
 {
-	count_skb(skb);
+	count_skb(skb, FLOW_DIR_IN);
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int pktstat_egress(struct __sk_buff *skb)
 {
-	count_skb(skb);
+	count_skb(skb, FLOW_DIR_OUT);
 	return TC_ACT_UNSPEC;
 }
 

@@ -28,7 +28,7 @@ int pktstat_xdp(struct xdp_md *ctx)
 		.data_end = (void *)(long)ctx->data_end,
 		.kind = PKT_XDP,
 	};
-	struct parse_result r = {};
+	struct parse_result r = { .key.dir = FLOW_DIR_IN };
 
 	/* Headers sit in the first buffer, which is all the parser reads. */
 	parse_eth(&p, &r);

@@ -24,6 +24,13 @@ enum flow_flags : __u8 {
 	FLOW_F_DEEP_CHAIN = 1 << 2,
 };
 
+/* Which way a packet went through the hook. */
+enum flow_dir : __u8 {
+	FLOW_DIR_IN = 0,  /* ingress: received by the watched interface or cgroup */
+	FLOW_DIR_OUT = 1, /* egress: sent by it */
+	FLOW_DIR_MAX = 2,
+};
+
 /*
  * One row of the report. IPv4 addresses sit in the first four bytes of
  * saddr/daddr and the rest is zero; eth_proto tells the family apart.
@@ -37,7 +44,8 @@ struct flow_key {
 	__u16 vlan;      /* outer VLAN ID, 0 when untagged */
 	__u8 proto;      /* IP protocol number, 0 for non-IP frames */
 	enum flow_flags flags;
-	__u8 _pad[2];
+	enum flow_dir dir;
+	__u8 _pad;
 };
 
 /* Per-CPU counters of one flow. */
@@ -48,70 +56,155 @@ struct flow_val {
 
 /*
  * Traffic that was seen but could not get a row because the flow table was
- * full. Kept apart so that the totals stay exact.
+ * full, by direction. Kept apart so that the totals stay exact; never reset.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, FLOW_DIR_MAX);
 	__type(key, __u32);
 	__type(value, struct flow_val);
 } untracked SEC(".maps");
 
 /*
- * Adds one observation to a flow table (a per-CPU hash of struct flow_val):
- * one lookup for a known flow. The table is a parameter so that a mode whose
- * key carries more than struct flow_key (cgroup mode adds the socket's
- * owner) shares this code; inlined, table is a constant map pointer.
+ * A HyperLogLog sketch of the distinct flows counted in untracked, so that a
+ * report can say how many flows had no row of their own. Go merges the
+ * per-CPU copies and estimates (internal/flow/hll.go mirrors this code).
  */
-static __always_inline void account_in(void *table, const void *key, __u64 packets, __u64 bytes)
+#define HLL_BITS 10
+#define HLL_REGISTERS (1 << HLL_BITS)
+
+struct hll {
+	__u8 reg[HLL_REGISTERS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hll);
+} untracked_hll SEC(".maps");
+
+/* Hashes the key's eleven 32-bit words; flow.KeyHash is the same function. */
+static __always_inline __u64 key_hash(const struct flow_key *key)
 {
-	struct flow_val *val = bpf_map_lookup_elem(table, key);
+	const __u32 *w = (const __u32 *)key;
+	__u64 h = 0x9E3779B97F4A7C15ULL;
 
-	if (val) {
-		/* Per-CPU slot: no other CPU writes it, so no atomics. */
-		val->packets += packets;
-		val->bytes += bytes;
-		return;
+	for (int i = 0; i < sizeof(*key) / sizeof(__u32); i++) {
+		h ^= w[i];
+		h *= 0xFF51AFD7ED558CCDULL;
+		h ^= h >> 33;
 	}
+	h ^= h >> 33;
+	h *= 0xC4CEB9FE1A85EC53ULL;
+	h ^= h >> 33;
+	return h;
+}
 
-	struct flow_val init = { .packets = packets, .bytes = bytes };
-	long err = bpf_map_update_elem(table, key, &init, BPF_NOEXIST);
-	if (err == 0)
-		return;
-	if (err == -17 /* EEXIST: another CPU inserted it first */) {
-		val = bpf_map_lookup_elem(table, key);
-		if (val) {
-			val->packets += packets;
-			val->bytes += bytes;
-			return;
-		}
-	}
-
+/* Adds a key to the sketch: the top bits pick a register, the rank of the first set bit in the rest is kept if larger. */
+static __always_inline void hll_add(const struct flow_key *key)
+{
 	__u32 zero = 0;
-	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &zero);
-	if (lost) {
-		lost->packets += packets;
-		lost->bytes += bytes;
+	struct hll *s = bpf_map_lookup_elem(&untracked_hll, &zero);
+	if (!s)
+		return;
+
+	__u64 h = key_hash(key);
+	__u32 idx = (h >> (64 - HLL_BITS)) & (HLL_REGISTERS - 1);
+	__u64 rest = (h << HLL_BITS) | (1ULL << (HLL_BITS - 1));
+	__u8 rank = 1;
+	for (int i = 0; i < 64 - HLL_BITS; i++) {
+		if (rest & (1ULL << 63))
+			break;
+		rank++;
+		rest <<= 1;
 	}
+	if (rank > s->reg[idx])
+		s->reg[idx] = rank;
+}
+
+/* Adds to a flow's per-CPU slot; no other CPU writes it, so no atomics. */
+static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 bytes)
+{
+	val->packets += packets;
+	val->bytes += bytes;
 }
 
 /*
+ * Adds one observation to the flow table that slot[0] points at: one lookup
+ * for a known flow. key is a struct flow_key, or a wider key that starts
+ * with one (cgroup mode adds the socket's owner); the slot is a parameter so
+ * that such a mode shares this code. Inlined, slot is a constant map.
+ *
+ * Why a slot: Go drains the table by putting a spare table into the slot.
+ * That update returns only after every program that could still hold the
+ * old table has finished (the kernel waits for an RCU grace period on
+ * map-in-map updates), so the retired table can be read and emptied without
+ * losing a single count.
+ */
+static __always_inline void account_in(void *slot, const void *key, __u64 packets, __u64 bytes)
+{
+	__u32 zero = 0;
+	void *flows = bpf_map_lookup_elem(slot, &zero);
+	if (flows) {
+		struct flow_val *val = bpf_map_lookup_elem(flows, key);
+		if (val) {
+			flow_add(val, packets, bytes);
+			return;
+		}
+
+		struct flow_val init = { .packets = packets, .bytes = bytes };
+		long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
+		if (err == 0)
+			return;
+		if (err == -17 /* EEXIST: another CPU inserted it first */) {
+			val = bpf_map_lookup_elem(flows, key);
+			if (val) {
+				flow_add(val, packets, bytes);
+				return;
+			}
+		}
+	}
+
+	const struct flow_key *fk = key;
+	__u32 dir = fk->dir;
+	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &dir);
+	if (lost)
+		flow_add(lost, packets, bytes);
+	hll_add(fk);
+}
+
+/*
+ * Declares the flow table "flows" with key type K and the slot
+ * "flow_tables" that points at it. Go sizes both from --max-entries.
+ */
+#define PKTSTAT_FLOW_TABLE(K)                            \
+	struct flow_table {                              \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);  \
+		__uint(max_entries, 131072);             \
+		__type(key, K);                          \
+		__type(value, struct flow_val);          \
+	} flows SEC(".maps");                            \
+	struct {                                         \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 1);                  \
+		__type(key, __u32);                      \
+		__array(values, struct flow_table);      \
+	} flow_tables SEC(".maps") = {                   \
+		.values = { [0] = &flows },              \
+	}
+
+/*
  * An object whose rows need a wider key defines PKTSTAT_OWN_FLOW_TABLE
- * before including this header and declares its own map named flows (Go
- * sizes every object's "flows" from --max-entries).
+ * before including this header and declares its table with
+ * PKTSTAT_FLOW_TABLE(its key type).
  */
 #ifndef PKTSTAT_OWN_FLOW_TABLE
-/* The flow table. Go sets max_entries from --max-entries before loading. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, struct flow_key);
-	__type(value, struct flow_val);
-} flows SEC(".maps");
+PKTSTAT_FLOW_TABLE(struct flow_key);
 
 /* Adds one observation to the flow table: one lookup for a known flow. */
 static __always_inline void account(const struct flow_key *key, __u64 packets, __u64 bytes)
 {
-	account_in(&flows, key, packets, bytes);
+	account_in(&flow_tables, key, packets, bytes);
 }
 #endif

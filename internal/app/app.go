@@ -59,17 +59,19 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 	}
 	elapsed := time.Since(begin)
 
-	snap, err := src.Read()
+	snap, err := src.Drain()
 	if err != nil {
 		return err
 	}
-	if snap.Untracked.Packets > 0 {
-		log.Warn("the flow table was full: some traffic is counted only in the overflow row", "packets", snap.Untracked.Packets, "max_entries", cfg.MaxEntries)
+	untracked := snap.UntrackedTotal()
+	if untracked.Packets > 0 {
+		log.Warn("the flow table was full: some traffic is counted only in the overflow row", "packets", untracked.Packets, "flows", snap.UntrackedFlows, "max_entries", cfg.MaxEntries)
 	}
 	r := report.Report{
-		Flows:     flow.Rank(snap.Flows, elapsed),
-		Duration:  elapsed,
-		Untracked: snap.Untracked,
+		Flows:          flow.RankRows(snap.Flows, elapsed),
+		Duration:       elapsed,
+		Untracked:      untracked,
+		UntrackedFlows: snap.UntrackedFlows,
 	}
 	if cfg.JSON {
 		return report.WriteJSON(out, r)

@@ -19,6 +19,11 @@ type CgroupFlowVal struct {
 	Bytes   uint64
 }
 
+type CgroupHll struct {
+	_   structs.HostLayout
+	Reg [1024]uint8
+}
+
 type CgroupOwnedFlowKey struct {
 	_    structs.HostLayout
 	Flow struct {
@@ -31,7 +36,8 @@ type CgroupOwnedFlowKey struct {
 		Vlan     uint16
 		Proto    uint8
 		Flags    uint8
-		Pad      [2]uint8
+		Dir      uint8
+		Pad      uint8
 	}
 	Pid      uint32
 	CgroupId uint64
@@ -54,9 +60,11 @@ type CgroupSockOwner struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	CgroupMapComms          = "comms"
+	CgroupMapFlowTables     = "flow_tables"
 	CgroupMapFlows          = "flows"
 	CgroupMapSockOwners     = "sock_owners"
 	CgroupMapUntracked      = "untracked"
+	CgroupMapUntrackedHll   = "untracked_hll"
 	CgroupProgPktstatCgIn   = "pktstat_cg_in"
 	CgroupProgPktstatCgOut  = "pktstat_cg_out"
 	CgroupProgPktstatCgSock = "pktstat_cg_sock"
@@ -114,10 +122,12 @@ type CgroupProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CgroupMapSpecs struct {
-	Comms      *ebpf.MapSpec `ebpf:"comms"`
-	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	SockOwners *ebpf.MapSpec `ebpf:"sock_owners"`
-	Untracked  *ebpf.MapSpec `ebpf:"untracked"`
+	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	SockOwners   *ebpf.MapSpec `ebpf:"sock_owners"`
+	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
+	UntrackedHll *ebpf.MapSpec `ebpf:"untracked_hll"`
 }
 
 // CgroupVariableSpecs contains global variables before they are loaded into the kernel.
@@ -147,18 +157,22 @@ func (o *CgroupObjects) Close() error {
 //
 // It can be passed to LoadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CgroupMaps struct {
-	Comms      *ebpf.Map `ebpf:"comms"`
-	Flows      *ebpf.Map `ebpf:"flows"`
-	SockOwners *ebpf.Map `ebpf:"sock_owners"`
-	Untracked  *ebpf.Map `ebpf:"untracked"`
+	Comms        *ebpf.Map `ebpf:"comms"`
+	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	SockOwners   *ebpf.Map `ebpf:"sock_owners"`
+	Untracked    *ebpf.Map `ebpf:"untracked"`
+	UntrackedHll *ebpf.Map `ebpf:"untracked_hll"`
 }
 
 func (m *CgroupMaps) Close() error {
 	return _CgroupClose(
 		m.Comms,
+		m.FlowTables,
 		m.Flows,
 		m.SockOwners,
 		m.Untracked,
+		m.UntrackedHll,
 	)
 }
 

@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type TCFlowDir uint8
+
+const (
+	TCFlowDirFLOW_DIR_IN  TCFlowDir = 0
+	TCFlowDirFLOW_DIR_OUT TCFlowDir = 1
+	TCFlowDirFLOW_DIR_MAX TCFlowDir = 2
+)
+
 type TCFlowFlags uint8
 
 const (
@@ -31,7 +39,8 @@ type TCFlowKey struct {
 	Vlan     uint16
 	Proto    uint8
 	Flags    TCFlowFlags
-	Pad      [2]uint8
+	Dir      TCFlowDir
+	Pad      uint8
 }
 
 type TCFlowVal struct {
@@ -40,12 +49,19 @@ type TCFlowVal struct {
 	Bytes   uint64
 }
 
+type TCHll struct {
+	_   structs.HostLayout
+	Reg [1024]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	TCMapFlowTables      = "flow_tables"
 	TCMapFlows           = "flows"
 	TCMapUntracked       = "untracked"
+	TCMapUntrackedHll    = "untracked_hll"
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
 )
@@ -100,8 +116,10 @@ type TCProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCMapSpecs struct {
-	Flows     *ebpf.MapSpec `ebpf:"flows"`
-	Untracked *ebpf.MapSpec `ebpf:"untracked"`
+	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
+	UntrackedHll *ebpf.MapSpec `ebpf:"untracked_hll"`
 }
 
 // TCVariableSpecs contains global variables before they are loaded into the kernel.
@@ -130,14 +148,18 @@ func (o *TCObjects) Close() error {
 //
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCMaps struct {
-	Flows     *ebpf.Map `ebpf:"flows"`
-	Untracked *ebpf.Map `ebpf:"untracked"`
+	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	Untracked    *ebpf.Map `ebpf:"untracked"`
+	UntrackedHll *ebpf.Map `ebpf:"untracked_hll"`
 }
 
 func (m *TCMaps) Close() error {
 	return _TCClose(
+		m.FlowTables,
 		m.Flows,
 		m.Untracked,
+		m.UntrackedHll,
 	)
 }
 

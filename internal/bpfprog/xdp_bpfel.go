@@ -16,10 +16,12 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	XDPMapFlows       = "flows"
-	XDPMapUntracked   = "untracked"
-	XDPProgPktstatXdp = "pktstat_xdp"
-	XDPVarFragsAware  = "frags_aware"
+	XDPMapFlowTables   = "flow_tables"
+	XDPMapFlows        = "flows"
+	XDPMapUntracked    = "untracked"
+	XDPMapUntrackedHll = "untracked_hll"
+	XDPProgPktstatXdp  = "pktstat_xdp"
+	XDPVarFragsAware   = "frags_aware"
 )
 
 // LoadXDP returns the embedded CollectionSpec for XDP.
@@ -71,8 +73,10 @@ type XDPProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPMapSpecs struct {
-	Flows     *ebpf.MapSpec `ebpf:"flows"`
-	Untracked *ebpf.MapSpec `ebpf:"untracked"`
+	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
+	UntrackedHll *ebpf.MapSpec `ebpf:"untracked_hll"`
 }
 
 // XDPVariableSpecs contains global variables before they are loaded into the kernel.
@@ -102,14 +106,18 @@ func (o *XDPObjects) Close() error {
 //
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPMaps struct {
-	Flows     *ebpf.Map `ebpf:"flows"`
-	Untracked *ebpf.Map `ebpf:"untracked"`
+	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	Untracked    *ebpf.Map `ebpf:"untracked"`
+	UntrackedHll *ebpf.Map `ebpf:"untracked_hll"`
 }
 
 func (m *XDPMaps) Close() error {
 	return _XDPClose(
+		m.FlowTables,
 		m.Flows,
 		m.Untracked,
+		m.UntrackedHll,
 	)
 }
 

@@ -8,56 +8,31 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
-// Snapshot is the flow table as read at one moment.
+// Snapshot is what the kernel counted over one period: from the start of
+// the capture or the previous drain to this drain.
 type Snapshot struct {
-	Flows map[flow.Key]flow.Counters
-	// Untracked is traffic that was counted but got no row, because the
-	// flow table was full.
-	Untracked flow.Counters
+	// Flows has one row per flow, with counters and no rate.
+	Flows []flow.Flow
+	// Untracked is traffic, by direction, that was counted but got no row,
+	// because the flow table was full when its flow first appeared.
+	Untracked [flow.NumDirections]flow.Counters
+	// UntrackedFlows estimates how many distinct flows Untracked holds.
+	UntrackedFlows uint64
 }
 
-// maps are the kernel maps every mode shares.
-type maps struct {
-	flows     *ebpf.Map
-	untracked *ebpf.Map
-}
-
-// read sums every flow's per-CPU counters into a Snapshot.
-func (m maps) read() (Snapshot, error) {
-	s := Snapshot{Flows: make(map[flow.Key]flow.Counters, m.flows.MaxEntries()/8)}
-	var (
-		key    bpfprog.TCFlowKey
-		perCPU []bpfprog.TCFlowVal
-	)
-	it := m.flows.Iterate()
-	for it.Next(&key, &perCPU) {
-		var c flow.Counters
-		for _, v := range perCPU {
-			c.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
-		}
-		k := KeyFromBPF(&key)
-		old := s.Flows[k]
-		old.Add(c)
-		s.Flows[k] = old
+// UntrackedTotal adds up Untracked over both directions.
+func (s *Snapshot) UntrackedTotal() flow.Counters {
+	var c flow.Counters
+	for _, u := range s.Untracked {
+		c.Add(u)
 	}
-	if err := it.Err(); err != nil {
-		return Snapshot{}, fmt.Errorf("read flow table: %w", err)
-	}
-	var lost []bpfprog.TCFlowVal
-	if err := m.untracked.Lookup(uint32(0), &lost); err != nil {
-		return Snapshot{}, fmt.Errorf("read untracked counters: %w", err)
-	}
-	for _, v := range lost {
-		s.Untracked.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
-	}
-	return s, nil
+	return c
 }
 
 // KeyFromBPF converts the kernel's flow key into the model's.
@@ -69,6 +44,7 @@ func KeyFromBPF(k *bpfprog.TCFlowKey) flow.Key {
 		DstPort:   k.Dport,
 		VLAN:      k.Vlan,
 		Flags:     flow.Flags(k.Flags),
+		Dir:       flow.Direction(k.Dir),
 	}
 	switch k.EthProto {
 	case flow.EtherTypeIPv4:
@@ -91,8 +67,9 @@ func loadError(err error) error {
 
 // Source is a running capture in any mode.
 type Source interface {
-	// Read returns the flow table as it is now.
-	Read() (Snapshot, error)
+	// Drain returns every count since the previous Drain (or the start),
+	// each exactly once, and empties the kernel's table.
+	Drain() (Snapshot, error)
 	// Stop detaches the programs: counting ends, the table stays readable.
 	Stop() error
 	// Close detaches the programs and frees the kernel objects.

@@ -20,6 +20,7 @@ type TCOptions struct {
 // TC counts both directions of one interface with TC programs.
 type TC struct {
 	objs   bpfprog.TCObjects
+	table  *table
 	tc     *attach.TC
 	closed bool
 }
@@ -32,16 +33,28 @@ func StartTC(o TCOptions) (*TC, error) {
 		return nil, fmt.Errorf("load TC object: %w", err)
 	}
 	spec.Maps[bpfprog.TCMapFlows].MaxEntries = o.MaxEntries
+	// The slot accepts only tables that match its template exactly.
+	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = o.MaxEntries
 	t := &TC{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loadError(err)
+	}
+	t.table, err = newTable(tableMaps{
+		Slot:      t.objs.FlowTables,
+		Flows:     t.objs.Flows,
+		Untracked: t.objs.Untracked,
+		HLL:       t.objs.UntrackedHll,
+	}, spec.Maps[bpfprog.TCMapFlows])
+	if err != nil {
+		t.objs.Close()
+		return nil, err
 	}
 	t.tc, err = attach.AttachTC(o.Ifindex, attach.TCPrograms{
 		Ingress: t.objs.PktstatIngress,
 		Egress:  t.objs.PktstatEgress,
 	}, o.Attach, o.Log)
 	if err != nil {
-		t.objs.Close()
+		t.Close()
 		return nil, err
 	}
 	return t, nil
@@ -59,14 +72,21 @@ func (t *TC) Stop() error {
 	return t.tc.Close()
 }
 
-// Read returns the flow table as it is now.
-func (t *TC) Read() (Snapshot, error) {
-	return maps{flows: t.objs.Flows, untracked: t.objs.Untracked}.read()
+// Drain returns every count since the previous Drain.
+func (t *TC) Drain() (Snapshot, error) {
+	return t.table.drain(nil)
 }
 
 // Close detaches the programs and frees the kernel objects.
 func (t *TC) Close() error {
-	return errors.Join(t.Stop(), t.objs.Close())
+	var errs []error
+	if t.tc != nil {
+		errs = append(errs, t.Stop())
+	}
+	if t.table != nil {
+		errs = append(errs, t.table.close())
+	}
+	return errors.Join(append(errs, t.objs.Close())...)
 }
 
 // Describe names the mode and the attach method.

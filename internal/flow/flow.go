@@ -24,6 +24,26 @@ const (
 	DeepChain Flags = 1 << 2
 )
 
+// Direction is which way a packet went through the hook. The values equal
+// the eBPF programs' enum flow_dir.
+type Direction uint8
+
+// Directions.
+const (
+	In  Direction = 0 // received by the watched interface or cgroup
+	Out Direction = 1 // sent by it
+)
+
+// NumDirections is the number of Direction values.
+const NumDirections = 2
+
+func (d Direction) String() string {
+	if d == Out {
+		return "out"
+	}
+	return "in"
+}
+
 // EtherTypes that decide how a key is read.
 const (
 	EtherTypeIPv4 uint16 = 0x0800
@@ -40,6 +60,7 @@ type Key struct {
 	VLAN      uint16     // outer VLAN ID; 0 when untagged
 	Flags     Flags
 	Owner     Owner // who sent or received it; set only in cgroup mode
+	Dir       Direction
 }
 
 // Owner is the process that owns a flow's socket, in the modes that know
@@ -99,7 +120,16 @@ func Bitrate(bytes uint64, d time.Duration) float64 {
 func Rank(table map[Key]Counters, d time.Duration) []Flow {
 	rows := make([]Flow, 0, len(table))
 	for k, c := range table {
-		rows = append(rows, Flow{Key: k, Counters: c, Bitrate: Bitrate(c.Bytes, d)})
+		rows = append(rows, Flow{Key: k, Counters: c})
+	}
+	return RankRows(rows, d)
+}
+
+// RankRows sets each row's rate over the duration d and sorts the rows in
+// place, as Rank does. The keys must be distinct.
+func RankRows(rows []Flow, d time.Duration) []Flow {
+	for i := range rows {
+		rows[i].Bitrate = Bitrate(rows[i].Bytes, d)
 	}
 	slices.SortFunc(rows, Compare)
 	return rows
@@ -121,7 +151,7 @@ func Compare(a, b Flow) int {
 }
 
 // CompareKeys is a total order on keys: by source, destination, protocol,
-// ports, VLAN, flags and owner.
+// ports, VLAN, flags, direction and owner.
 func CompareKeys(a, b Key) int {
 	if c := a.Src.Compare(b.Src); c != 0 {
 		return c
@@ -145,6 +175,9 @@ func CompareKeys(a, b Key) int {
 		return c
 	}
 	if c := cmp.Compare(a.Flags, b.Flags); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Dir, b.Dir); c != 0 {
 		return c
 	}
 	return compareOwners(a.Owner, b.Owner)

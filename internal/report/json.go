@@ -26,7 +26,10 @@ type jsonRow struct {
 	Fragment  bool    `json:"fragment,omitempty"`
 	DeepChain bool    `json:"deepChain,omitempty"`
 	Malformed bool    `json:"malformed,omitempty"`
+	Dir       string  `json:"dir,omitempty"`
 	Overflow  bool    `json:"overflow,omitempty"`
+	// UntrackedFlows estimates the distinct flows in the overflow row.
+	UntrackedFlows uint64 `json:"untrackedFlows,omitempty"`
 }
 
 func newJSONRow(f *flow.Flow) jsonRow {
@@ -42,6 +45,7 @@ func newJSONRow(f *flow.Flow) jsonRow {
 		PID:       f.Owner.PID,
 		Comm:      f.Owner.Comm,
 		Cgroup:    f.Owner.Cgroup,
+		Dir:       f.Dir.String(),
 	}
 	if f.IsIP() {
 		r.SrcIP, r.DstIP = f.Src.String(), f.Dst.String()
@@ -61,10 +65,11 @@ func WriteJSON(w io.Writer, r Report) error {
 	}
 	if r.Untracked.Packets > 0 {
 		rows = append(rows, jsonRow{
-			Bytes:    r.Untracked.Bytes,
-			Packets:  r.Untracked.Packets,
-			Bitrate:  flow.Bitrate(r.Untracked.Bytes, r.Duration),
-			Overflow: true,
+			Bytes:          r.Untracked.Bytes,
+			Packets:        r.Untracked.Packets,
+			Bitrate:        flow.Bitrate(r.Untracked.Bytes, r.Duration),
+			Overflow:       true,
+			UntrackedFlows: r.UntrackedFlows,
 		})
 	}
 	enc := json.NewEncoder(w)

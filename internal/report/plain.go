@@ -24,8 +24,8 @@ func WritePlain(w io.Writer, r Report) error {
 		bw.Write(line)
 	}
 	if r.Untracked.Packets > 0 {
-		fmt.Fprintf(bw, "bitrate: %s, packets: %d, bytes: %d, overflow: flows not tracked individually (flow table full; raise --max-entries)\n",
-			FormatBitrate(flow.Bitrate(r.Untracked.Bytes, r.Duration)), r.Untracked.Packets, r.Untracked.Bytes)
+		fmt.Fprintf(bw, "bitrate: %s, packets: %d, bytes: %d, overflow: about %d flows not tracked individually (flow table full; raise --max-entries)\n",
+			FormatBitrate(flow.Bitrate(r.Untracked.Bytes, r.Duration)), r.Untracked.Packets, r.Untracked.Bytes, r.UntrackedFlows)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write plain report: %w", err)

@@ -17,6 +17,8 @@ type Report struct {
 	// Untracked is traffic that was counted but has no row of its own,
 	// because the flow table was full when its flow first appeared.
 	Untracked flow.Counters
+	// UntrackedFlows estimates how many distinct flows Untracked holds.
+	UntrackedFlows uint64
 }
 
 // FormatBitrate renders bits per second with two decimals in base-1000

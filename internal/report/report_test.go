@@ -65,6 +65,8 @@ func sampleReport() Report {
 		Flows:     flow.Rank(table, d),
 		Duration:  d,
 		Untracked: flow.Counters{Packets: 7, Bytes: 700},
+		// Distinct flows behind the overflow row, as the kernel's sketch estimates them.
+		UntrackedFlows: 3,
 	}
 }
 
@@ -142,7 +144,7 @@ func TestWritePlainRows(t *testing.T) {
 		"bitrate: 134.40 bps, packets: 4, bytes: 168, proto: ARP",
 		"bitrate: 129.60 bps, packets: 3, bytes: 162, proto: TCP, src: 198.18.0.7, dst: 198.18.0.8, malformed",
 		"bitrate: 96.00 bps, packets: 2, bytes: 120, proto: 0x88b5",
-		"bitrate: 560.00 bps, packets: 7, bytes: 700, overflow: flows not tracked individually (flow table full; raise --max-entries)",
+		"bitrate: 560.00 bps, packets: 7, bytes: 700, overflow: about 3 flows not tracked individually (flow table full; raise --max-entries)",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("WritePlain wrote %d lines, want %d:\n%s", len(lines), len(want), buf.String())
@@ -170,10 +172,10 @@ func TestWritePlainEmpty(t *testing.T) {
 		t.Errorf("empty report wrote %q, want nothing", buf.String())
 	}
 	buf.Reset()
-	if err := WritePlain(&buf, Report{Duration: time.Second, Untracked: flow.Counters{Packets: 1, Bytes: 125}}); err != nil {
+	if err := WritePlain(&buf, Report{Duration: time.Second, Untracked: flow.Counters{Packets: 1, Bytes: 125}, UntrackedFlows: 1}); err != nil {
 		t.Fatal(err)
 	}
-	const want = "bitrate: 1.00 Kbps, packets: 1, bytes: 125, overflow: flows not tracked individually (flow table full; raise --max-entries)\n"
+	const want = "bitrate: 1.00 Kbps, packets: 1, bytes: 125, overflow: about 1 flows not tracked individually (flow table full; raise --max-entries)\n"
 	if buf.String() != want {
 		t.Errorf("overflow-only report = %q, want %q", buf.String(), want)
 	}
@@ -198,7 +200,7 @@ func TestWriteJSONFields(t *testing.T) {
 		t.Fatalf("got %d rows, want %d flows + 1 overflow row", len(rows), len(r.Flows))
 	}
 	always := []string{"srcIp", "dstIp", "proto", "bytes", "packets", "bitrate", "srcPort", "dstPort"}
-	optional := map[string]bool{"vlan": true, "fragment": true, "deepChain": true, "malformed": true, "overflow": true}
+	optional := map[string]bool{"vlan": true, "fragment": true, "deepChain": true, "malformed": true, "overflow": true, "dir": true, "untrackedFlows": true}
 	for i, row := range rows {
 		for _, f := range always {
 			if _, ok := row[f]; !ok {
@@ -212,6 +214,9 @@ func TestWriteJSONFields(t *testing.T) {
 		}
 		if _, ok := row["overflow"]; ok != (i == len(rows)-1) {
 			t.Errorf("row %d: overflow field present = %v, want it only on the last row", i, ok)
+		}
+		if d, ok := row["dir"]; i < len(rows)-1 && (!ok || d != r.Flows[i].Dir.String()) {
+			t.Errorf("row %d: dir = %v, want %q", i, d, r.Flows[i].Dir)
 		}
 	}
 
@@ -248,8 +253,8 @@ func TestWriteJSONFields(t *testing.T) {
 		t.Errorf("malformed row = %v, want malformed: true", bad)
 	}
 	over := rows[len(rows)-1]
-	if over["overflow"] != true || str(over["packets"]) != "7" || str(over["bytes"]) != "700" || str(over["bitrate"]) != "560" {
-		t.Errorf("overflow row = %v, want overflow: true, 7 packets, 700 bytes, bitrate 560", over)
+	if over["overflow"] != true || str(over["packets"]) != "7" || str(over["bytes"]) != "700" || str(over["bitrate"]) != "560" || str(over["untrackedFlows"]) != "3" {
+		t.Errorf("overflow row = %v, want overflow: true, 7 packets, 700 bytes, bitrate 560, untrackedFlows 3", over)
 	}
 }
 

@@ -1,0 +1,84 @@
+package capture
+
+import (
+	"encoding/binary"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// fillTable writes n distinct IPv4 UDP flows into the active flow table,
+// with counters on every CPU, in batches.
+func fillTable(b *testing.B, tb *table, n int) {
+	b.Helper()
+	const chunk = 65536
+	keys := make([]bpfprog.TCFlowKey, chunk)
+	vals := make([]bpfprog.TCFlowVal, chunk*tb.ncpu)
+	for base := 0; base < n; base += chunk {
+		m := min(chunk, n-base)
+		for i := 0; i < m; i++ {
+			id := uint32(base + i)
+			k := bpfprog.TCFlowKey{EthProto: 0x0800, Proto: 17, Dport: 53, Sport: uint16(id)}
+			// Sources spread over 198.18.0.0/15.
+			binary.BigEndian.PutUint32(k.Saddr[:4], 0xC6120000|id>>16)
+			copy(k.Daddr[:4], []byte{198, 18, 255, 1})
+			keys[i] = k
+			for c := 0; c < tb.ncpu; c++ {
+				vals[i*tb.ncpu+c] = bpfprog.TCFlowVal{Packets: uint64(id%97 + 1), Bytes: uint64(id%9973 + 64)}
+			}
+		}
+		if _, err := tb.tables[tb.active].BatchUpdate(keys[:m], vals[:m*tb.ncpu], nil); err != nil {
+			b.Fatalf("fill flow table: %v", err)
+		}
+	}
+}
+
+// BenchmarkReadMillionFlows measures the read path at its largest: drain a
+// table of 1,000,000 flows (swap, batch lookup-and-delete, per-CPU sums,
+// key conversion), then rank every row, and rank again keeping the top 10
+// by heap selection. It reports the peak RSS of the whole test process.
+// Targets: at most 1 s per read and 300 MB peak RSS.
+func BenchmarkReadMillionFlows(b *testing.B) {
+	const n = 1_000_000
+	_, h := loadTC(b, n)
+	var rows []flow.Flow
+	var readNs, rankNs, topNs time.Duration
+	for range b.N {
+		b.StopTimer()
+		fillTable(b, h.tb, n)
+		b.StartTimer()
+
+		t0 := time.Now()
+		snap, err := h.tb.drain(rows[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if len(snap.Flows) != n {
+			b.Fatalf("drained %d flows, want %d", len(snap.Flows), n)
+		}
+		top, _, rest := flow.Top(snap.Flows, 10, time.Second)
+		t2 := time.Now()
+		if len(top) != 10 || rest != n-10 {
+			b.Fatalf("top 10 of %d: %d rows, %d left out", n, len(top), rest)
+		}
+		flow.RankRows(snap.Flows, time.Second)
+		t3 := time.Now()
+		readNs += t1.Sub(t0)
+		topNs += t2.Sub(t1)
+		rankNs += t3.Sub(t2)
+		rows = snap.Flows
+	}
+	per := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N) }
+	b.ReportMetric(per(readNs), "ms/drain")
+	b.ReportMetric(per(topNs), "ms/top10")
+	b.ReportMetric(per(rankNs), "ms/rank-all")
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+}

@@ -1,0 +1,151 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// batchSize is how many flows one batch syscall moves.
+const batchSize = 4096
+
+// table reads the kernel's flow tables (see bpf/include/pktstat.h). The
+// programs write into the table that the slot map points at; a drain puts
+// the spare table into the slot, and the kernel returns from that update
+// only once no program can still be writing the retired one.
+type table struct {
+	slot      *ebpf.Map    // flow_tables: entry 0 is the active table
+	tables    [2]*ebpf.Map // tables[active] is in the slot
+	active    int
+	untracked *ebpf.Map
+	hll       *ebpf.Map
+	ncpu      int
+
+	// Untracked totals at the previous drain.
+	lastLost [flow.NumDirections]flow.Counters
+
+	// Batch buffers, reused by every drain.
+	keys []bpfprog.TCFlowKey
+	vals []bpfprog.TCFlowVal
+	hlls []bpfprog.TCHll
+}
+
+// tableMaps are the loaded maps a table works on.
+type tableMaps struct {
+	Slot, Flows, Untracked, HLL *ebpf.Map
+}
+
+// newTable takes the loaded maps and creates the spare table from spec,
+// the flows map's spec.
+func newTable(m tableMaps, spec *ebpf.MapSpec) (*table, error) {
+	spare, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, fmt.Errorf("create spare flow table: %w", err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		spare.Close()
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
+	return &table{
+		slot:      m.Slot,
+		tables:    [2]*ebpf.Map{m.Flows, spare},
+		untracked: m.Untracked,
+		hll:       m.HLL,
+		ncpu:      ncpu,
+		keys:      make([]bpfprog.TCFlowKey, batchSize),
+		vals:      make([]bpfprog.TCFlowVal, batchSize*ncpu),
+		hlls:      make([]bpfprog.TCHll, ncpu),
+	}, nil
+}
+
+// close frees the spare table; the loaded maps belong to their objects.
+func (t *table) close() error {
+	return t.tables[1].Close()
+}
+
+// drain swaps the tables and returns every count since the previous
+// drain, each exactly once: one row per flow, and the traffic that found
+// the table full. The retired table is left empty for the next swap.
+func (t *table) drain(rows []flow.Flow) (Snapshot, error) {
+	next := 1 - t.active
+	if err := t.slot.Update(uint32(0), t.tables[next], ebpf.UpdateAny); err != nil {
+		return Snapshot{}, fmt.Errorf("swap flow tables: %w", err)
+	}
+	retired := t.tables[t.active]
+	t.active = next
+	rows, err := t.collect(retired, rows)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	s := Snapshot{Flows: rows}
+	if err := t.lost(&s); err != nil {
+		return Snapshot{}, err
+	}
+	return s, nil
+}
+
+// collect reads and deletes every entry of m in batches, summing per-CPU
+// slots into one row per flow. Nothing writes m any more, so the batch
+// lookup-and-delete sees each entry exactly once.
+func (t *table) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookupAndDelete(&cursor, t.keys, t.vals, nil)
+		for i := 0; i < n; i++ {
+			var c flow.Counters
+			for _, v := range t.vals[i*t.ncpu : (i+1)*t.ncpu] {
+				c.Packets += v.Packets
+				c.Bytes += v.Bytes
+			}
+			rows = append(rows, flow.Flow{Key: KeyFromBPF(&t.keys[i]), Counters: c})
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return rows, nil
+		}
+		if err != nil {
+			return rows, fmt.Errorf("read flow table: %w", err)
+		}
+	}
+}
+
+// lost fills in the traffic that found the table full since the previous
+// drain. The counters are never reset in the kernel, so their difference
+// is exact; the sketch of distinct flows is read and then cleared, and a
+// flow that arrives between the two steps may be missed by the estimate
+// (never by the counters).
+func (t *table) lost(s *Snapshot) error {
+	var vals []bpfprog.TCFlowVal
+	for dir := range s.Untracked {
+		if err := t.untracked.Lookup(uint32(dir), &vals); err != nil {
+			return fmt.Errorf("read untracked counters: %w", err)
+		}
+		var total flow.Counters
+		for _, v := range vals {
+			total.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+		}
+		last := t.lastLost[dir]
+		s.Untracked[dir] = flow.Counters{Packets: total.Packets - last.Packets, Bytes: total.Bytes - last.Bytes}
+		t.lastLost[dir] = total
+	}
+	if s.UntrackedTotal().Packets == 0 {
+		return nil
+	}
+	if err := t.hll.Lookup(uint32(0), &t.hlls); err != nil {
+		return fmt.Errorf("read untracked flow sketch: %w", err)
+	}
+	var sketch flow.HLL
+	for i := range t.hlls {
+		sketch.Merge((*flow.HLL)(&t.hlls[i].Reg))
+		t.hlls[i] = bpfprog.TCHll{}
+	}
+	if err := t.hll.Update(uint32(0), t.hlls, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("reset untracked flow sketch: %w", err)
+	}
+	s.UntrackedFlows = sketch.Estimate()
+	return nil
+}
