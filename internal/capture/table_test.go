@@ -1,0 +1,218 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// loadTCTable loads the TC objects with a flow table of n entries and
+// wraps them in a table, as StartTC does, without attaching anything.
+func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *table) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root (CAP_BPF) to load and run eBPF programs")
+	}
+	spec, err := bpfprog.LoadTC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Maps[bpfprog.TCMapFlows].MaxEntries = n
+	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = n
+	objs := &bpfprog.TCObjects{}
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	tb, err := newTable(tableMaps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll}, spec.Maps[bpfprog.TCMapFlows])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tb.close() })
+	return objs, tb
+}
+
+// udpFrame builds an Ethernet/IPv4/UDP frame from 198.18.0.1 to
+// 198.18.0.2 with the given source port and payload length.
+func udpFrame(t *testing.T, sport uint16, payload int) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 0, 1}, DstIP: net.IP{198, 18, 0, 2}}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 9}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ip, udp, gopacket.Payload(make([]byte, payload))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestDrainIsExactUnderLoad drains the table over and over while another
+// goroutine keeps running frames through the program. Every run must be
+// in exactly one drain: the totals per flow equal the runs, to the packet.
+func TestDrainIsExactUnderLoad(t *testing.T) {
+	objs, tb := loadTCTable(t, 64)
+	const (
+		flows  = 8
+		rounds = 80
+		repeat = 2000 // runs per flow per round
+	)
+	frames := make([][]byte, flows)
+	for i := range frames {
+		frames[i] = udpFrame(t, uint16(40000+i), 18+i)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	runErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		for r := 0; r < rounds; r++ {
+			for _, f := range frames {
+				if _, err := objs.PktstatIngress.Run(&ebpf.RunOptions{Data: f, Repeat: repeat}); err != nil {
+					runErr <- err
+					return
+				}
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	got := map[uint16]flow.Counters{}
+	drains := 0
+	collect := func() {
+		s, err := tb.drain(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drains++
+		if u := s.UntrackedTotal(); u.Packets != 0 {
+			t.Fatalf("%d packets untracked with room for 64 flows", u.Packets)
+		}
+		for _, r := range s.Flows {
+			c := got[r.SrcPort]
+			c.Add(r.Counters)
+			got[r.SrcPort] = c
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			collect()
+		}
+	}
+	collect()
+	select {
+	case err := <-runErr:
+		t.Fatal(err)
+	default:
+	}
+
+	for i, f := range frames {
+		want := flow.Counters{Packets: rounds * repeat, Bytes: uint64(rounds * repeat * len(f))}
+		if c := got[uint16(40000+i)]; c != want {
+			t.Errorf("flow %d: drained %+v, want %+v", i, c, want)
+		}
+	}
+	t.Logf("%d drains over %d runs", drains, flows*rounds*repeat)
+	if drains < 3 {
+		t.Errorf("only %d drains happened during the runs; the test did not exercise concurrent swaps", drains)
+	}
+}
+
+// TestUntrackedIsCountedAndSketched fills a 2-entry table and checks that
+// the rest is counted exactly in the untracked counters, by direction, and
+// that the kernel's sketch uses the same hash as flow.KeyHash.
+func TestUntrackedIsCountedAndSketched(t *testing.T) {
+	objs, tb := loadTCTable(t, 2)
+	var sent flow.Counters
+	for i := 0; i < 10; i++ {
+		f := udpFrame(t, uint16(50000+i), 10)
+		prog := objs.PktstatIngress
+		if i%2 == 1 {
+			prog = objs.PktstatEgress
+		}
+		if _, err := prog.Run(&ebpf.RunOptions{Data: f, Repeat: 3}); err != nil {
+			t.Fatal(err)
+		}
+		sent.Add(flow.Counters{Packets: 3, Bytes: uint64(3 * len(f))})
+	}
+	// Read the sketch before drain clears it.
+	var hlls []bpfprog.TCHll
+	if err := objs.UntrackedHll.Lookup(uint32(0), &hlls); err != nil {
+		t.Fatal(err)
+	}
+	var sketch flow.HLL
+	for i := range hlls {
+		sketch.Merge((*flow.HLL)(&hlls[i].Reg))
+	}
+
+	s, err := tb.drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Flows) != 2 {
+		t.Fatalf("%d rows in a 2-entry table", len(s.Flows))
+	}
+	var total flow.Counters
+	for _, r := range s.Flows {
+		total.Add(r.Counters)
+	}
+	total.Add(s.UntrackedTotal())
+	if total != sent {
+		t.Errorf("rows + untracked = %+v, want everything sent: %+v", total, sent)
+	}
+	// Ports 50000 and 50001 got the rows; of the other 8, ports 50002,
+	// 50004, ... went in and 50003, 50005, ... went out.
+	if in, out := s.Untracked[flow.In].Packets, s.Untracked[flow.Out].Packets; in != 12 || out != 12 {
+		t.Errorf("untracked packets in/out = %d/%d, want 12/12", in, out)
+	}
+	if s.UntrackedFlows != 8 {
+		t.Errorf("estimated %d untracked flows, want 8 (the sketch is exact at this size)", s.UntrackedFlows)
+	}
+
+	// The same sketch, built in Go from the keys of the untracked flows.
+	var want flow.HLL
+	for i := 2; i < 10; i++ {
+		k := bpfprog.TCFlowKey{Sport: uint16(50000 + i), Dport: 9, EthProto: 0x0800, Proto: 17}
+		copy(k.Saddr[:], []byte{198, 18, 0, 1})
+		copy(k.Daddr[:], []byte{198, 18, 0, 2})
+		if i%2 == 1 {
+			k.Dir = bpfprog.TCFlowDirFLOW_DIR_OUT
+		}
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(&k)), unsafe.Sizeof(k))
+		var words [11]uint32
+		for w := range words {
+			words[w] = binary.LittleEndian.Uint32(raw[4*w:])
+		}
+		want.Add(flow.KeyHash(words))
+	}
+	if sketch != want {
+		t.Error("the kernel's sketch differs from flow.HLL fed with flow.KeyHash of the same keys")
+	}
+
+	// Counters are deltas: a second drain with no traffic has nothing.
+	s, err = tb.drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Flows) != 0 || s.UntrackedTotal().Packets != 0 {
+		t.Errorf("second drain = %d rows, %+v untracked; want nothing", len(s.Flows), s.UntrackedTotal())
+	}
+}
