@@ -19,13 +19,14 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
-
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 )
 
 // FlowsMap is the name of the flow table in every pktstat object
 // (bpf/include/pktstat.h), whose max_entries Load sets.
 const FlowsMap = "flows"
+
+// FlowTablesMap is the slot that points the programs at the active flow table.
+const FlowTablesMap = "flow_tables"
 
 // capabilities a test needs to load and run networking eBPF programs.
 var neededCaps = []struct {
@@ -75,6 +76,10 @@ func Load(tb testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, objs inte
 		tb.Fatalf("collection has no %q map", FlowsMap)
 	}
 	m.MaxEntries = maxEntries
+	// The slot of the double-buffered table takes only tables like its template.
+	if slot, ok := spec.Maps[FlowTablesMap]; ok {
+		slot.InnerMap.MaxEntries = maxEntries
+	}
 	if err := spec.LoadAndAssign(objs, nil); err != nil {
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			tb.Skipf("kernel lacks a feature the programs need: %v", err)
@@ -106,35 +111,6 @@ func Run(tb testing.TB, prog *ebpf.Program, frame []byte, ctx any) uint32 {
 		tb.Fatalf("run %v: %v", prog, err)
 	}
 	return ret
-}
-
-// Reset empties the flow table and zeroes the untracked counters, so the
-// next run starts from a fresh state without reloading the programs.
-func Reset(tb testing.TB, flows, untracked *ebpf.Map) {
-	tb.Helper()
-	// The key type is the same flow_key in every object; bpf2go names it
-	// after the object, so the TC one stands for all.
-	var key bpfprog.TCFlowKey
-	for {
-		err := flows.NextKey(nil, &key)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
-		}
-		if err != nil {
-			tb.Fatalf("iterate flow table: %v", err)
-		}
-		if err := flows.Delete(&key); err != nil {
-			tb.Fatalf("delete flow: %v", err)
-		}
-	}
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		tb.Fatalf("count possible CPUs: %v", err)
-	}
-	zero := make([]bpfprog.TCFlowVal, cpus)
-	if err := untracked.Put(uint32(0), zero); err != nil {
-		tb.Fatalf("zero untracked counters: %v", err)
-	}
 }
 
 // EmptyProgram loads a program of type typ that only returns ret: the

@@ -3,7 +3,6 @@ package capture
 import (
 	"encoding/binary"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"unsafe"
@@ -16,30 +15,11 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
-// loadTCTable loads the TC objects with a flow table of n entries and
-// wraps them in a table, as StartTC does, without attaching anything.
+// loadTCTable loads the TC objects with a flow table of n entries.
 func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *table) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root (CAP_BPF) to load and run eBPF programs")
-	}
-	spec, err := bpfprog.LoadTC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec.Maps[bpfprog.TCMapFlows].MaxEntries = n
-	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = n
-	objs := &bpfprog.TCObjects{}
-	if err := spec.LoadAndAssign(objs, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
-	tb, err := newTable(tableMaps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll}, spec.Maps[bpfprog.TCMapFlows])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tb.close() })
-	return objs, tb
+	objs, h := loadTC(t, n)
+	return objs, h.tb
 }
 
 // udpFrame builds an Ethernet/IPv4/UDP frame from 198.18.0.1 to

@@ -13,13 +13,21 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
-// hookUnderTest is one hook's programs and maps, as the parser table drives
-// them: every frame runs once through each program, and each program must
-// return pass, which lets the packet go on unchanged.
+// hookUnderTest is one hook's programs and flow table, as the parser table
+// drives them: every frame runs once through each program, each program
+// must return pass, which lets the packet go on unchanged, and each must
+// record the direction it sees.
 type hookUnderTest struct {
-	progs map[string]*ebpf.Program
-	m     maps
+	progs []hookProg
+	tb    *table
 	pass  uint32
+}
+
+// hookProg is one program of a hook and the direction its rows carry.
+type hookProg struct {
+	name string
+	prog *ebpf.Program
+	dir  flow.Direction
 }
 
 // tcPass is TC_ACT_UNSPEC (-1), which is also TCX_NEXT, as the kernel
@@ -40,12 +48,35 @@ func loadTC(t *testing.T, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest)
 	var objs bpfprog.TCObjects
 	bpftest.Load(t, spec, maxEntries, &objs)
 	return &objs, hookUnderTest{
-		progs: map[string]*ebpf.Program{
-			bpfprog.TCProgPktstatIngress: objs.PktstatIngress,
-			bpfprog.TCProgPktstatEgress:  objs.PktstatEgress,
+		progs: []hookProg{
+			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
+			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 		},
-		m:    maps{flows: objs.Flows, untracked: objs.Untracked},
+		tb:   newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll),
 		pass: tcPass(),
+	}
+}
+
+// newTestTable wraps loaded maps in a table, as StartTC does, and closes
+// its spare when the test ends.
+func newTestTable(t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map) *table {
+	t.Helper()
+	fs := spec.Maps[bpftest.FlowsMap].Copy()
+	fs.MaxEntries = maxEntries
+	tb, err := newTable(tableMaps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll}, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tb.close() })
+	return tb
+}
+
+// drainAll empties the flow table, so that the next check sees only what
+// runs after it.
+func drainAll(t testing.TB, tb *table) {
+	t.Helper()
+	if _, err := tb.drain(nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -64,45 +95,43 @@ func runParserTable(t *testing.T, h hookUnderTest) {
 			if err != nil {
 				t.Fatalf("oracle: %v", err)
 			}
-			bpftest.Reset(t, h.m.flows, h.m.untracked)
-			for name, prog := range h.progs {
-				if ret := bpftest.Run(t, prog, c.Frame, nil); ret != h.pass {
-					t.Errorf("%s returned %#x, want %#x (pass the packet unchanged)", name, ret, h.pass)
+			for _, p := range h.progs {
+				drainAll(t, h.tb)
+				if ret := bpftest.Run(t, p.prog, c.Frame, nil); ret != h.pass {
+					t.Errorf("%s returned %#x, want %#x (pass the packet unchanged)", p.name, ret, h.pass)
 				}
+				want.Dir = p.dir
+				checkOneRow(t, h.tb, want, flow.Counters{Packets: 1, Bytes: uint64(len(c.Frame))})
 			}
-			n := uint64(len(h.progs))
-			checkOneRow(t, h.m, want, flow.Counters{Packets: n, Bytes: n * uint64(len(c.Frame))})
 		})
 	}
 }
 
-// checkOneRow asserts that the flow table holds exactly one row, with key
-// want and counters c, and that nothing went untracked.
-func checkOneRow(t *testing.T, m maps, want flow.Key, c flow.Counters) {
+// checkOneRow drains the flow table and asserts that it held exactly one
+// row, with key want and counters c, and that nothing went untracked.
+func checkOneRow(t *testing.T, tb *table, want flow.Key, c flow.Counters) {
 	t.Helper()
-	snap, err := m.read()
+	snap, err := tb.drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Untracked != (flow.Counters{}) {
-		t.Errorf("untracked = %+v, want none", snap.Untracked)
+	if u := snap.UntrackedTotal(); u != (flow.Counters{}) {
+		t.Errorf("untracked = %+v, want none", u)
 	}
 	if len(snap.Flows) != 1 {
 		t.Fatalf("flow table has %d rows, want 1 (%+v):\n%s", len(snap.Flows), want, rows(snap))
 	}
-	got, ok := snap.Flows[want]
-	if !ok {
+	if got := snap.Flows[0]; got.Key != want {
 		t.Fatalf("row key differs from gopacket's reading of the frame:\n%s want %+v", rows(snap), want)
-	}
-	if got != c {
-		t.Errorf("counters = %+v, want %+v", got, c)
+	} else if got.Counters != c {
+		t.Errorf("counters = %+v, want %+v", got.Counters, c)
 	}
 }
 
 func rows(s Snapshot) string {
 	var out string
-	for k, c := range s.Flows {
-		out += fmt.Sprintf("  got  %+v: %+v\n", k, c)
+	for _, r := range s.Flows {
+		out += fmt.Sprintf("  got  %+v: %+v\n", r.Key, r.Counters)
 	}
 	return out
 }
@@ -158,21 +187,21 @@ func TestTCGSOAccounting(t *testing.T) {
 				payload := uint64(len(tc.frame) - hdr)
 				segs = (payload + uint64(tc.size) - 1) / uint64(tc.size)
 			}
-			bpftest.Reset(t, h.m.flows, h.m.untracked)
-			ctx := &bpftest.SkBuff{GSOSegs: tc.segs, GSOSize: tc.size}
-			for name, prog := range h.progs {
-				if ret := bpftest.Run(t, prog, tc.frame, ctx); ret != h.pass {
-					t.Errorf("%s returned %#x, want %#x", name, ret, h.pass)
-				}
-			}
-			n := uint64(len(h.progs))
 			perRun := flow.Counters{
 				Packets: segs,
 				Bytes:   uint64(len(tc.frame)) + (segs-1)*uint64(hdr),
 			}
 			t.Logf("%d bytes, headers %d, gso_segs %d, gso_size %d: %d packets, %d bytes per run",
 				len(tc.frame), hdr, tc.segs, tc.size, perRun.Packets, perRun.Bytes)
-			checkOneRow(t, h.m, want, flow.Counters{Packets: n * perRun.Packets, Bytes: n * perRun.Bytes})
+			ctx := &bpftest.SkBuff{GSOSegs: tc.segs, GSOSize: tc.size}
+			for _, p := range h.progs {
+				drainAll(t, h.tb)
+				if ret := bpftest.Run(t, p.prog, tc.frame, ctx); ret != h.pass {
+					t.Errorf("%s returned %#x, want %#x", p.name, ret, h.pass)
+				}
+				want.Dir = p.dir
+				checkOneRow(t, h.tb, want, perRun)
+			}
 		})
 	}
 }
@@ -199,48 +228,50 @@ func TestTCUntracked(t *testing.T) {
 		keys[i] = k
 	}
 
+	// Two rounds, one drain: the table stays full through round 2.
+	const rounds = 2
 	var sent flow.Counters
-	for round := uint64(1); round <= 2; round++ {
-		// Round 1 through ingress, round 2 through egress.
-		prog := objs.PktstatIngress
-		if round == 2 {
-			prog = objs.PktstatEgress
-		}
+	for round := 1; round <= rounds; round++ {
 		for _, fr := range frames {
-			if ret := bpftest.Run(t, prog, fr, nil); ret != h.pass {
+			if ret := bpftest.Run(t, objs.PktstatIngress, fr, nil); ret != h.pass {
 				t.Fatalf("returned %#x, want %#x", ret, h.pass)
 			}
 			sent.Add(flow.Counters{Packets: 1, Bytes: uint64(len(fr))})
 		}
-
-		snap, err := h.m.read()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(snap.Flows) != maxEntries {
-			t.Fatalf("round %d: %d rows, want %d:\n%s", round, len(snap.Flows), maxEntries, rows(snap))
-		}
-		var wantLost, total flow.Counters
-		for i, k := range keys {
-			c := flow.Counters{Packets: round, Bytes: round * uint64(len(frames[i]))}
-			if i < maxEntries {
-				if got := snap.Flows[k]; got != c {
-					t.Errorf("round %d: flow %d has %+v, want %+v", round, i, got, c)
-				}
-			} else {
-				wantLost.Add(c)
-			}
-		}
-		if snap.Untracked != wantLost {
-			t.Errorf("round %d: untracked %+v, want %+v (flows %d..%d)", round, snap.Untracked, wantLost, maxEntries, nFlows-1)
-		}
-		for _, c := range snap.Flows {
-			total.Add(c)
-		}
-		total.Add(snap.Untracked)
-		if total != sent {
-			t.Errorf("round %d: rows + untracked = %+v, sent %+v", round, total, sent)
-		}
-		t.Logf("round %d: %d rows, untracked %+v, total %+v", round, len(snap.Flows), snap.Untracked, total)
 	}
+	snap, err := h.tb.drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Flows) != maxEntries {
+		t.Fatalf("%d rows, want %d:\n%s", len(snap.Flows), maxEntries, rows(snap))
+	}
+	got := map[flow.Key]flow.Counters{}
+	var total flow.Counters
+	for _, r := range snap.Flows {
+		got[r.Key] = r.Counters
+		total.Add(r.Counters)
+	}
+	var wantLost flow.Counters
+	for i, k := range keys {
+		c := flow.Counters{Packets: rounds, Bytes: rounds * uint64(len(frames[i]))}
+		if i < maxEntries {
+			if got[k] != c {
+				t.Errorf("flow %d has %+v, want %+v", i, got[k], c)
+			}
+		} else {
+			wantLost.Add(c)
+		}
+	}
+	if snap.Untracked[flow.In] != wantLost || snap.Untracked[flow.Out] != (flow.Counters{}) {
+		t.Errorf("untracked in/out %+v/%+v, want %+v/none (flows %d..%d)", snap.Untracked[flow.In], snap.Untracked[flow.Out], wantLost, maxEntries, nFlows-1)
+	}
+	if snap.UntrackedFlows != nFlows-maxEntries {
+		t.Errorf("about %d untracked flows, want %d", snap.UntrackedFlows, nFlows-maxEntries)
+	}
+	total.Add(snap.UntrackedTotal())
+	if total != sent {
+		t.Errorf("rows + untracked = %+v, sent %+v", total, sent)
+	}
+	t.Logf("%d rows, untracked %+v (about %d flows), total %+v", len(snap.Flows), snap.UntrackedTotal(), snap.UntrackedFlows, total)
 }
