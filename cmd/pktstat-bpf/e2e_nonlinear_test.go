@@ -25,9 +25,16 @@ import (
 // lengths and checksums filled in.
 func udpFrame(t *testing.T, p *testnet.Pair, sport, dport uint16, payload []byte) []byte {
 	t.Helper()
+	return udpFrameTo(t, p, p.A.IPv4.As4(), sport, dport, payload)
+}
+
+// udpFrameTo builds a frame like udpFrame's, sent to A's MAC address but
+// to the IPv4 address dst.
+func udpFrameTo(t *testing.T, p *testnet.Pair, dst [4]byte, sport, dport uint16, payload []byte) []byte {
+	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: p.B.MAC, DstMAC: p.A.MAC, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
-		SrcIP: net.IP(p.B.IPv4.AsSlice()), DstIP: net.IP(p.A.IPv4.AsSlice())}
+		SrcIP: net.IP(p.B.IPv4.AsSlice()), DstIP: net.IP(dst[:])}
 	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
 	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
 )
@@ -52,26 +51,18 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 	if cfg.TUI {
 		return runTUI(ctx, cfg, ifc, src, begin, out)
 	}
+	p := newPeriods(src, ifc, cfg.Top, log)
 
+	if cfg.Interval > 0 {
+		return streamIntervals(ctx, cfg, src, p, out)
+	}
 	wait(ctx, cfg.Timeout)
 	if err := src.Stop(); err != nil {
 		return fmt.Errorf("detach from %s: %w", where.Value, err)
 	}
-	elapsed := time.Since(begin)
-
-	snap, err := src.Drain()
+	r, err := p.next(time.Now())
 	if err != nil {
 		return err
-	}
-	untracked := snap.UntrackedTotal()
-	if untracked.Packets > 0 {
-		log.Warn("the flow table was full: some traffic is counted only in the overflow row", "packets", untracked.Packets, "flows", snap.UntrackedFlows, "max_entries", cfg.MaxEntries)
-	}
-	r := report.Report{
-		Flows:          flow.RankRows(snap.Flows, elapsed),
-		Duration:       elapsed,
-		Untracked:      untracked,
-		UntrackedFlows: snap.UntrackedFlows,
 	}
 	if cfg.JSON {
 		return report.WriteJSON(out, r)
@@ -92,6 +83,46 @@ func resolveTarget(cfg cli.Config) (ifc netif.Interface, where slog.Attr, err er
 	}
 	ifc, err = netif.Resolve(cfg.Iface)
 	return ifc, slog.String("iface", ifc.Name), err
+}
+
+// streamIntervals writes a report of every interval until the timeout or
+// a signal, and then one of the last, shorter interval.
+func streamIntervals(ctx context.Context, cfg cli.Config, src capture.Source, p *periods, out io.Writer) error {
+	write := report.WritePlainInterval
+	if cfg.JSON {
+		write = report.WriteNDJSON
+	}
+	tick := time.NewTicker(cfg.Interval)
+	defer tick.Stop()
+	var timeout <-chan time.Time
+	if cfg.Timeout > 0 {
+		t := time.NewTimer(cfg.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		select {
+		case now := <-tick.C:
+			r, err := p.next(now)
+			if err != nil {
+				return err
+			}
+			if err := write(out, r); err != nil {
+				return err
+			}
+			continue
+		case <-ctx.Done():
+		case <-timeout:
+		}
+		if err := src.Stop(); err != nil {
+			return fmt.Errorf("detach: %w", err)
+		}
+		r, err := p.next(time.Now())
+		if err != nil {
+			return err
+		}
+		return write(out, r)
+	}
 }
 
 // start loads and attaches the programs of the capture mode cfg asks for.

@@ -59,6 +59,9 @@ func KeyFromBPF(k *bpfprog.TCFlowKey) flow.Key {
 
 // loadError explains the usual reasons a load fails.
 func loadError(err error) error {
+	if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM) {
+		return fmt.Errorf("load eBPF programs: the kernel refused the flow table (%w): lower --max-entries", err)
+	}
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		return fmt.Errorf("load eBPF programs: %w: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON", err)
 	}

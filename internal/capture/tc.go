@@ -28,6 +28,9 @@ type TC struct {
 // StartTC loads the TC programs and attaches them. Counting starts when it
 // returns.
 func StartTC(o TCOptions) (*TC, error) {
+	if err := checkTableMemory(o.MaxEntries); err != nil {
+		return nil, err
+	}
 	spec, err := bpfprog.LoadTC()
 	if err != nil {
 		return nil, fmt.Errorf("load TC object: %w", err)

@@ -19,6 +19,10 @@ const DefaultMaxEntries = 131072
 // per-CPU memory on a large machine.
 const MaxMaxEntries = 1 << 24
 
+// MinInterval is the shortest --interval: each report drains the kernel's
+// table, which waits for an RCU grace period.
+const MinInterval = 100 * time.Millisecond
+
 // TCAttach says how TC programs are attached.
 type TCAttach string
 
@@ -82,11 +86,13 @@ type Config struct {
 	Cgroup     string  // cgroup v2 directory to watch; set only in ModeCgroup
 	// TUI shows the live table (-g) instead of a report at the end; it
 	// runs until the user quits, so Timeout is 0 with it.
-	TUI     bool
-	Refresh time.Duration // time between readings, over which rates are; set only with TUI
-	Expire  time.Duration // quiet time after which a flow leaves, 0 never; set only with TUI
-	Version bool          // print the version and exit
-	Help    bool          // print usage and exit
+	TUI      bool
+	Refresh  time.Duration // time between readings, over which rates are; set only with TUI
+	Expire   time.Duration // quiet time after which a flow leaves, 0 never; set only with TUI
+	Interval time.Duration // report every Interval; 0 reports once, at the end
+	Top      int           // rows per report; 0 shows every row
+	Version  bool          // print the version and exit
+	Help     bool          // print usage and exit
 }
 
 // UsageError is a command line that cannot run; main exits 2 on it.
@@ -119,6 +125,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVarP(&cfg.JSON, "json", "j", false, "print the report as JSON")
 	fs.Int64Var(&maxEntries, "max-entries", 0, fmt.Sprintf("flow table size; 0 keeps the default of %d", DefaultMaxEntries))
 	fs.StringVar(&tcAttach, "tc-attach", string(TCAttachAuto), "how to attach TC programs: auto, tcx or legacy")
+	fs.DurationVar(&cfg.Interval, "interval", 0, "write a report of every interval (at least 100ms) instead of one at the end; NDJSON with -j")
+	fs.IntVar(&cfg.Top, "top", 0, "show only the N fastest rows of each report, plus an overflow row for the rest (default: every row)")
 	fs.BoolVarP(&xdp, "xdp", "x", false, "count with XDP instead of TC: the fastest hook, but ingress only")
 	fs.StringVar(&xdpMode, "xdp_mode", string(XDPModeAuto), "with -x, how to attach: auto (alias best), generic, native (alias driver) or offload (alias hardware)")
 	fs.StringVarP(&cfg.Cgroup, "cgroup", "c", "", "count the traffic of the processes in this cgroup v2 directory and below it, with their PID and name")
@@ -145,6 +153,12 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	}
 	if cfg.Timeout < 0 {
 		return Config{}, usageErrorf("invalid --timeout %s: must be 0 (no limit) or positive", cfg.Timeout)
+	}
+	if fs.Changed("interval") && cfg.Interval < MinInterval {
+		return Config{}, usageErrorf("invalid --interval %s: must be at least %s", cfg.Interval, MinInterval)
+	}
+	if fs.Changed("top") && cfg.Top < 1 {
+		return Config{}, usageErrorf("invalid --top %d: must be at least 1", cfg.Top)
 	}
 	switch {
 	case maxEntries == 0:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
@@ -15,7 +16,9 @@ import (
 //	bitrate: 6.80 Gbps, packets: 84623, bytes: 4255963315, proto: TCP, src: 198.18.0.1:41686, dst: 198.18.0.2:5201
 //
 // IPv6 addresses with a port are bracketed ([2001:2::1]:443). Traffic
-// without a row of its own ends the report on an overflow line.
+// without a row of its own follows on an overflow line, and a summary line
+// ends the report: the totals, how many flows have no row, and the
+// interface's own counters.
 func WritePlain(w io.Writer, r Report) error {
 	bw := bufio.NewWriter(w)
 	var line []byte
@@ -23,14 +26,43 @@ func WritePlain(w io.Writer, r Report) error {
 		line = appendPlainRow(line[:0], &r.Flows[i])
 		bw.Write(line)
 	}
-	if r.Untracked.Packets > 0 {
-		fmt.Fprintf(bw, "bitrate: %s, packets: %d, bytes: %d, overflow: about %d flows not tracked individually (flow table full; raise --max-entries)\n",
-			FormatBitrate(flow.Bitrate(r.Untracked.Bytes, r.Duration)), r.Untracked.Packets, r.Untracked.Bytes, r.UntrackedFlows)
+	if o := r.Overflow(); o.Packets > 0 {
+		fmt.Fprintf(bw, "bitrate: %s, packets: %d, bytes: %d, overflow: %s\n",
+			FormatBitrate(flow.Bitrate(o.Bytes, r.Duration)), o.Packets, o.Bytes, overflowReason(&r))
 	}
+	t := r.Totals()
+	fmt.Fprintf(bw, "summary: packets: %d, bytes: %d, rows: %d, flows beyond --top: %d, flows not tracked (flow table full): about %d",
+		t.Packets, t.Bytes, len(r.Flows), r.HiddenFlows, r.UntrackedFlows)
+	if r.Iface != nil {
+		fmt.Fprintf(bw, "; %s counted rx packets: %d, tx packets: %d, rx dropped: %d, tx dropped: %d",
+			r.Iface.Name, r.Iface.RxPackets, r.Iface.TxPackets, r.Iface.RxDropped, r.Iface.TxDropped)
+	}
+	bw.WriteString("\n")
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write plain report: %w", err)
 	}
 	return nil
+}
+
+// WritePlainInterval writes one interval's report: a line naming the
+// interval's end and length, then the report as WritePlain writes it.
+func WritePlainInterval(w io.Writer, r Report) error {
+	if _, err := fmt.Fprintf(w, "interval: %s, length: %s\n", r.End.UTC().Format(time.RFC3339Nano), r.Duration.Round(time.Millisecond)); err != nil {
+		return fmt.Errorf("write plain report: %w", err)
+	}
+	return WritePlain(w, r)
+}
+
+// overflowReason says which flows the overflow line stands for.
+func overflowReason(r *Report) string {
+	switch {
+	case r.Hidden.Packets > 0 && r.Untracked.Packets > 0:
+		return fmt.Sprintf("%d flows beyond --top, and about %d flows not tracked individually (flow table full; raise --max-entries)", r.HiddenFlows, r.UntrackedFlows)
+	case r.Hidden.Packets > 0:
+		return fmt.Sprintf("%d flows beyond --top", r.HiddenFlows)
+	default:
+		return fmt.Sprintf("about %d flows not tracked individually (flow table full; raise --max-entries)", r.UntrackedFlows)
+	}
 }
 
 func appendPlainRow(b []byte, f *flow.Flow) []byte {

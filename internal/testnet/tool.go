@@ -150,7 +150,50 @@ type Row struct {
 	VLAN      uint16  `json:"vlan"`
 	Fragment  bool    `json:"fragment"`
 	Malformed bool    `json:"malformed"`
+	Dir       string  `json:"dir"`
 	Overflow  bool    `json:"overflow"`
+	// On the overflow row: estimated flows without a row, and rows left
+	// out by --top.
+	UntrackedFlows uint64 `json:"untrackedFlows"`
+	HiddenFlows    uint64 `json:"hiddenFlows"`
+}
+
+// Interval is one line of the NDJSON stream of --interval -j.
+type Interval struct {
+	Time     time.Time `json:"time"`
+	Interval float64   `json:"interval"`
+	Totals   struct {
+		Packets uint64 `json:"packets"`
+		Bytes   uint64 `json:"bytes"`
+	} `json:"totals"`
+	Overflow struct {
+		Packets        uint64 `json:"packets"`
+		Bytes          uint64 `json:"bytes"`
+		UntrackedFlows uint64 `json:"untrackedFlows"`
+		HiddenFlows    uint64 `json:"hiddenFlows"`
+	} `json:"overflow"`
+	Iface *struct {
+		Name      string `json:"name"`
+		RxPackets uint64 `json:"rxPackets"`
+		TxPackets uint64 `json:"txPackets"`
+		RxDropped uint64 `json:"rxDropped"`
+		TxDropped uint64 `json:"txDropped"`
+	} `json:"iface"`
+	Rows []Row `json:"rows"`
+}
+
+// ParseIntervals decodes an NDJSON stream, one Interval a line.
+func ParseIntervals(out string) ([]Interval, error) {
+	var ivs []Interval
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var iv Interval
+		if err := dec.Decode(&iv); err != nil {
+			return nil, fmt.Errorf("decode NDJSON line %d of %q: %w", len(ivs)+1, out, err)
+		}
+		ivs = append(ivs, iv)
+	}
+	return ivs, nil
 }
 
 // ParseRows decodes a JSON report.

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
+)
+
+// periods cuts a capture into reports: each call to next drains the
+// kernel's table and reports what was counted since the previous one.
+type periods struct {
+	src   capture.Source
+	ifc   netif.Interface
+	top   int
+	log   *slog.Logger
+	start time.Time
+	stats netif.Stats
+	// statsOK is false when the interface's counters cannot be read.
+	statsOK bool
+}
+
+func newPeriods(src capture.Source, ifc netif.Interface, top int, log *slog.Logger) *periods {
+	p := &periods{src: src, ifc: ifc, top: top, log: log, start: time.Now()}
+	if ifc.Index == 0 {
+		return p // cgroup mode watches no one interface
+	}
+	var err error
+	p.stats, err = netif.ReadStats(ifc.Index)
+	if p.statsOK = err == nil; !p.statsOK {
+		log.Warn("the interface's own counters cannot be read; reports will not show them", "error", err)
+	}
+	return p
+}
+
+// next drains the table and returns the report of the period ending at end.
+func (p *periods) next(end time.Time) (report.Report, error) {
+	snap, err := p.src.Drain()
+	if err != nil {
+		return report.Report{}, err
+	}
+	d := end.Sub(p.start)
+	p.start = end
+	top, hidden, hiddenRows := flow.Top(snap.Flows, p.top, d)
+	r := report.Report{
+		Flows:          top,
+		Duration:       d,
+		Untracked:      snap.UntrackedTotal(),
+		UntrackedFlows: snap.UntrackedFlows,
+		Hidden:         hidden,
+		HiddenFlows:    uint64(hiddenRows),
+		End:            end,
+	}
+	if r.Untracked.Packets > 0 {
+		p.log.Warn("the flow table was full: some traffic is counted only in the overflow row; raise --max-entries",
+			"packets", r.Untracked.Packets, "flows_about", r.UntrackedFlows)
+	}
+	if p.statsOK {
+		now, err := netif.ReadStats(p.ifc.Index)
+		if err != nil {
+			p.log.Warn("the interface's own counters cannot be read", "error", err)
+		} else {
+			delta := now.Sub(p.stats)
+			p.stats = now
+			r.Iface = &report.Iface{Name: p.ifc.Name, RxPackets: delta.RxPackets, TxPackets: delta.TxPackets,
+				RxDropped: delta.RxDropped, TxDropped: delta.TxDropped}
+			if delta.RxDropped+delta.TxDropped > 0 {
+				p.log.Warn("the interface dropped packets the hook may not have seen",
+					"iface", p.ifc.Name, "rx_dropped", delta.RxDropped, "tx_dropped", delta.TxDropped)
+			}
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,56 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+)
+
+// tableBytes estimates the kernel memory that the two flow tables of
+// entries flows each lock on a machine with ncpu possible CPUs: per entry,
+// a preallocated hash element (list node, hash and padded key: about 104
+// bytes), a 16-byte bucket, and a per-CPU counter value on every CPU.
+func tableBytes(entries uint32, ncpu int) uint64 {
+	return 2 * uint64(entries) * uint64(104+16+16*ncpu)
+}
+
+// checkTableMemory refuses a flow table that would take more than half of
+// the memory the machine has available, before anything is loaded.
+func checkTableMemory(entries uint32) error {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count possible CPUs: %w", err)
+	}
+	avail, err := memAvailable()
+	if err != nil {
+		return nil // without /proc/meminfo, the kernel has the last word
+	}
+	if need := tableBytes(entries, ncpu); need > avail/2 {
+		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows, counters for %d CPUs), more than half of the %s available: lower --max-entries",
+			entries, mib(need), entries, ncpu, mib(avail))
+	}
+	return nil
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%d MiB", b>>20) }
+
+// memAvailable reads MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() (uint64, error) {
+	raw, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		var kb uint64
+		if f := bytes.Fields(sc.Bytes()); len(f) >= 2 && string(f[0]) == "MemAvailable:" {
+			kb, err = strconv.ParseUint(string(f[1]), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no MemAvailable in /proc/meminfo")
+}
