@@ -989,8 +989,9 @@ func TestE2ECgroupEndings(t *testing.T) {
 		// Two datagrams of 64 bytes: 2 x (20 + 8 + 64) bytes of IP.
 		tail := fmt.Sprintf(", packets: 2, bytes: 184, proto: UDP, src: %s, dst: %s, pid: %d, comm: %s, cgroup: %s\n",
 			res[1], res[2], h.pid, cgHelperComm, child)
-		if lines := strings.SplitAfter(tl.Stdout(), "\n"); len(lines) != 2 || lines[1] != "" || !strings.HasPrefix(lines[0], "bitrate: ") || !strings.HasSuffix(lines[0], tail) {
-			t.Errorf("plain report:\n%q\nwant one line ending in\n%q", tl.Stdout(), tail)
+		const summary = "summary: packets: 2, bytes: 184, rows: 1, flows beyond --top: 0, flows not tracked (flow table full): about 0\n"
+		if lines := strings.SplitAfter(tl.Stdout(), "\n"); len(lines) != 3 || lines[2] != "" || !strings.HasPrefix(lines[0], "bitrate: ") || !strings.HasSuffix(lines[0], tail) || lines[1] != summary {
+			t.Errorf("plain report:\n%q\nwant one line ending in\n%q\nand the summary\n%q", tl.Stdout(), tail, summary)
 		}
 		h.call(t, "close %s", res[0])
 	})

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"time"
@@ -19,12 +18,6 @@ import (
 // runTUI shows the live table (-g) on the terminal until the user quits or
 // ctx ends; there is no report at the end. Counting began at begin.
 func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, begin time.Time, out io.Writer) error {
-	// Rows whose source is one of these addresses are "out". In cgroup
-	// mode, which sees every interface, that is any of the host's.
-	local, err := netif.Addrs(ifc.Index)
-	if err != nil {
-		return fmt.Errorf("find the addresses of %s: %w", ifc.Name, err)
-	}
 	o := tui.Options{
 		Iface:      ifc.Name,
 		Mode:       src.Describe(),
@@ -32,7 +25,6 @@ func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, src captur
 		Refresh:    cfg.Refresh,
 		Expire:     cfg.Expire,
 		MaxEntries: cfg.MaxEntries,
-		Local:      local,
 		Owners:     cfg.Mode == cli.ModeCgroup,
 		In:         os.Stdin,
 		Out:        out,

@@ -31,11 +31,14 @@ type CgroupOptions struct {
 // below it, both directions, with the owner of each socket on its rows.
 type Cgroup struct {
 	objs   bpfprog.CgroupObjects
+	table  *table[bpfprog.CgroupOwnedFlowKey]
 	cg     *attach.Cgroup
 	dir    cgroups.Dir
 	names  *cgroups.Resolver
 	log    *slog.Logger
 	closed bool
+	// rowCgroups holds the cgroup id of each row of the drain under way.
+	rowCgroups []uint64
 }
 
 // StartCgroup loads the cgroup programs and attaches them. Counting starts
@@ -47,11 +50,14 @@ type Cgroup struct {
 // exist get the process that holds them (seedOwners); only then are the
 // counting programs attached.
 func StartCgroup(o CgroupOptions) (*Cgroup, error) {
+	if err := checkTableMemory(o.MaxEntries); err != nil {
+		return nil, err
+	}
 	spec, err := bpfprog.LoadCgroup()
 	if err != nil {
 		return nil, fmt.Errorf("load cgroup object: %w", err)
 	}
-	spec.Maps[bpfprog.CgroupMapFlows].MaxEntries = o.MaxEntries
+	sizeFlowTables(spec, o.MaxEntries)
 	mptcp, err := ProbeMPTCPOwner()
 	if err != nil {
 		return nil, err
@@ -66,6 +72,16 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	c := &Cgroup{dir: o.Dir, log: log}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, loadError(err)
+	}
+	c.table, err = newTable(tableMaps{
+		Slot:      c.objs.FlowTables,
+		Flows:     c.objs.Flows,
+		Untracked: c.objs.Untracked,
+		HLL:       c.objs.UntrackedHll,
+	}, spec.Maps[bpfprog.CgroupMapFlows], c.ownedKey)
+	if err != nil {
+		c.objs.Close()
+		return nil, err
 	}
 	if err := c.start(); err != nil {
 		return nil, errors.Join(err, c.Close())
@@ -287,71 +303,63 @@ func (c *Cgroup) Stop() error {
 
 // Close detaches the programs and frees the kernel objects.
 func (c *Cgroup) Close() error {
-	return errors.Join(c.Stop(), c.objs.Close())
+	errs := []error{c.Stop()}
+	if c.table != nil {
+		errs = append(errs, c.table.close())
+	}
+	return errors.Join(append(errs, c.objs.Close())...)
 }
 
 // Describe names the mode.
 func (c *Cgroup) Describe() string { return "cgroup" }
 
-// Read returns the flow table as it is now, with each row's owner named:
-// the process name from the comms map (or /proc, for a name the map has
-// forgotten) and the cgroup's path from its id.
-func (c *Cgroup) Read() (Snapshot, error) {
-	type row struct {
-		key bpfprog.CgroupOwnedFlowKey
-		c   flow.Counters
+// Drain returns every count since the previous Drain, with each row's
+// owner named: the process name from the comms map (or /proc, for a name
+// the map has forgotten) and the cgroup's path from its id.
+func (c *Cgroup) Drain() (Snapshot, error) {
+	c.rowCgroups = c.rowCgroups[:0]
+	s, err := c.table.drain(nil)
+	if err != nil {
+		return Snapshot{}, err
 	}
 	var (
-		rows   []row
-		key    bpfprog.CgroupOwnedFlowKey
-		perCPU []bpfprog.CgroupFlowVal
-		ids    []uint64
-		pids   = map[uint32]string{}
-		idSeen = map[uint64]bool{}
+		ids   []uint64
+		seen  = map[uint64]bool{}
+		comms = map[uint32]string{}
 	)
-	it := c.objs.Flows.Iterate()
-	for it.Next(&key, &perCPU) {
-		var sum flow.Counters
-		for _, v := range perCPU {
-			sum.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+	for _, id := range c.rowCgroups {
+		if id != 0 && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
 		}
-		rows = append(rows, row{key: key, c: sum})
-		if key.Pid != 0 {
-			pids[key.Pid] = ""
-		}
-		if key.CgroupId != 0 && !idSeen[key.CgroupId] {
-			idSeen[key.CgroupId] = true
-			ids = append(ids, key.CgroupId)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return Snapshot{}, fmt.Errorf("read flow table: %w", err)
-	}
-	for pid := range pids {
-		pids[pid] = c.comm(pid)
 	}
 	paths, err := c.names.Paths(ids)
 	if err != nil {
 		// Rows without a cgroup name are still right: say why, go on.
 		c.log.Warn("could not name every cgroup", "error", err)
 	}
-
-	s := Snapshot{Flows: make(map[flow.Key]flow.Counters, len(rows))}
-	for _, r := range rows {
-		k := OwnedKeyFromBPF(&r.key)
-		k.Owner = flow.Owner{PID: r.key.Pid, Comm: pids[r.key.Pid], Cgroup: paths[r.key.CgroupId]}
-		old := s.Flows[k]
-		old.Add(r.c)
-		s.Flows[k] = old
-	}
-	var lost []bpfprog.CgroupFlowVal
-	if err := c.objs.Untracked.Lookup(uint32(0), &lost); err != nil {
-		return Snapshot{}, fmt.Errorf("read untracked counters: %w", err)
-	}
-	for _, v := range lost {
-		s.Untracked.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+	for i := range s.Flows {
+		o := &s.Flows[i].Owner
+		if o.PID != 0 {
+			name, ok := comms[o.PID]
+			if !ok {
+				name = c.comm(o.PID)
+				comms[o.PID] = name
+			}
+			o.Comm = name
+		}
+		o.Cgroup = paths[c.rowCgroups[i]]
 	}
 	return s, nil
+}
+
+// ownedKey converts a cgroup-mode key into the model's key with the
+// owner's PID, and notes the row's cgroup id for Drain to name.
+func (c *Cgroup) ownedKey(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
+	fk := OwnedKeyFromBPF(k)
+	fk.Owner.PID = k.Pid
+	c.rowCgroups = append(c.rowCgroups, k.CgroupId)
+	return fk
 }
 
 // comm names process pid: from the comms map, else from /proc (the map is
@@ -399,5 +407,6 @@ func OwnedKeyFromBPF(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
 		Vlan:     f.Vlan,
 		Proto:    f.Proto,
 		Flags:    bpfprog.TCFlowFlags(f.Flags),
+		Dir:      bpfprog.TCFlowDir(f.Dir),
 	})
 }

@@ -67,8 +67,10 @@ func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := objs.Untracked.Put(uint32(0), make([]bpfprog.CgroupFlowVal, cpus)); err != nil {
-		t.Fatalf("zero untracked counters: %v", err)
+	for dir := range flow.NumDirections {
+		if err := objs.Untracked.Put(uint32(dir), make([]bpfprog.CgroupFlowVal, cpus)); err != nil {
+			t.Fatalf("zero untracked counters: %v", err)
+		}
 	}
 }
 
@@ -167,9 +169,9 @@ func TestCgroupKeyLayout(t *testing.T) {
 func TestCgroupParserTable(t *testing.T) {
 	objs := loadCgroup(t, 64)
 	cgid := selfCgroupID(t)
-	progs := map[string]*ebpf.Program{
-		bpfprog.CgroupProgPktstatCgIn:  objs.PktstatCgIn,
-		bpfprog.CgroupProgPktstatCgOut: objs.PktstatCgOut,
+	progs := []hookProg{
+		{bpfprog.CgroupProgPktstatCgIn, objs.PktstatCgIn, flow.In},
+		{bpfprog.CgroupProgPktstatCgOut, objs.PktstatCgOut, flow.Out},
 	}
 	ran := 0
 	for _, c := range bpftest.Cases(t) {
@@ -183,30 +185,31 @@ func TestCgroupParserTable(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			resetCgroup(t, objs)
-			for name, prog := range progs {
-				ret, err := prog.Run(&ebpf.RunOptions{Data: c.Frame})
+			for _, p := range progs {
+				resetCgroup(t, objs)
+				ret, err := p.prog.Run(&ebpf.RunOptions{Data: c.Frame})
 				if err != nil {
-					t.Fatalf("run %s: %v", name, err)
+					t.Fatalf("run %s: %v", p.name, err)
 				}
 				if ret != cgPass {
-					t.Errorf("%s returned %d, want %d (let the packet pass)", name, ret, cgPass)
+					t.Errorf("%s returned %d, want %d (let the packet pass)", p.name, ret, cgPass)
 				}
-			}
-			rows := readRaw(t, objs)
-			if len(rows) != 1 {
-				t.Fatalf("%d rows, want 1: %+v", len(rows), rows)
-			}
-			r := rows[0]
-			if got := OwnedKeyFromBPF(&r.key); got != want {
-				t.Errorf("flow %+v, gopacket reads %+v", got, want)
-			}
-			if r.key.Pid != 0 || r.key.CgroupId != cgid {
-				t.Errorf("owner pid %d cgroup %d, want pid 0 (none recorded) and cgroup %d (this process's)", r.key.Pid, r.key.CgroupId, cgid)
-			}
-			l3 := uint64(len(c.Frame) - ethLen)
-			if r.c != (flow.Counters{Packets: 2, Bytes: 2 * l3}) {
-				t.Errorf("counters %+v, want 2 packets and 2 x %d bytes", r.c, l3)
+				rows := readRaw(t, objs)
+				if len(rows) != 1 {
+					t.Fatalf("%s: %d rows, want 1: %+v", p.name, len(rows), rows)
+				}
+				r := rows[0]
+				want.Dir = p.dir
+				if got := OwnedKeyFromBPF(&r.key); got != want {
+					t.Errorf("%s: flow %+v, gopacket reads %+v", p.name, got, want)
+				}
+				if r.key.Pid != 0 || r.key.CgroupId != cgid {
+					t.Errorf("owner pid %d cgroup %d, want pid 0 (none recorded) and cgroup %d (this process's)", r.key.Pid, r.key.CgroupId, cgid)
+				}
+				l3 := uint64(len(c.Frame) - ethLen)
+				if r.c != (flow.Counters{Packets: 1, Bytes: l3}) {
+					t.Errorf("%s: counters %+v, want 1 packet of %d bytes", p.name, r.c, l3)
+				}
 			}
 		})
 		ran++
@@ -260,22 +263,23 @@ func TestCgroupGSOAccounting(t *testing.T) {
 			if segs == 0 {
 				segs = (l3 - l3hdr + uint64(tc.size) - 1) / uint64(tc.size)
 			}
-			resetCgroup(t, objs)
-			ctx := &bpftest.SkBuff{GSOSegs: tc.segs, GSOSize: tc.size}
-			for _, prog := range []*ebpf.Program{objs.PktstatCgIn, objs.PktstatCgOut} {
-				if ret := bpftest.Run(t, prog, tc.frame, ctx); ret != cgPass {
-					t.Errorf("%v returned %d, want %d", prog, ret, cgPass)
-				}
-			}
-			rows := readRaw(t, objs)
-			if len(rows) != 1 || OwnedKeyFromBPF(&rows[0].key) != want {
-				t.Fatalf("rows %+v, want one with flow %+v", rows, want)
-			}
 			perRun := flow.Counters{Packets: segs, Bytes: l3 + (segs-1)*l3hdr}
 			t.Logf("IP packet %d bytes, headers %d, gso_segs %d, gso_size %d: %d packets, %d bytes per run",
 				l3, l3hdr, tc.segs, tc.size, perRun.Packets, perRun.Bytes)
-			if got := rows[0].c; got != (flow.Counters{Packets: 2 * perRun.Packets, Bytes: 2 * perRun.Bytes}) {
-				t.Errorf("counters %+v, want twice %+v", got, perRun)
+			ctx := &bpftest.SkBuff{GSOSegs: tc.segs, GSOSize: tc.size}
+			for _, p := range []hookProg{{"in", objs.PktstatCgIn, flow.In}, {"out", objs.PktstatCgOut, flow.Out}} {
+				resetCgroup(t, objs)
+				if ret := bpftest.Run(t, p.prog, tc.frame, ctx); ret != cgPass {
+					t.Errorf("%s returned %d, want %d", p.name, ret, cgPass)
+				}
+				want.Dir = p.dir
+				rows := readRaw(t, objs)
+				if len(rows) != 1 || OwnedKeyFromBPF(&rows[0].key) != want {
+					t.Fatalf("%s: rows %+v, want one with flow %+v", p.name, rows, want)
+				}
+				if got := rows[0].c; got != perRun {
+					t.Errorf("%s: counters %+v, want %+v", p.name, got, perRun)
+				}
 			}
 		})
 	}
@@ -301,6 +305,11 @@ func TestCgroupRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Cgroup{objs: *objs, dir: dir, names: names, log: slog.New(slog.DiscardHandler)}
+	spec, err := bpfprog.LoadCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.table = newTestTable(t, spec, 64, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, c.ownedKey)
 
 	frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(100))
@@ -341,7 +350,7 @@ func TestCgroupRead(t *testing.T) {
 	put(other, cid, 5)
 	put(0, dir.ID, 7)
 
-	snap, err := c.Read()
+	snap, err := c.Drain()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,11 +366,15 @@ func TestCgroupRead(t *testing.T) {
 	if len(snap.Flows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(snap.Flows), len(want), snap.Flows)
 	}
+	got := map[flow.Key]flow.Counters{}
+	for _, r := range snap.Flows {
+		got[r.Key] = r.Counters
+	}
 	for o, cnt := range want {
 		k := fk
 		k.Owner = o
-		if got, ok := snap.Flows[k]; !ok || got != cnt {
-			t.Errorf("row of owner %+v: %+v (present %v), want %+v\nall: %+v", o, got, ok, cnt, snap.Flows)
+		if c, ok := got[k]; !ok || c != cnt {
+			t.Errorf("row of owner %+v: %+v (present %v), want %+v\nall: %+v", o, c, ok, cnt, snap.Flows)
 		}
 	}
 }
@@ -572,7 +585,7 @@ func TestStartCgroupAttachesAndDetaches(t *testing.T) {
 			t.Errorf("%s: programs %v still attached after Stop", at, ids)
 		}
 	}
-	if _, err := c.Read(); err != nil {
+	if _, err := c.Drain(); err != nil {
 		t.Errorf("the table is not readable after Stop: %v", err)
 	}
 }

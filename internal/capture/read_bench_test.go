@@ -12,7 +12,7 @@ import (
 
 // fillTable writes n distinct IPv4 UDP flows into the active flow table,
 // with counters on every CPU, in batches.
-func fillTable(b *testing.B, tb *table, n int) {
+func fillTable(b *testing.B, tb *table[bpfprog.TCFlowKey], n int) {
 	b.Helper()
 	const chunk = 65536
 	keys := make([]bpfprog.TCFlowKey, chunk)

@@ -17,7 +17,13 @@ const batchSize = 4096
 // programs write into the table that the slot map points at; a drain puts
 // the spare table into the slot, and the kernel returns from that update
 // only once no program can still be writing the retired one.
-type table struct {
+//
+// K is the table's key type as bpf2go generated it: bpfprog.TCFlowKey for
+// TC and XDP, bpfprog.CgroupOwnedFlowKey for cgroup mode; conv turns one
+// into the model's key. Every object's counters and untracked sketch have
+// the same layout, so the TC types read them all.
+type table[K any] struct {
+	conv      func(*K) flow.Key
 	slot      *ebpf.Map    // flow_tables: entry 0 is the active table
 	tables    [2]*ebpf.Map // tables[active] is in the slot
 	active    int
@@ -25,13 +31,24 @@ type table struct {
 	hll       *ebpf.Map
 	ncpu      int
 
+	// Rows in the previous drain, to size the next.
+	lastRows int
+
 	// Untracked totals at the previous drain.
 	lastLost [flow.NumDirections]flow.Counters
 
 	// Batch buffers, reused by every drain.
-	keys []bpfprog.TCFlowKey
+	keys []K
 	vals []bpfprog.TCFlowVal
 	hlls []bpfprog.TCHll
+}
+
+// sizeFlowTables sets the flow table of spec to entries flows. The slot
+// takes only tables that match its template exactly, so the template
+// gets the same size. Every object names these maps alike.
+func sizeFlowTables(spec *ebpf.CollectionSpec, entries uint32) {
+	spec.Maps[bpfprog.TCMapFlows].MaxEntries = entries
+	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = entries
 }
 
 // tableMaps are the loaded maps a table works on.
@@ -41,7 +58,7 @@ type tableMaps struct {
 
 // newTable takes the loaded maps and creates the spare table from spec,
 // the flows map's spec.
-func newTable(m tableMaps, spec *ebpf.MapSpec) (*table, error) {
+func newTable[K any](m tableMaps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*table[K], error) {
 	spare, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, fmt.Errorf("create spare flow table: %w", err)
@@ -51,37 +68,45 @@ func newTable(m tableMaps, spec *ebpf.MapSpec) (*table, error) {
 		spare.Close()
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
-	return &table{
+	return &table[K]{
+		conv:      conv,
 		slot:      m.Slot,
 		tables:    [2]*ebpf.Map{m.Flows, spare},
 		untracked: m.Untracked,
 		hll:       m.HLL,
 		ncpu:      ncpu,
-		keys:      make([]bpfprog.TCFlowKey, batchSize),
+		keys:      make([]K, batchSize),
 		vals:      make([]bpfprog.TCFlowVal, batchSize*ncpu),
 		hlls:      make([]bpfprog.TCHll, ncpu),
 	}, nil
 }
 
 // close frees the spare table; the loaded maps belong to their objects.
-func (t *table) close() error {
+func (t *table[K]) close() error {
 	return t.tables[1].Close()
 }
 
 // drain swaps the tables and returns every count since the previous
 // drain, each exactly once: one row per flow, and the traffic that found
 // the table full. The retired table is left empty for the next swap.
-func (t *table) drain(rows []flow.Flow) (Snapshot, error) {
+func (t *table[K]) drain(rows []flow.Flow) (Snapshot, error) {
 	next := 1 - t.active
 	if err := t.slot.Update(uint32(0), t.tables[next], ebpf.UpdateAny); err != nil {
 		return Snapshot{}, fmt.Errorf("swap flow tables: %w", err)
 	}
 	retired := t.tables[t.active]
 	t.active = next
+	if rows == nil {
+		// Room for every row the table can hold, up to a million, so that
+		// a large drain does not grow the slice (and its garbage) step by
+		// step; past that, room for as many as the previous drain had.
+		rows = make([]flow.Flow, 0, max(min(int(retired.MaxEntries()), 1<<20), t.lastRows))
+	}
 	rows, err := t.collect(retired, rows)
 	if err != nil {
 		return Snapshot{}, err
 	}
+	t.lastRows = len(rows)
 	s := Snapshot{Flows: rows}
 	if err := t.lost(&s); err != nil {
 		return Snapshot{}, err
@@ -92,7 +117,7 @@ func (t *table) drain(rows []flow.Flow) (Snapshot, error) {
 // collect reads and deletes every entry of m in batches, summing per-CPU
 // slots into one row per flow. Nothing writes m any more, so the batch
 // lookup-and-delete sees each entry exactly once.
-func (t *table) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
+func (t *table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := m.BatchLookupAndDelete(&cursor, t.keys, t.vals, nil)
@@ -102,7 +127,7 @@ func (t *table) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 				c.Packets += v.Packets
 				c.Bytes += v.Bytes
 			}
-			rows = append(rows, flow.Flow{Key: KeyFromBPF(&t.keys[i]), Counters: c})
+			rows = append(rows, flow.Flow{Key: t.conv(&t.keys[i]), Counters: c})
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return rows, nil
@@ -118,7 +143,7 @@ func (t *table) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 // is exact; the sketch of distinct flows is read and then cleared, and a
 // flow that arrives between the two steps may be missed by the estimate
 // (never by the counters).
-func (t *table) lost(s *Snapshot) error {
+func (t *table[K]) lost(s *Snapshot) error {
 	var vals []bpfprog.TCFlowVal
 	for dir := range s.Untracked {
 		if err := t.untracked.Lookup(uint32(dir), &vals); err != nil {

@@ -20,7 +20,7 @@ type TCOptions struct {
 // TC counts both directions of one interface with TC programs.
 type TC struct {
 	objs   bpfprog.TCObjects
-	table  *table
+	table  *table[bpfprog.TCFlowKey]
 	tc     *attach.TC
 	closed bool
 }
@@ -35,9 +35,7 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load TC object: %w", err)
 	}
-	spec.Maps[bpfprog.TCMapFlows].MaxEntries = o.MaxEntries
-	// The slot accepts only tables that match its template exactly.
-	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = o.MaxEntries
+	sizeFlowTables(spec, o.MaxEntries)
 	t := &TC{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loadError(err)
@@ -47,7 +45,7 @@ func StartTC(o TCOptions) (*TC, error) {
 		Flows:     t.objs.Flows,
 		Untracked: t.objs.Untracked,
 		HLL:       t.objs.UntrackedHll,
-	}, spec.Maps[bpfprog.TCMapFlows])
+	}, spec.Maps[bpfprog.TCMapFlows], KeyFromBPF)
 	if err != nil {
 		t.objs.Close()
 		return nil, err

@@ -19,7 +19,7 @@ import (
 // record the direction it sees.
 type hookUnderTest struct {
 	progs []hookProg
-	tb    *table
+	tb    *table[bpfprog.TCFlowKey]
 	pass  uint32
 }
 
@@ -38,7 +38,7 @@ func tcPass() uint32 {
 }
 
 // loadTC loads the TC programs with a flow table of maxEntries rows.
-func loadTC(t *testing.T, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest) {
+func loadTC(t testing.TB, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest) {
 	t.Helper()
 	bpftest.RequireRoot(t)
 	spec, err := bpfprog.LoadTC()
@@ -52,18 +52,18 @@ func loadTC(t *testing.T, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest)
 			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 		},
-		tb:   newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll),
+		tb:   newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, KeyFromBPF),
 		pass: tcPass(),
 	}
 }
 
 // newTestTable wraps loaded maps in a table, as StartTC does, and closes
 // its spare when the test ends.
-func newTestTable(t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map) *table {
+func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map, conv func(*K) flow.Key) *table[K] {
 	t.Helper()
 	fs := spec.Maps[bpftest.FlowsMap].Copy()
 	fs.MaxEntries = maxEntries
-	tb, err := newTable(tableMaps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll}, fs)
+	tb, err := newTable(tableMaps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll}, fs, conv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func newTestTable(t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, sl
 
 // drainAll empties the flow table, so that the next check sees only what
 // runs after it.
-func drainAll(t testing.TB, tb *table) {
+func drainAll[K any](t testing.TB, tb *table[K]) {
 	t.Helper()
 	if _, err := tb.drain(nil); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func runParserTable(t *testing.T, h hookUnderTest) {
 
 // checkOneRow drains the flow table and asserts that it held exactly one
 // row, with key want and counters c, and that nothing went untracked.
-func checkOneRow(t *testing.T, tb *table, want flow.Key, c flow.Counters) {
+func checkOneRow(t *testing.T, tb *table[bpfprog.TCFlowKey], want flow.Key, c flow.Counters) {
 	t.Helper()
 	snap, err := tb.drain(nil)
 	if err != nil {

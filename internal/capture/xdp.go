@@ -26,6 +26,7 @@ type XDPOptions struct {
 // XDP counts the ingress of one interface with an XDP program.
 type XDP struct {
 	objs   bpfprog.XDPObjects
+	table  *table[bpfprog.TCFlowKey]
 	xdp    *attach.XDP
 	frags  bool
 	closed bool
@@ -34,6 +35,9 @@ type XDP struct {
 // StartXDP loads the XDP program and attaches it. Counting starts when it
 // returns.
 func StartXDP(o XDPOptions) (*XDP, error) {
+	if err := checkTableMemory(o.MaxEntries); err != nil {
+		return nil, err
+	}
 	frags, err := ProbeXDPFrags()
 	if err != nil {
 		return nil, err
@@ -44,7 +48,7 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 	}
 	x.xdp, err = attach.AttachXDP(o.Ifindex, x.objs.PktstatXdp, o.Attach, o.Log)
 	if err != nil {
-		x.objs.Close()
+		x.Close()
 		return nil, err
 	}
 	return x, nil
@@ -74,7 +78,7 @@ func loadXDP(maxEntries uint32, frags, offload bool, ifindex int) (*XDP, error) 
 	if err != nil {
 		return nil, fmt.Errorf("load XDP object: %w", err)
 	}
-	spec.Maps[bpfprog.XDPMapFlows].MaxEntries = maxEntries
+	sizeFlowTables(spec, maxEntries)
 	if err := spec.Variables[bpfprog.XDPVarFragsAware].Set(frags); err != nil {
 		return nil, fmt.Errorf("set frags_aware: %w", err)
 	}
@@ -94,6 +98,16 @@ func loadXDP(maxEntries uint32, frags, offload bool, ifindex int) (*XDP, error) 
 		}
 		return nil, loadError(err)
 	}
+	x.table, err = newTable(tableMaps{
+		Slot:      x.objs.FlowTables,
+		Flows:     x.objs.Flows,
+		Untracked: x.objs.Untracked,
+		HLL:       x.objs.UntrackedHll,
+	}, spec.Maps[bpfprog.XDPMapFlows], KeyFromBPF)
+	if err != nil {
+		x.objs.Close()
+		return nil, err
+	}
 	return x, nil
 }
 
@@ -105,21 +119,22 @@ func (x *XDP) Frags() bool { return x.frags }
 
 // Stop detaches the program; counting ends, and the table stays readable.
 func (x *XDP) Stop() error {
-	if x.closed {
+	if x.closed || x.xdp == nil {
 		return nil
 	}
 	x.closed = true
 	return x.xdp.Close()
 }
 
-// Read returns the flow table as it is now.
-func (x *XDP) Read() (Snapshot, error) {
-	return maps{flows: x.objs.Flows, untracked: x.objs.Untracked}.read()
+// Drain returns every count since the previous Drain.
+func (x *XDP) Drain() (Snapshot, error) {
+	return x.table.drain(nil)
 }
 
 // Close detaches the program and frees the kernel objects.
 func (x *XDP) Close() error {
-	return errors.Join(x.Stop(), x.objs.Close())
+	errs := []error{x.Stop(), x.table.close()}
+	return errors.Join(append(errs, x.objs.Close())...)
 }
 
 // Describe names the mode and the attach method.

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/gopacket/layers"
 
@@ -36,13 +35,13 @@ func loadXDPForTest(t *testing.T, maxEntries uint32, frags bool) (*XDP, hookUnde
 		t.Fatalf("load XDP program (frags %v): %+v", frags, err)
 	}
 	t.Cleanup(func() {
-		if err := x.objs.Close(); err != nil {
+		if err := x.Close(); err != nil {
 			t.Errorf("close XDP objects: %v", err)
 		}
 	})
 	return x, hookUnderTest{
-		progs: map[string]*ebpf.Program{bpfprog.XDPProgPktstatXdp: x.objs.PktstatXdp},
-		m:     maps{flows: x.objs.Flows, untracked: x.objs.Untracked},
+		progs: []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
+		tb:    x.table,
 		pass:  xdpPass,
 	}
 }
@@ -84,22 +83,25 @@ func TestXDPMultiBuffer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("oracle: %v", err)
 		}
-		bpftest.Reset(t, h.m.flows, h.m.untracked)
+		drainAll(t, h.tb)
 		const runs = 3
 		for range runs {
-			if ret := bpftest.Run(t, h.progs[bpfprog.XDPProgPktstatXdp], frame, nil); ret != xdpPass {
+			if ret := bpftest.Run(t, h.progs[0].prog, frame, nil); ret != xdpPass {
 				t.Fatalf("%d-byte frame: returned %d, want XDP_PASS", size, ret)
 			}
 		}
-		checkOneRow(t, h.m, want, flow.Counters{Packets: runs, Bytes: runs * uint64(size)})
+		checkOneRow(t, h.tb, want, flow.Counters{Packets: runs, Bytes: runs * uint64(size)})
 
-		bpftest.Reset(t, plain.m.flows, plain.m.untracked)
-		bpftest.Run(t, plain.progs[bpfprog.XDPProgPktstatXdp], frame, nil)
-		snap, err := plain.m.read()
+		drainAll(t, plain.tb)
+		bpftest.Run(t, plain.progs[0].prog, frame, nil)
+		snap, err := plain.tb.drain(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		linear := snap.Flows[want].Bytes
+		if len(snap.Flows) != 1 || snap.Flows[0].Key != want {
+			t.Fatalf("plain program: rows %+v, want one of %+v", snap.Flows, want)
+		}
+		linear := snap.Flows[0].Bytes
 		switch {
 		case size <= 3000 && linear != uint64(size):
 			t.Errorf("%d-byte frame: plain program counted %d bytes; a frame this small fits one buffer", size, linear)
@@ -123,11 +125,11 @@ func TestXDPPlainCountsLinearFrames(t *testing.T) {
 		if err != nil {
 			t.Fatalf("oracle: %v", err)
 		}
-		bpftest.Reset(t, h.m.flows, h.m.untracked)
-		if ret := bpftest.Run(t, h.progs[bpfprog.XDPProgPktstatXdp], frame, nil); ret != xdpPass {
+		drainAll(t, h.tb)
+		if ret := bpftest.Run(t, h.progs[0].prog, frame, nil); ret != xdpPass {
 			t.Fatalf("returned %d, want XDP_PASS", ret)
 		}
-		checkOneRow(t, h.m, want, flow.Counters{Packets: 1, Bytes: uint64(len(frame))})
+		checkOneRow(t, h.tb, want, flow.Counters{Packets: 1, Bytes: uint64(len(frame))})
 	}
 }
 
@@ -141,23 +143,23 @@ func TestXDPUntracked(t *testing.T) {
 		u := bpftest.UDP()
 		u.SrcPort = layers.UDPPort(42000 + i)
 		fr := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP), u, bpftest.Payload(50+i))
-		bpftest.Run(t, h.progs[bpfprog.XDPProgPktstatXdp], fr, nil)
+		bpftest.Run(t, h.progs[0].prog, fr, nil)
 		c := flow.Counters{Packets: 1, Bytes: uint64(len(fr))}
 		sent.Add(c)
 		if i >= maxEntries {
 			lost.Add(c)
 		}
 	}
-	snap, err := h.m.read()
+	snap, err := h.tb.drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Flows) != maxEntries || snap.Untracked != lost {
-		t.Fatalf("%d rows, untracked %+v; want %d rows, untracked %+v", len(snap.Flows), snap.Untracked, maxEntries, lost)
+	if len(snap.Flows) != maxEntries || snap.Untracked[flow.In] != lost || snap.Untracked[flow.Out] != (flow.Counters{}) {
+		t.Fatalf("%d rows, untracked %+v; want %d rows, untracked %+v in", len(snap.Flows), snap.Untracked, maxEntries, lost)
 	}
-	total := snap.Untracked
-	for _, c := range snap.Flows {
-		total.Add(c)
+	total := snap.UntrackedTotal()
+	for _, r := range snap.Flows {
+		total.Add(r.Counters)
 	}
 	if total != sent {
 		t.Fatalf("rows + untracked = %+v, sent %+v", total, sent)

@@ -59,8 +59,8 @@ type Key struct {
 	DstPort   uint16     // TCP/UDP/SCTP destination port; ICMP code
 	VLAN      uint16     // outer VLAN ID; 0 when untagged
 	Flags     Flags
-	Owner     Owner // who sent or received it; set only in cgroup mode
 	Dir       Direction
+	Owner     Owner // who sent or received it; set only in cgroup mode
 }
 
 // Owner is the process that owns a flow's socket, in the modes that know

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,29 +62,65 @@ func newJSONRow(f *flow.Flow) jsonRow {
 }
 
 // WriteJSON writes the report as one JSON array, an object per row. Traffic
-// without a row of its own comes last, in a row with "overflow": true.
+// without a row of its own comes last, in a row with "overflow": true. Rows
+// are encoded one at a time, so a report of a million flows never sits in
+// memory as one JSON document.
 func WriteJSON(w io.Writer, r Report) error {
-	if err := json.NewEncoder(w).Encode(jsonRows(&r, true)); err != nil {
+	bw := bufio.NewWriter(w)
+	bw.WriteByte('[')
+	// One buffer for every row: the encoder ends each value with a newline,
+	// which the array does not want.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	n := 0
+	write := func(row *jsonRow) error {
+		buf.Reset()
+		if err := enc.Encode(row); err != nil {
+			return err
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		_, err := bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		return err
+	}
+	for i := range r.Flows {
+		row := newJSONRow(&r.Flows[i])
+		if err := write(&row); err != nil {
+			return fmt.Errorf("write JSON report: %w", err)
+		}
+	}
+	if row, ok := overflowRow(&r); ok {
+		if err := write(&row); err != nil {
+			return fmt.Errorf("write JSON report: %w", err)
+		}
+	}
+	bw.WriteString("]\n")
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write JSON report: %w", err)
 	}
 	return nil
 }
 
-// jsonRows converts the rows, and with overflow the overflow row too.
-func jsonRows(r *Report, overflow bool) []jsonRow {
-	rows := make([]jsonRow, 0, len(r.Flows)+1)
+// overflowRow is the row of the traffic without a row of its own, if any.
+func overflowRow(r *Report) (jsonRow, bool) {
+	o := r.Overflow()
+	return jsonRow{
+		Bytes:          o.Bytes,
+		Packets:        o.Packets,
+		Bitrate:        flow.Bitrate(o.Bytes, r.Duration),
+		Overflow:       true,
+		UntrackedFlows: r.UntrackedFlows,
+		HiddenFlows:    r.HiddenFlows,
+	}, o.Packets > 0
+}
+
+// jsonRows converts the rows, without the overflow row.
+func jsonRows(r *Report) []jsonRow {
+	rows := make([]jsonRow, 0, len(r.Flows))
 	for i := range r.Flows {
 		rows = append(rows, newJSONRow(&r.Flows[i]))
-	}
-	if o := r.Overflow(); overflow && o.Packets > 0 {
-		rows = append(rows, jsonRow{
-			Bytes:          o.Bytes,
-			Packets:        o.Packets,
-			Bitrate:        flow.Bitrate(o.Bytes, r.Duration),
-			Overflow:       true,
-			UntrackedFlows: r.UntrackedFlows,
-			HiddenFlows:    r.HiddenFlows,
-		})
 	}
 	return rows
 }
@@ -127,7 +165,7 @@ func WriteNDJSON(w io.Writer, r Report) error {
 		Interval: r.Duration.Seconds(),
 		Totals:   jsonCounters{Packets: t.Packets, Bytes: t.Bytes},
 		Overflow: jsonOverflow{Packets: o.Packets, Bytes: o.Bytes, UntrackedFlows: r.UntrackedFlows, HiddenFlows: r.HiddenFlows},
-		Rows:     jsonRows(&r, false),
+		Rows:     jsonRows(&r),
 	}
 	if i := r.Iface; i != nil {
 		line.Iface = &jsonIface{Name: i.Name, RxPackets: i.RxPackets, TxPackets: i.TxPackets, RxDropped: i.RxDropped, TxDropped: i.TxDropped}

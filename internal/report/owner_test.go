@@ -51,6 +51,7 @@ func TestWritePlainOwnerRows(t *testing.T) {
 		"bitrate: 800.00 bps, packets: 2, bytes: 200, proto: UDP, src: [2001:2::1]:53000, dst: [2001:2::2]:53, pid: 813, comm: nginx, cgroup: /sys/fs/cgroup/system.slice/nginx.service",
 		"bitrate: 336.00 bps, packets: 1, bytes: 84, proto: ICMPv4, src: 198.18.0.1, dst: 198.18.0.2, type: 8, code: 0, pid: 900, comm: ping",
 		"bitrate: 208.00 bps, packets: 1, bytes: 52, proto: TCP, src: 198.18.0.1:22, dst: 198.18.0.3:40000, cgroup: /sys/fs/cgroup/unified",
+		"summary: packets: 217, bytes: 211808, rows: 6, flows beyond --top: 0, flows not tracked (flow table full): about 0",
 	}
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if len(lines) != len(want) {

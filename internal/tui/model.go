@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -30,9 +29,10 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
 )
 
-// Reader reads the kernel's flow table; every capture.Source is one.
+// Reader drains the kernel's flow table: each Drain returns what was
+// counted since the previous one. Every capture.Source is one.
 type Reader interface {
-	Read() (capture.Snapshot, error)
+	Drain() (capture.Snapshot, error)
 }
 
 // Options configure the TUI.
@@ -50,9 +50,6 @@ type Options struct {
 	// MaxEntries is the kernel table's size: the header warns when it is
 	// full.
 	MaxEntries uint32
-	// Local are the interface's own addresses: rows whose source is one of
-	// them are "out", all others "in".
-	Local []netip.Addr
 	// Owners adds the pid, comm and cgroup columns (flow.Key.Owner), for
 	// the modes that know who owns a flow.
 	Owners bool
@@ -161,7 +158,7 @@ func NewModel(src Reader, o Options) *Model {
 	m := &Model{
 		src:  src,
 		o:    o,
-		tr:   NewTracker(o.Start, o.Local, o.L7),
+		tr:   NewTracker(o.Start, o.L7, o.Expire),
 		keys: newKeyMap(),
 		st: styles{
 			header: r.NewStyle().Bold(true),
@@ -199,7 +196,7 @@ func (m *Model) Init() tea.Cmd { return m.nextReading() }
 func (m *Model) nextReading() tea.Cmd {
 	src, now := m.src, m.o.Now
 	return tea.Tick(m.o.Refresh, func(time.Time) tea.Msg {
-		s, err := src.Read()
+		s, err := src.Drain()
 		return readingMsg{snap: s, at: now(), err: err}
 	})
 }
@@ -551,14 +548,14 @@ Keys
   q x  ctrl+c    quit                   ?  esc     close this help
 
 Columns
-  bitrate, pps   rate over the last refresh (%[3]s), from the growth of
-                 the kernel's counters: a flow that went quiet shows 0
+  bitrate, pps   rate over the last refresh (%[3]s), from what the kernel
+                 counted in it: a flow that went quiet shows 0
   packets, bytes counted since the start; pausing loses none of them
-  dir            "out" when the source is one of this host's addresses
-                 on %[1]s (sent by it); "in" otherwise (received,
-                 forwarded, or not IP)
-Header: in and out add up the rows by dir; "table" is the kernel's flow
-table, used/size. %[4]s`,
+  dir            "out": sent through %[1]s (egress); "in": received
+                 (ingress), as the hook saw it
+Header: in and out add up the rows by dir; "table": kernel table rows
+used since the last refresh, of its size.
+%[4]s`,
 		m.o.Iface, m.o.Mode, m.o.Refresh, expire)
 	lines := strings.Split(text, "\n")
 	for i, l := range lines {

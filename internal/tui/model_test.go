@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +25,7 @@ type fakeSource struct {
 	reads int
 }
 
-func (s *fakeSource) Read() (capture.Snapshot, error) {
+func (s *fakeSource) Drain() (capture.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
@@ -43,22 +42,42 @@ func (s *fakeSource) Read() (capture.Snapshot, error) {
 var (
 	fastKey = udp(ipB, ipA, 40000, 9002)
 	slowKey = udp(ipB, ipA, 40001, 9001)
-	sentKey = udp(ipA, ipB, 9001, 40001)
+	sentKey = withDir(udp(ipA, ipB, 9001, 40001), flow.Out)
 )
+
+func withDir(k flow.Key, d flow.Direction) flow.Key {
+	k.Dir = d
+	return k
+}
 
 func testModel(o Options) *Model {
 	o.Iface, o.Mode, o.Start = "pa1", "tc/tcx", t0
 	if o.Refresh == 0 {
 		o.Refresh = time.Second
 	}
-	o.Local = []netip.Addr{ipA, ip6A}
 	m := NewModel(nil, o)
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	return m
 }
 
+// read gives the model the reading s, written as the kernel's totals
+// since the start, at d: it hands the model the drain the kernel would
+// give, the growth since the model's previous reading.
 func (m *Model) read(d time.Duration, s capture.Snapshot) {
-	m.Update(readingMsg{snap: s, at: at(d)})
+	var drain capture.Snapshot
+	for _, r := range s.Flows {
+		c := r.Counters
+		if f := m.tr.lookup(r.Key); f != nil {
+			c.Packets -= f.Total.Packets
+			c.Bytes -= f.Total.Bytes
+		}
+		if c.Packets > 0 || c.Bytes > 0 {
+			drain.Flows = append(drain.Flows, flow.Flow{Key: r.Key, Counters: c})
+		}
+	}
+	u := s.UntrackedTotal()
+	drain.Untracked[flow.In] = flow.Counters{Packets: u.Packets - m.tr.Untracked.Packets, Bytes: u.Bytes - m.tr.Untracked.Bytes}
+	m.Update(readingMsg{snap: drain, at: at(d)})
 }
 
 func keyMsg(k string) tea.KeyMsg {
@@ -398,7 +417,7 @@ func TestModelScroll(t *testing.T) {
 func TestModelWarning(t *testing.T) {
 	m := testModel(Options{MaxEntries: 3})
 	s := twoFlows(200, 20)
-	s.Untracked = flow.Counters{Packets: 1234, Bytes: 1_500_000}
+	s.Untracked[flow.In] = flow.Counters{Packets: 1234, Bytes: 1_500_000}
 	m.read(time.Second, s)
 	lines := m.screen(t)
 	want := "! flow table full (3/3), raise --max-entries: 1234 packets (1.50 MB) in no row, 12.00 Mbps now"
@@ -462,7 +481,8 @@ func TestModelExpiry(t *testing.T) {
 	if rowOf(lines, "198.18.0.2:40001", "198.18.0.1:9001") >= 0 || rowOf(lines, "198.18.0.2:40000", "198.18.0.1:9002") < 0 {
 		t.Errorf("flows quiet for 2.5s with --expire 2s still shown:\n%s", strings.Join(lines, "\n"))
 	}
-	if !strings.Contains(lines[0], "flows 1 shown, table 3") {
+	// The kernel's table, drained every refresh, held only the flow that sent.
+	if !strings.Contains(lines[0], "flows 1 shown, table 1") {
 		t.Errorf("header: %q", lines[0])
 	}
 }
@@ -471,7 +491,7 @@ func TestModelHelpPage(t *testing.T) {
 	m := testModel(Options{Expire: 10 * time.Second})
 	m.press("?")
 	v := m.View()
-	for _, want := range []string{`"out" when the source is one of this host's addresses`, "on pa1 (sent by it)", "0 1 2 3 4 5", "quiet for 10s leaves the table"} {
+	for _, want := range []string{`"out": sent through pa1 (egress)`, `"in": received`, "0 1 2 3 4 5", "quiet for 10s leaves the table"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("help page lacks %q:\n%s", want, v)
 		}
@@ -484,7 +504,7 @@ func TestModelHelpPage(t *testing.T) {
 			t.Errorf("help line wider than 80: %q", l)
 		}
 	}
-	if !strings.Contains(v, "table, used/size. A flow quiet") {
+	if !strings.Contains(v, "A flow quiet for 10s leaves the table until it sends again.") {
 		t.Errorf("the help page's last line is cut at 80x24:\n%s", v)
 	}
 	m.press("?")
@@ -554,7 +574,8 @@ func TestModelReads(t *testing.T) {
 	}
 	rm2 := next().(readingMsg)
 	m.Update(rm2)
-	if src.reads != 2 || m.tr.Readings != 2 || m.tr.lookup(fastKey).Total.Packets != 300 {
+	// Each drain holds what was counted since the one before: 200 + 300.
+	if src.reads != 2 || m.tr.Readings != 2 || m.tr.lookup(fastKey).Total.Packets != 500 {
 		t.Errorf("after two readings: %d reads, %d taken, %+v", src.reads, m.tr.Readings, m.tr.lookup(fastKey).Total)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
-	"net/netip"
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
@@ -31,18 +30,18 @@ type Flow struct {
 	Key flow.Key
 	// L7 is the application protocol, when the mode knows it.
 	L7 string
-	// Total is what the kernel counted for the flow since the capture began.
+	// Total is what the kernel counted for the flow since the capture began
+	// (or since the flow last came back after expiring).
 	Total flow.Counters
-	// Rate is over the interval between the last two readings, from the
-	// growth of Total: a flow that went quiet has a zero rate.
+	// Rate is over the interval between the last two readings, from what
+	// the kernel counted in it: a flow that went quiet has a zero rate.
 	Rate Rate
-	// Out is true when the source address is one of the interface's own:
-	// this host sent the traffic.
+	// Out is true for traffic the watched interface (or cgroup) sent.
 	Out bool
 	// LastActive is the time of the last reading at which Total grew.
 	LastActive time.Time
 
-	gen  uint64 // the reading that last saw the key in the kernel table
+	gen  uint64 // the reading that last counted traffic of the flow
 	slot int    // index in Tracker.all
 	hash uint64 // Tracker.hash of Key
 	next *Flow  // the next flow with the same hash (almost never any)
@@ -53,10 +52,11 @@ type Flow struct {
 	search          string
 }
 
-// Tracker turns successive Snapshots into per-flow current rates. It keeps
-// every key the kernel table holds, quiet or not, so that a flow that goes
-// quiet and later resumes gets its rate from the growth of its counters,
-// not from their whole history.
+// Tracker turns successive drains of the kernel's table into per-flow
+// totals and current rates. Each drain holds what was counted since the one
+// before, so a drain's counters over the time between them are the rates.
+// A flow quiet for longer than the expiry is forgotten, which bounds the
+// memory a long run with changing flows takes.
 //
 // Flows are found by a 64-bit hash of the key rather than by the key
 // itself: a map of 8-byte keys stays in the CPU caches where one keyed by
@@ -68,8 +68,8 @@ type Tracker struct {
 	seed64 uint64 // random, so that traffic cannot be crafted to collide
 	mask   uint64 // all ones; tests clear it to make every hash collide
 	all    []*Flow
-	local  map[netip.Addr]struct{}
 	l7     func(flow.Key) string
+	expire time.Duration
 
 	last time.Time // time of the last reading; the start before the first
 	gen  uint64
@@ -79,67 +79,52 @@ type Tracker struct {
 	In, Out       Rate          // sums over every flow, split by Flow.Out
 	Untracked     flow.Counters // cumulative traffic without a row
 	UntrackedRate Rate
-	TableSize     int // entries in the kernel flow table
+	TableSize     int // entries the kernel flow table took in the last interval
 	Readings      int // number of Updates so far
 }
 
 // NewTracker starts tracking at start, when counting began: the first
-// reading's rates are over the time since then. local are the watched
-// interface's own addresses; l7 names a flow's application protocol, and
-// is nil while no mode knows it.
-func NewTracker(start time.Time, local []netip.Addr, l7 func(flow.Key) string) *Tracker {
+// reading's rates are over the time since then. l7 names a flow's
+// application protocol, and is nil while no mode knows it. A flow quiet for
+// longer than expire is forgotten; 0 keeps every flow.
+func NewTracker(start time.Time, l7 func(flow.Key) string, expire time.Duration) *Tracker {
 	t := &Tracker{
 		byHash: make(map[uint64]*Flow),
 		seed:   maphash.MakeSeed(),
 		mask:   ^uint64(0),
-		local:  make(map[netip.Addr]struct{}, len(local)),
 		l7:     l7,
+		expire: expire,
 		last:   start,
-	}
-	for _, a := range local {
-		t.local[a.Unmap()] = struct{}{}
 	}
 	t.seed64 = maphash.String(t.seed, "pktstat-bpf")
 	return t
 }
 
-// delta is how much c grew from prev. A counter that went down means the
-// kernel deleted the key and counted it afresh (an LRU table, for one): then
-// everything it holds is new.
-func delta(prev, c flow.Counters) flow.Counters {
-	if c.Packets < prev.Packets || c.Bytes < prev.Bytes {
-		return c
-	}
-	return flow.Counters{Packets: c.Packets - prev.Packets, Bytes: c.Bytes - prev.Bytes}
-}
-
-// Update takes the reading s, made at now. Rates are over the time since
-// the previous reading; keys gone from the kernel table are forgotten.
+// Update takes the drain s, made at now: everything the kernel counted
+// since the previous drain. Rates are over the time between the two.
 func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
 	t.gen++
 	t.Readings++
 	t.Interval = now.Sub(t.last)
 	secs := t.Interval.Seconds()
 	t.In, t.Out = Rate{}, Rate{}
-	for k, c := range s.Flows {
-		h := t.hash(&k)
+	for i := range s.Flows {
+		k, d := &s.Flows[i].Key, s.Flows[i].Counters
+		h := t.hash(k)
 		f := t.byHash[h]
-		for f != nil && f.Key != k {
+		for f != nil && f.Key != *k {
 			f = f.next
 		}
 		if f == nil {
-			f = &Flow{Key: k, slot: len(t.all), hash: h, next: t.byHash[h]}
-			if k.IsIP() {
-				_, f.Out = t.local[k.Src]
-			}
+			f = &Flow{Key: *k, slot: len(t.all), hash: h, next: t.byHash[h], Out: k.Dir == flow.Out}
 			if t.l7 != nil {
-				f.L7 = t.l7(k)
+				f.L7 = t.l7(*k)
 			}
 			t.byHash[h] = f
 			t.all = append(t.all, f)
 		}
-		d := delta(f.Total, c)
-		f.Total, f.gen = c, t.gen
+		f.Total.Add(d)
+		f.gen = t.gen
 		f.Rate = Rate{}
 		f.Rate.add(d, secs)
 		if d.Packets > 0 || d.Bytes > 0 {
@@ -151,10 +136,16 @@ func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
 			t.In.add(d, secs)
 		}
 	}
-	// Forget keys the kernel no longer has.
+	cutoff := now.Add(-t.expire)
 	for i := 0; i < len(t.all); {
 		f := t.all[i]
 		if f.gen == t.gen {
+			i++
+			continue
+		}
+		// Not in this drain: nothing was counted, so its rate is 0.
+		f.Rate = Rate{}
+		if t.expire <= 0 || !f.LastActive.Before(cutoff) {
 			i++
 			continue
 		}
@@ -164,9 +155,10 @@ func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
 		t.all[len(t.all)-1] = nil
 		t.all = t.all[:len(t.all)-1]
 	}
+	lost := s.UntrackedTotal()
 	t.UntrackedRate = Rate{}
-	t.UntrackedRate.add(delta(t.Untracked, s.Untracked), secs)
-	t.Untracked = s.Untracked
+	t.UntrackedRate.add(lost, secs)
+	t.Untracked.Add(lost)
 	t.TableSize = len(s.Flows)
 	t.last = now
 }
@@ -223,7 +215,7 @@ func (t *Tracker) hash(k *flow.Key) uint64 {
 // Last is the time of the last reading (the start before the first).
 func (t *Tracker) Last() time.Time { return t.last }
 
-// Len is the number of flows the tracker knows: the kernel table's size.
+// Len is the number of flows the tracker knows.
 func (t *Tracker) Len() int { return len(t.all) }
 
 // Active appends to dst the flows whose counters grew within expire of the
