@@ -76,7 +76,7 @@ func BenchmarkRefresh100k(b *testing.B) {
 			first, second := benchTables(n, c.quiet)
 			m := NewModel(nil, Options{Iface: "pa1", Mode: "tc/tcx", Start: t0, Refresh: time.Second, Expire: c.expire, MaxEntries: 131072})
 			m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
-			m.read(time.Second, first)
+			m.Update(readingMsg{snap: first, at: at(time.Second)})
 			m.press(c.keys...)
 			if got := m.View(); !strings.Contains(got, "flows 100000 shown") {
 				b.Fatalf("setup: header is not right:\n%s", got)
@@ -88,7 +88,7 @@ func BenchmarkRefresh100k(b *testing.B) {
 				if i%2 == 1 {
 					s = first
 				}
-				m.read(time.Duration(i+2)*time.Second, s)
+				m.Update(readingMsg{snap: s, at: at(time.Duration(i+2) * time.Second)})
 				_ = m.View()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/refresh")
@@ -117,7 +117,7 @@ func BenchmarkBaseline100k(b *testing.B) {
 	b.Run("draw-all", func(b *testing.B) {
 		m := NewModel(nil, Options{Iface: "pa1", Mode: "tc/tcx", Start: t0, Refresh: time.Second})
 		m.Update(tea.WindowSizeMsg{Width: 80, Height: n + 5})
-		m.read(time.Second, first)
+		m.Update(readingMsg{snap: first, at: at(time.Second)})
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
@@ -125,7 +125,7 @@ func BenchmarkBaseline100k(b *testing.B) {
 			if i%2 == 1 {
 				s = first
 			}
-			m.read(time.Duration(i+2)*time.Second, s)
+			m.Update(readingMsg{snap: s, at: at(time.Duration(i+2) * time.Second)})
 			_ = m.View()
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/refresh")
