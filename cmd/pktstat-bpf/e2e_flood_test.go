@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -49,16 +51,29 @@ func floodConfig(frame []byte, random map[int]bool) []byte {
 	return b.Bytes()
 }
 
-// TestE2EFloodTC sends 1,000,000 UDP frames from random sources in
+// TestE2EFlood sends 1,000,000 UDP frames from random sources in
 // 198.18.0.0/16 and random ports (about a million distinct flows) at a
-// 4096-row flow table. The report must account for every frame: the rows
-// plus the overflow row add up to exactly what trafgen sent, and the
-// overflow row says about how many flows had no row of their own.
-func TestE2EFloodTC(t *testing.T) {
+// 4096-row flow table, in TC mode and in native XDP mode. The report must
+// account for every frame: the rows plus the overflow row add up to exactly
+// what trafgen sent, and the overflow row says about how many flows had no
+// row of their own.
+func TestE2EFlood(t *testing.T) {
 	trafgen, err := exec.LookPath("trafgen")
 	if err != nil {
 		t.Skip("skipped: needs trafgen; install the Debian package netsniff-ng")
 	}
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"tc", nil},
+		{"xdp-native", []string{"-x", "--xdp_mode", "native"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) { testFlood(t, trafgen, mode.args) })
+	}
+}
+
+func testFlood(t *testing.T, trafgen string, modeArgs []string) {
 	bin := e2eBinary(t)
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
@@ -79,7 +94,7 @@ func TestE2EFloodTC(t *testing.T) {
 	}
 	frame[28], frame[29] = 0, 0
 
-	tl := startCapture(t, p.A, bin, "--max-entries", strconv.Itoa(maxEntries))
+	tl := startCapture(t, p.A, bin, append([]string{"--max-entries", strconv.Itoa(maxEntries)}, modeArgs...)...)
 	link0, err := p.A.LinkStats()
 	if err != nil {
 		t.Fatal(err)
@@ -194,5 +209,102 @@ func TestE2EIntervals(t *testing.T) {
 	wantCounts(t, fmt.Sprintf("UDP B->A summed over %d intervals", len(ivs)), got, n, n*(14+20+8+payload))
 	if withTraffic < 3 {
 		t.Errorf("the flow appeared in %d intervals, want the bursts spread over at least 3", withTraffic)
+	}
+}
+
+// vmRSS reads a process's resident set size from /proc, in bytes.
+func vmRSS(t *testing.T, pid int) uint64 {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestE2EIntervalChurnBoundedMemory streams 200ms intervals while trafgen
+// sends 1,600,000 frames of new random flows (about as many distinct
+// flows, some 80,000 per interval). Each interval drains the kernel table,
+// so neither the table nor the tool's memory grows with the run: the
+// resident set late in the run stays near what it was early on. The
+// intervals still add up to every frame sent.
+func TestE2EIntervalChurnBoundedMemory(t *testing.T) {
+	trafgen, err := exec.LookPath("trafgen")
+	if err != nil {
+		t.Skip("skipped: needs trafgen; install the Debian package netsniff-ng")
+	}
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	disableIPv6(t, p)
+	const n = 1_600_000
+	frame := udpFrameTo(t, p, [4]byte{198, 18, 0, 99}, 9, 9, make([]byte, 18))
+	frame[40], frame[41] = 0, 0
+	conf := filepath.Join(t.TempDir(), "churn.cfg")
+	if err := os.WriteFile(conf, floodConfig(frame, map[int]bool{28: true, 29: true, 34: true, 35: true}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	tl := startCapture(t, p.A, bin, "--interval", "200ms", "--top", "10")
+	gen := p.B.Command(trafgen, "--dev", p.B.Link, "--conf", conf, "-n", strconv.Itoa(n), "--no-sock-mem", "-P", "1", "-q")
+	if err := gen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- gen.Wait() }()
+	var samples []uint64
+	for sending := true; sending; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("trafgen: %v", err)
+			}
+			sending = false
+		case <-time.After(250 * time.Millisecond):
+			samples = append(samples, vmRSS(t, tl.PID()))
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := tl.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\n%s", code, err, tl.Stderr())
+	}
+	ivs, err := testnet.ParseIntervals(tl.Stdout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var packets, rows uint64
+	maxRows := 0
+	for _, iv := range ivs {
+		packets += iv.Totals.Packets
+		rows += uint64(len(iv.Rows))
+		maxRows = max(maxRows, len(iv.Rows))
+	}
+	if packets != n {
+		t.Errorf("intervals add up to %d packets, trafgen sent %d", packets, n)
+	}
+	if maxRows > 11 {
+		t.Errorf("an interval has %d rows with --top 10, want at most 10 and the overflow", maxRows)
+	}
+	if len(samples) < 8 {
+		t.Fatalf("only %d memory samples: the run was too short to judge", len(samples))
+	}
+	half := len(samples) / 2
+	early, late := slices.Max(samples[:half]), slices.Max(samples[half:])
+	t.Logf("%d intervals over %d frames; resident set: early max %d MiB, late max %d MiB (samples %v)", len(ivs), n, early>>20, late>>20, samples)
+	if late > early+early/2 {
+		t.Errorf("resident set grew from %d MiB early in the run to %d MiB late: memory is not bounded", early>>20, late>>20)
 	}
 }
