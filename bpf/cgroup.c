@@ -17,30 +17,11 @@
  * the current task: on veth the receive softirq often runs in the sender's
  * context. Every packet of a socket thus lands in one row with one owner.
  */
-#define PKTSTAT_OWN_FLOW_TABLE
+#include "owner.h"
 #include "parse.h"
 #include "skb.h"
 
-/*
- * A row of cgroup mode: the flow plus the socket's owner. It embeds the
- * flow_key that TC and XDP use unchanged; the fields after it need no
- * padding (flow_key is 44 bytes, so pid sits at 44 and cgroup_id at 48).
- */
-struct owned_flow_key {
-	struct flow_key flow;
-	__u32 pid;       /* tgid that owns the socket; 0 when unknown */
-	__u64 cgroup_id; /* cgroup v2 id of the socket (its directory's inode) */
-};
-
-PKTSTAT_FLOW_TABLE(struct owned_flow_key);
-
-/* A socket's owner, kept in its socket-local storage. */
-struct sock_owner {
-	__u32 pid;
-	__u32 _pad;
-	/* Filled at the socket's first counted packet, from the socket itself. */
-	__u64 cgroup_id;
-};
+/* owned_flow_key, sock_owner and the comms map: see owner.h. */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -49,23 +30,6 @@ struct {
 	__type(key, int);
 	__type(value, struct sock_owner);
 } sock_owners SEC(".maps");
-
-/* The name of a process, as bpf_get_current_comm gives it. */
-struct owner_comm {
-	char comm[16];
-};
-
-/*
- * Process names by tgid, written when a process creates a socket. LRU: a
- * long capture on a busy host forgets the oldest names first, and Go falls
- * back to /proc for a name the map no longer holds.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct owner_comm);
-} comms SEC(".maps");
 
 /*
  * True when the kernel offers bpf_skc_to_mptcp_sock (Linux 5.19+, with
@@ -83,15 +47,7 @@ volatile const _Bool mptcp_aware = 0;
 SEC("cgroup/sock_create")
 int pktstat_cg_sock(struct bpf_sock *sk)
 {
-	struct sock_owner *o = bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o)
-		return 1;
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	o->pid = pid;
-
-	struct owner_comm c = {};
-	bpf_get_current_comm(c.comm, sizeof(c.comm));
-	bpf_map_update_elem(&comms, &pid, &c, BPF_ANY);
+	own_at_create(&sock_owners, sk);
 	return 1; /* allow: an observer never refuses a socket */
 }
 

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /* TC entry points, attached through TCX (or clsact + cls_bpf) on ingress and egress. */
+#include "l7.h"
 #include "parse.h"
 #include "skb.h"
 
 #include <linux/pkt_cls.h>
+
+/*
+ * Whether ARP frames are broken down by opcode and addresses. Go clears it
+ * before loading for --no-arp; the verifier then drops the ARP parser.
+ */
+volatile const _Bool arp_detail = 1;
 
 /*
  * Counts one skb. A GSO/GRO skb stands for gso_segs wire frames, each
@@ -26,10 +33,10 @@ static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 		r.key.vlan = skb->vlan_tci & VLAN_VID_MASK_;
 		vlan_tag_len = sizeof(struct vlan_tag);
 	}
-	parse_eth(&p, &r);
+	parse_eth(&p, &r, arp_detail);
 
 	struct wire_count c = skb_wire_count(skb, r.hdr_len, vlan_tag_len);
-	account(&r.key, c.packets, c.bytes);
+	account_l7(&flow_tables, &p, &r, c.packets, c.bytes);
 }
 
 /* TC_ACT_UNSPEC equals TCX_NEXT: the packet goes on unchanged, and later programs run. */

@@ -4,6 +4,7 @@
  * ingress only. It counts every frame with the shared parser and accounting
  * and always lets the frame go on.
  */
+#include "l7.h"
 #include "parse.h"
 
 /*
@@ -19,6 +20,9 @@
  */
 volatile const _Bool frags_aware = 0;
 
+/* Whether ARP is broken down by opcode and addresses; Go clears it for --no-arp. */
+volatile const _Bool arp_detail = 1;
+
 SEC("xdp")
 int pktstat_xdp(struct xdp_md *ctx)
 {
@@ -31,13 +35,13 @@ int pktstat_xdp(struct xdp_md *ctx)
 	struct parse_result r = { .key.dir = FLOW_DIR_IN };
 
 	/* Headers sit in the first buffer, which is all the parser reads. */
-	parse_eth(&p, &r);
+	parse_eth(&p, &r, arp_detail);
 
 	__u64 len = p.data_end - p.data;
 	if (frags_aware)
 		len = bpf_xdp_get_buff_len(ctx);
 	/* No GRO before XDP: one call is one frame on the wire. */
-	account(&r.key, 1, len);
+	account_l7(&flow_tables, &p, &r, 1, len);
 	return XDP_PASS;
 }
 

@@ -33,13 +33,20 @@ enum flow_dir : __u8 {
 
 /*
  * One row of the report. IPv4 addresses sit in the first four bytes of
- * saddr/daddr and the rest is zero; eth_proto tells the family apart.
+ * saddr/daddr and the rest is zero; eth_proto tells the family apart. ARP
+ * rows hold the sender and target protocol addresses there, as IPv4.
+ *
+ * sport and dport hold each protocol's own fields (parse_l4, parse_arp):
+ * TCP, UDP, SCTP ports; ICMP type and code; the ESP or AH SPI, high half
+ * first; GRE's protocol type and flags; OSPF's type and version; IGMP's
+ * type; ARP's opcode. The key keeps its size that way: one hash, one
+ * compare, whatever the protocol.
  */
 struct flow_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__u16 sport;     /* TCP/UDP/SCTP source port; ICMP type */
-	__u16 dport;     /* TCP/UDP/SCTP destination port; ICMP code */
+	__u16 sport;     /* source port, or the protocol's first field */
+	__u16 dport;     /* destination port, or the protocol's second field */
 	__u16 eth_proto; /* EtherType in host order (0 for 802.3 length frames) */
 	__u16 vlan;      /* outer VLAN ID, 0 when untagged */
 	__u8 proto;      /* IP protocol number, 0 for non-IP frames */
@@ -48,10 +55,39 @@ struct flow_key {
 	__u8 _pad;
 };
 
-/* Per-CPU counters of one flow. */
+/*
+ * The application protocol of a flow, found in its payload (bpf/include/l7.h)
+ * rather than guessed from its ports. The fixed underlying type puts the
+ * enum into flow_val's BTF, so bpf2go emits these constants for Go.
+ */
+enum l7_proto : __u8 {
+	L7_UNCHECKED = 0,  /* no payload seen yet on this CPU: detection pending */
+	L7_NONE = 1,       /* checked, nothing recognised (or nothing to check) */
+	L7_HTTP = 2,       /* HTTP/1.x request or response */
+	L7_HTTP2 = 3,      /* HTTP/2 cleartext: client preface, or the server's SETTINGS */
+	L7_TLS = 4,        /* TLS handshake record: ClientHello or ServerHello */
+	L7_DTLS = 5,       /* DTLS handshake record */
+	L7_QUIC = 6,       /* QUIC v1 or v2 long header */
+	L7_SSH = 7,        /* SSH identification string */
+	L7_RDP = 8,        /* RDP: TPKT + X.224 connection request or confirm */
+	L7_POSTGRES = 9,   /* PostgreSQL startup, SSL or GSS encryption request */
+	L7_MQTT = 10,      /* MQTT CONNECT or CONNACK */
+	L7_WIREGUARD = 11, /* WireGuard handshake or transport message */
+	L7_MEMCACHED = 12, /* memcached binary protocol request or response */
+	L7_DNS = 13,       /* DNS over UDP, or over TCP with its length prefix */
+	L7_MAX,
+};
+
+/*
+ * Per-CPU counters of one flow, and what its payload said. Each CPU's slot
+ * runs detection once, on the first packet with payload that this CPU
+ * counts; Go merges the slots by taking a recognised protocol.
+ */
 struct flow_val {
 	__u64 packets; /* wire packets: a GSO/GRO skb counts as its segments */
 	__u64 bytes;   /* wire bytes, see the README's accounting table */
+	enum l7_proto l7;
+	__u8 _pad[7];
 };
 
 /*
@@ -131,6 +167,37 @@ static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 
 }
 
 /*
+ * The slow path of accounting, for a flow that had no entry in flows (NULL
+ * when the slot was empty): inserts it with init, adds to the entry that
+ * another CPU inserted first, or counts it as untracked when the table is
+ * full.
+ */
+static __always_inline void account_new(void *flows, const void *key, const struct flow_val *init)
+{
+	if (flows) {
+		long err = bpf_map_update_elem(flows, key, init, BPF_NOEXIST);
+		if (err == 0)
+			return;
+		if (err == -17 /* EEXIST: another CPU inserted it first */) {
+			struct flow_val *val = bpf_map_lookup_elem(flows, key);
+			if (val) {
+				flow_add(val, init->packets, init->bytes);
+				if (val->l7 == L7_UNCHECKED)
+					val->l7 = init->l7;
+				return;
+			}
+		}
+	}
+
+	const struct flow_key *fk = key;
+	__u32 dir = fk->dir;
+	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &dir);
+	if (lost)
+		flow_add(lost, init->packets, init->bytes);
+	hll_add(fk);
+}
+
+/*
  * Adds one observation to the flow table that slot[0] points at: one lookup
  * for a known flow. key is a struct flow_key, or a wider key that starts
  * with one (cgroup mode adds the socket's owner); the slot is a parameter so
@@ -152,26 +219,9 @@ static __always_inline void account_in(void *slot, const void *key, __u64 packet
 			flow_add(val, packets, bytes);
 			return;
 		}
-
-		struct flow_val init = { .packets = packets, .bytes = bytes };
-		long err = bpf_map_update_elem(flows, key, &init, BPF_NOEXIST);
-		if (err == 0)
-			return;
-		if (err == -17 /* EEXIST: another CPU inserted it first */) {
-			val = bpf_map_lookup_elem(flows, key);
-			if (val) {
-				flow_add(val, packets, bytes);
-				return;
-			}
-		}
 	}
-
-	const struct flow_key *fk = key;
-	__u32 dir = fk->dir;
-	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &dir);
-	if (lost)
-		flow_add(lost, packets, bytes);
-	hll_add(fk);
+	struct flow_val init = { .packets = packets, .bytes = bytes };
+	account_new(flows, key, &init);
 }
 
 /*

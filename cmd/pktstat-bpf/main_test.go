@@ -62,7 +62,7 @@ func TestRunUsageError(t *testing.T) {
 		args []string
 		want string // in the message
 	}{
-		{[]string{"--kprobes"}, "--kprobes"},
+		{[]string{"--no-such-flag"}, "--no-such-flag"},
 		{[]string{"-j", "eth0"}, `"eth0"`},
 		{[]string{"--max-entries", "-1"}, "--max-entries"},
 		{[]string{"--timeout=-1s"}, "--timeout"},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -37,9 +38,16 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 		log.Debug("could not raise RLIMIT_MEMLOCK", "error", err)
 	}
 
+	var metricsLn net.Listener
+	if cfg.Listen != "" {
+		if metricsLn, err = listenMetrics(cfg); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
 	src, err := start(cfg, ifc, log)
 	if err != nil {
-		return fmt.Errorf("start capture on %s: %w", where.Value, err)
+		return fmt.Errorf("start capture on %s: %w", where.Value, withCapsHint(err, cfg.Mode))
 	}
 	defer func() {
 		if cerr := src.Close(); cerr != nil {
@@ -50,6 +58,9 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 	log.Info("capturing", where, "mode", src.Describe(), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
 	if cfg.TUI {
 		return runTUI(ctx, cfg, ifc, src, begin, out)
+	}
+	if metricsLn != nil {
+		return runDaemon(ctx, cfg, ifc, src, metricsLn, out, log)
 	}
 	p := newPeriods(src, ifc, cfg.Top, log)
 
@@ -80,6 +91,10 @@ func resolveTarget(cfg cli.Config) (ifc netif.Interface, where slog.Attr, err er
 			return ifc, where, err
 		}
 		return ifc, slog.String("cgroup", dir.Path), nil
+	}
+	if cfg.Mode == cli.ModeProcess {
+		// Process mode sees every interface of every network namespace.
+		return ifc, slog.String("processes", "every process"), nil
 	}
 	ifc, err = netif.Resolve(cfg.Iface)
 	return ifc, slog.String("iface", ifc.Name), err
@@ -134,10 +149,13 @@ func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (capture.Sourc
 			return nil, err
 		}
 		return capture.StartCgroup(capture.CgroupOptions{Dir: dir, MaxEntries: cfg.MaxEntries, Log: log})
+	case cli.ModeProcess:
+		return startProcess(cfg, log)
 	case cli.ModeXDP:
 		x, err := capture.StartXDP(capture.XDPOptions{
 			Ifindex:    ifc.Index,
 			MaxEntries: cfg.MaxEntries,
+			NoARP:      cfg.NoARP,
 			Attach:     attach.XDPMode(cfg.XDPMode),
 			Log:        log,
 		})
@@ -154,6 +172,7 @@ func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (capture.Sourc
 		return capture.StartTC(capture.TCOptions{
 			Ifindex:    ifc.Index,
 			MaxEntries: cfg.MaxEntries,
+			NoARP:      cfg.NoARP,
 			Attach:     attach.TCMode(cfg.TCAttach),
 			Log:        log,
 		})

@@ -25,12 +25,15 @@ func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, src captur
 		Refresh:    cfg.Refresh,
 		Expire:     cfg.Expire,
 		MaxEntries: cfg.MaxEntries,
-		Owners:     cfg.Mode == cli.ModeCgroup,
+		Owners:     cfg.Mode == cli.ModeCgroup || cfg.Mode == cli.ModeProcess,
 		In:         os.Stdin,
 		Out:        out,
 	}
 	if cfg.Mode == cli.ModeCgroup {
 		o.Iface = "all (cgroup " + cfg.Cgroup + ")"
+	}
+	if cfg.Mode == cli.ModeProcess {
+		o.Iface = "all (every process)"
 	}
 	return tui.Run(ctx, src, o)
 }

@@ -17,6 +17,8 @@ type CgroupFlowVal struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+	L7      uint8
+	Pad     [7]uint8
 }
 
 type CgroupHll struct {

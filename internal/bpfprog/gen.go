@@ -5,7 +5,7 @@
 // with Debian's clang-16 and the flags below.
 package bpfprog
 
-//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type flow_key -type flow_val -type flow_flags -type flow_dir -type hll TC ../../bpf/tc.c -- -I../../bpf/include
+//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type flow_key -type flow_val -type flow_flags -type flow_dir -type l7_proto -type hll TC ../../bpf/tc.c -- -I../../bpf/include
 
 // The XDP object shares the TC object's flow_key and flow_val, byte for
 // byte (both come from bpf/include/pktstat.h), so no second set of Go types
@@ -16,3 +16,10 @@ package bpfprog
 // The cgroup object keys its rows by owner as well (owned_flow_key embeds
 // flow_key), so it has Go types of its own.
 //go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type owned_flow_key -type sock_owner -type owner_comm Cgroup ../../bpf/cgroup.c -- -I../../bpf/include
+
+// The process object reads kernel structures through CO-RE and its kprobe
+// programs read registers, which differ by architecture, so it is built
+// per architecture. Its rows and process names are laid out as the cgroup
+// object's (both come from bpf/include/owner.h; a test in internal/capture
+// checks), so it reuses the Cgroup Go types.
+//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target amd64,arm64 -no-global-types Process ../../bpf/process.c -- -I../../bpf/include

@@ -47,12 +47,34 @@ type TCFlowVal struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+	L7      TCL7Proto
+	Pad     [7]uint8
 }
 
 type TCHll struct {
 	_   structs.HostLayout
 	Reg [1024]uint8
 }
+
+type TCL7Proto uint8
+
+const (
+	TCL7ProtoL7UNCHECKED TCL7Proto = 0
+	TCL7ProtoL7NONE      TCL7Proto = 1
+	TCL7ProtoL7HTTP      TCL7Proto = 2
+	TCL7ProtoL7HTTP2     TCL7Proto = 3
+	TCL7ProtoL7TLS       TCL7Proto = 4
+	TCL7ProtoL7DTLS      TCL7Proto = 5
+	TCL7ProtoL7QUIC      TCL7Proto = 6
+	TCL7ProtoL7SSH       TCL7Proto = 7
+	TCL7ProtoL7RDP       TCL7Proto = 8
+	TCL7ProtoL7POSTGRES  TCL7Proto = 9
+	TCL7ProtoL7MQTT      TCL7Proto = 10
+	TCL7ProtoL7WIREGUARD TCL7Proto = 11
+	TCL7ProtoL7MEMCACHED TCL7Proto = 12
+	TCL7ProtoL7DNS       TCL7Proto = 13
+	TCL7ProtoL7MAX       TCL7Proto = 14
+)
 
 // Names of all BPF objects in the ELF.
 //
@@ -64,6 +86,7 @@ const (
 	TCMapUntrackedHll    = "untracked_hll"
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
+	TCVarArpDetail       = "arp_detail"
 )
 
 // LoadTC returns the embedded CollectionSpec for TC.
@@ -126,6 +149,7 @@ type TCMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
+	ArpDetail *ebpf.VariableSpec `ebpf:"arp_detail"`
 }
 
 // TCObjects contains all objects after they have been loaded into the kernel.
@@ -167,6 +191,7 @@ func (m *TCMaps) Close() error {
 //
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
+	ArpDetail *ebpf.Variable `ebpf:"arp_detail"`
 }
 
 // TCPrograms contains all programs after they have been loaded into the kernel.

@@ -21,6 +21,7 @@ const (
 	XDPMapUntracked    = "untracked"
 	XDPMapUntrackedHll = "untracked_hll"
 	XDPProgPktstatXdp  = "pktstat_xdp"
+	XDPVarArpDetail    = "arp_detail"
 	XDPVarFragsAware   = "frags_aware"
 )
 
@@ -83,6 +84,7 @@ type XDPMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPVariableSpecs struct {
+	ArpDetail  *ebpf.VariableSpec `ebpf:"arp_detail"`
 	FragsAware *ebpf.VariableSpec `ebpf:"frags_aware"`
 }
 
@@ -125,6 +127,7 @@ func (m *XDPMaps) Close() error {
 //
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPVariables struct {
+	ArpDetail  *ebpf.Variable `ebpf:"arp_detail"`
 	FragsAware *ebpf.Variable `ebpf:"frags_aware"`
 }
 

@@ -4,6 +4,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
@@ -43,6 +46,7 @@ func TestCasesOracle(t *testing.T) {
 			if k.Flags&flow.Malformed != 0 && k.IsIP() && k.Proto != 0 && k.Src.IsUnspecified() {
 				t.Errorf("protocol %d without addresses", k.Proto)
 			}
+			checkL7Construction(t, c)
 		})
 	}
 }
@@ -64,9 +68,24 @@ func TestExpectedKeyKnownFrames(t *testing.T) {
 			Flags: flow.Fragment},
 		"ipv6-ext9-deep": {EtherType: 0x86DD, Proto: 60, Src: v4("2001:2::1"), Dst: v4("2001:2::2"),
 			Flags: flow.DeepChain},
-		"llc-802.3":         {EtherType: 0},
-		"arp":               {EtherType: 0x0806},
-		"trunc-ipv4-header": {EtherType: 0x0800, Src: v4("0.0.0.0"), Dst: v4("0.0.0.0"), VLAN: 100, Flags: flow.Malformed},
+		"llc-802.3":           {EtherType: 0},
+		"arp":                 {EtherType: 0x0806, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 1},
+		"arp-reply":           {EtherType: 0x0806, Src: v4("198.19.0.2"), Dst: v4("198.18.0.1"), SrcPort: 2},
+		"arp-ipv6-ptype":      {EtherType: 0x0806, Src: v4("0.0.0.0"), Dst: v4("0.0.0.0"), SrcPort: 1},
+		"arp-hlen8":           {EtherType: 0x0806, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 1},
+		"trunc-arp-addresses": {EtherType: 0x0806, Src: v4("0.0.0.0"), Dst: v4("0.0.0.0"), Flags: flow.Malformed},
+		"ipv4-esp":            {EtherType: 0x0800, Proto: 50, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 0x0102, DstPort: 0x0304},
+		"ipv4-ah-tcp":         {EtherType: 0x0800, Proto: 51, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 0xDEAD, DstPort: 0xBEEF},
+		"ipv6-ah-tcp":         {EtherType: 0x86DD, Proto: 6, Src: v4("2001:2::1"), Dst: v4("2001:2::2"), SrcPort: 40001, DstPort: 5201},
+		// K and S set; protocol: transparent Ethernet bridging.
+		"ipv4-gre-key-seq-teb":  {EtherType: 0x0800, Proto: 47, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 0x6558, DstPort: 0x3000},
+		"ipv6-gre-ipv6":         {EtherType: 0x86DD, Proto: 47, Src: v4("2001:2::1"), Dst: v4("2001:2::2"), SrcPort: 0x86DD, DstPort: 0x8000},
+		"ipv4-ospfv2-hello":     {EtherType: 0x0800, Proto: 89, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 1, DstPort: 2},
+		"ipv6-ospfv3-hello":     {EtherType: 0x86DD, Proto: 89, Src: v4("2001:2::1"), Dst: v4("2001:2::2"), SrcPort: 1, DstPort: 3},
+		"ipv4-igmpv3-report":    {EtherType: 0x0800, Proto: 2, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), SrcPort: 0x22},
+		"ipv6-ext6-mixed-udp":   {EtherType: 0x86DD, Proto: 17, Src: v4("2001:2::1"), Dst: v4("2001:2::2"), SrcPort: 40001, DstPort: 5201},
+		"ipv4-totlen-short-tcp": {EtherType: 0x0800, Proto: 6, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"), Flags: flow.Malformed},
+		"trunc-ipv4-header":     {EtherType: 0x0800, Src: v4("0.0.0.0"), Dst: v4("0.0.0.0"), VLAN: 100, Flags: flow.Malformed},
 		"trunc-tcp-header": {EtherType: 0x0800, Proto: 6, Src: v4("198.18.0.1"), Dst: v4("198.19.0.2"),
 			Flags: flow.Malformed},
 		"trunc-qinq-inner-tag": {EtherType: 0x8100, VLAN: 300, Flags: flow.Malformed},
@@ -81,6 +100,43 @@ func TestExpectedKeyKnownFrames(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", name, got, want)
+		}
+	}
+}
+
+// checkL7Construction has gopacket confirm what an L7 case's payload was
+// built as, where gopacket decodes the protocol (DNS, TLS), and checks
+// that every L7 case is a TCP or UDP flow with a payload.
+func checkL7Construction(t *testing.T, c Case) {
+	t.Helper()
+	if c.L7 == 0 {
+		return
+	}
+	x, err := Expect(c.Frame, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x.HasL4Payload || len(x.Payload) == 0 {
+		t.Fatalf("L7 case without a TCP or UDP payload")
+	}
+	p := x.Payload
+	switch c.L7 {
+	case flow.L7DNS:
+		if x.Key.Proto == flow.ProtoTCP {
+			p = p[2:]
+		}
+		var d layers.DNS
+		if err := d.DecodeFromBytes(p, gopacket.NilDecodeFeedback); err != nil || len(d.Questions) != 1 {
+			t.Errorf("gopacket does not decode the payload as DNS: %v", err)
+		}
+	case flow.L7TLS:
+		var tl layers.TLS
+		// The first segment of a long ClientHello holds only part of the
+		// record, which gopacket refuses; its header is checked instead.
+		if err := tl.DecodeFromBytes(p, gopacket.NilDecodeFeedback); err != nil && len(p) < 1400 {
+			t.Errorf("gopacket does not decode the payload as TLS: %v", err)
+		} else if err == nil && len(tl.Handshake) != 1 {
+			t.Errorf("gopacket finds %d handshake records, want 1", len(tl.Handshake))
 		}
 	}
 }

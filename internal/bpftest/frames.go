@@ -99,7 +99,13 @@ type Case struct {
 	Frame []byte
 	Flags flow.Flags // flags the frame's row must carry
 	VLAN  uint16     // VLAN ID the row must carry
-	Ports bool       // the row has non-zero ports (or ICMP type and code)
+	// Ports: the row has non-zero protocol fields (ports, ICMP type and
+	// code, SPI, GRE, OSPF or IGMP fields, ARP opcode).
+	Ports bool
+	// L7 is the application protocol the frame's payload was built with,
+	// or L7Unknown for a payload that must not be recognised; 0 leaves
+	// the verdict to Expectation.CheckL7's rules.
+	L7 flow.L7
 }
 
 // Ports of the test flows: outside every port gopacket decodes an
@@ -262,8 +268,8 @@ func Cases(tb testing.TB) []Case {
 			&layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeDot1Q},
 			&layers.Dot1Q{VLANIdentifier: 8, Type: layers.EthernetTypeIPv6}, IPv6(layers.IPProtocolUDP), UDP(), Payload(10))},
 
-		{Name: "arp", Frame: f(Eth(layers.EthernetTypeARP), arp())},
-		{Name: "vlan-arp", VLAN: 42, Frame: f(Eth(layers.EthernetTypeDot1Q),
+		{Name: "arp", Ports: true, Frame: f(Eth(layers.EthernetTypeARP), arp())},
+		{Name: "vlan-arp", VLAN: 42, Ports: true, Frame: f(Eth(layers.EthernetTypeDot1Q),
 			&layers.Dot1Q{VLANIdentifier: 42, Type: layers.EthernetTypeARP}, arp())},
 		{Name: "ethertype-0x88b5", Frame: f(Eth(0x88B5), garbagePorts())},
 		// 802.3: the type field holds the length; LLC follows.
@@ -345,7 +351,8 @@ func Cases(tb testing.TB) []Case {
 		Case{Name: "ipv4-bad-version", Flags: flow.Malformed, Frame: badVersion},
 		Case{Name: "tcp-bogus-doff", Flags: flow.Malformed, Frame: bogusDoff},
 	)
-	return cases
+	cases = append(cases, protoCases(tb)...)
+	return append(cases, L7Cases(tb)...)
 }
 
 func arp() *layers.ARP {

@@ -47,7 +47,9 @@ func KeyFromBPF(k *bpfprog.TCFlowKey) flow.Key {
 		Dir:       flow.Direction(k.Dir),
 	}
 	switch k.EthProto {
-	case flow.EtherTypeIPv4:
+	case flow.EtherTypeIPv4, flow.EtherTypeARP:
+		// ARP rows carry the sender and target protocol addresses, IPv4
+		// (or 0.0.0.0 for ARP of another protocol, and with --no-arp).
 		fk.Src = netip.AddrFrom4([4]byte(k.Saddr[:4]))
 		fk.Dst = netip.AddrFrom4([4]byte(k.Daddr[:4]))
 	case flow.EtherTypeIPv6:

@@ -322,91 +322,12 @@ func (c *Cgroup) Drain() (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	var (
-		ids   []uint64
-		seen  = map[uint64]bool{}
-		comms = map[uint32]string{}
-	)
-	for _, id := range c.rowCgroups {
-		if id != 0 && !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	paths, err := c.names.Paths(ids)
-	if err != nil {
-		// Rows without a cgroup name are still right: say why, go on.
-		c.log.Warn("could not name every cgroup", "error", err)
-	}
-	for i := range s.Flows {
-		o := &s.Flows[i].Owner
-		if o.PID != 0 {
-			name, ok := comms[o.PID]
-			if !ok {
-				name = c.comm(o.PID)
-				comms[o.PID] = name
-			}
-			o.Comm = name
-		}
-		o.Cgroup = paths[c.rowCgroups[i]]
-	}
+	nameOwners(&s, c.rowCgroups, c.names, c.objs.Comms, c.log)
 	return s, nil
 }
 
 // ownedKey converts a cgroup-mode key into the model's key with the
 // owner's PID, and notes the row's cgroup id for Drain to name.
 func (c *Cgroup) ownedKey(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
-	fk := OwnedKeyFromBPF(k)
-	fk.Owner.PID = k.Pid
-	c.rowCgroups = append(c.rowCgroups, k.CgroupId)
-	return fk
-}
-
-// comm names process pid: from the comms map, else from /proc (the map is
-// an LRU and may have forgotten it), else "".
-func (c *Cgroup) comm(pid uint32) string {
-	var name bpfprog.CgroupOwnerComm
-	if err := c.objs.Comms.Lookup(pid, &name); err == nil {
-		b := make([]byte, 0, len(name.Comm))
-		for _, ch := range name.Comm {
-			if ch == 0 {
-				break
-			}
-			b = append(b, byte(ch))
-		}
-		return cleanComm(b)
-	}
-	raw, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/comm")
-	if err != nil {
-		return ""
-	}
-	return cleanComm(bytes.TrimSuffix(raw, []byte("\n")))
-}
-
-// cleanComm makes a process name safe for a one-line report: a process
-// may name itself anything, control characters included.
-func cleanComm(b []byte) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, string(b))
-}
-
-// OwnedKeyFromBPF converts the flow part of a cgroup-mode key into the
-// model's key; the owner is left for the caller to name.
-func OwnedKeyFromBPF(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
-	f := &k.Flow
-	return KeyFromBPF(&bpfprog.TCFlowKey{
-		Saddr:    f.Saddr,
-		Daddr:    f.Daddr,
-		Sport:    f.Sport,
-		Dport:    f.Dport,
-		EthProto: f.EthProto,
-		Vlan:     f.Vlan,
-		Proto:    f.Proto,
-		Flags:    bpfprog.TCFlowFlags(f.Flags),
-		Dir:      bpfprog.TCFlowDir(f.Dir),
-	})
+	return ownedKey(k, &c.rowCgroups)
 }

@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 )
 
 // tableBytes estimates the kernel memory that the two flow tables of
 // entries flows each lock on a machine with ncpu possible CPUs: per entry,
 // a preallocated hash element (list node, hash and padded key: about 104
-// bytes), a 16-byte bucket, and a per-CPU counter value on every CPU.
+// bytes), a 16-byte bucket, and a per-CPU value (counters and application
+// protocol, 24 bytes) on every CPU.
 func tableBytes(entries uint32, ncpu int) uint64 {
-	return 2 * uint64(entries) * uint64(104+16+16*ncpu)
+	return 2 * uint64(entries) * uint64(104+16+int(unsafe.Sizeof(bpfprog.TCFlowVal{}))*ncpu)
 }
 
 // checkTableMemory refuses a flow table that would take more than half of

@@ -6,8 +6,8 @@ import (
 )
 
 func TestTableBytes(t *testing.T) {
-	// 131072 flows, 2 CPUs: 2 tables * 131072 * (104 + 16 + 32) bytes.
-	if got, want := tableBytes(131072, 2), uint64(2*131072*152); got != want {
+	// 131072 flows, 2 CPUs: 2 tables * 131072 * (104 + 16 + 2*24) bytes.
+	if got, want := tableBytes(131072, 2), uint64(2*131072*168); got != want {
 		t.Errorf("tableBytes = %d, want %d", got, want)
 	}
 }

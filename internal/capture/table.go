@@ -37,6 +37,9 @@ type table[K any] struct {
 	// Untracked totals at the previous drain.
 	lastLost [flow.NumDirections]flow.Counters
 
+	// The application protocols of the previous drain's rows (see keepL7).
+	labels map[flow.Key]flow.L7
+
 	// Batch buffers, reused by every drain.
 	keys []K
 	vals []bpfprog.TCFlowVal
@@ -107,11 +110,38 @@ func (t *table[K]) drain(rows []flow.Flow) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	t.lastRows = len(rows)
+	t.keepL7(rows)
 	s := Snapshot{Flows: rows}
 	if err := t.lost(&s); err != nil {
 		return Snapshot{}, err
 	}
 	return s, nil
+}
+
+// keepL7 settles the application protocol of each row. A drain leaves the
+// kernel with an empty table, so a flow's next packets land in a fresh
+// entry whose first payload is the middle of a stream, where detection
+// finds nothing (or, rarely, something else): a flow keeps the protocol it
+// had in the previous drain. Then a row without one takes its reverse
+// flow's (flow.ShareL7). A flow absent from a whole drain is forgotten.
+func (t *table[K]) keepL7(rows []flow.Flow) {
+	if len(t.labels) > 0 {
+		for i := range rows {
+			if l, ok := t.labels[rows[i].Key]; ok {
+				rows[i].L7 = l
+			}
+		}
+	}
+	flow.ShareL7(rows)
+	clear(t.labels)
+	for i := range rows {
+		if rows[i].L7.Known() {
+			if t.labels == nil {
+				t.labels = make(map[flow.Key]flow.L7)
+			}
+			t.labels[rows[i].Key] = rows[i].L7
+		}
+	}
 }
 
 // collect reads and deletes every entry of m in batches, summing per-CPU
@@ -122,12 +152,16 @@ func (t *table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 	for {
 		n, err := m.BatchLookupAndDelete(&cursor, t.keys, t.vals, nil)
 		for i := 0; i < n; i++ {
-			var c flow.Counters
+			var (
+				c  flow.Counters
+				l7 flow.L7
+			)
 			for _, v := range t.vals[i*t.ncpu : (i+1)*t.ncpu] {
 				c.Packets += v.Packets
 				c.Bytes += v.Bytes
+				l7 = flow.MergeL7(l7, flow.L7(v.L7))
 			}
-			rows = append(rows, flow.Flow{Key: t.conv(&t.keys[i]), Counters: c})
+			rows = append(rows, flow.Flow{Key: t.conv(&t.keys[i]), Counters: c, L7: l7})
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return rows, nil

@@ -15,6 +15,8 @@ type TCOptions struct {
 	MaxEntries uint32
 	Attach     attach.TCMode
 	Log        *slog.Logger
+	// NoARP counts ARP frames without their opcode and addresses.
+	NoARP bool
 }
 
 // TC counts both directions of one interface with TC programs.
@@ -36,6 +38,9 @@ func StartTC(o TCOptions) (*TC, error) {
 		return nil, fmt.Errorf("load TC object: %w", err)
 	}
 	sizeFlowTables(spec, o.MaxEntries)
+	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!o.NoARP); err != nil {
+		return nil, fmt.Errorf("set arp_detail: %w", err)
+	}
 	t := &TC{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loadError(err)

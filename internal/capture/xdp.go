@@ -21,6 +21,8 @@ type XDPOptions struct {
 	MaxEntries uint32
 	Attach     attach.XDPMode
 	Log        *slog.Logger
+	// NoARP counts ARP frames without their opcode and addresses.
+	NoARP bool
 }
 
 // XDP counts the ingress of one interface with an XDP program.
@@ -42,7 +44,8 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := loadXDP(o.MaxEntries, frags, o.Attach == attach.XDPOffload, o.Ifindex)
+	x, err := loadXDPWith(xdpLoad{maxEntries: o.MaxEntries, frags: frags, offload: o.Attach == attach.XDPOffload,
+		ifindex: o.Ifindex, noARP: o.NoARP})
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +77,20 @@ func ProbeXDPFrags() (bool, error) {
 // is the plain program that older kernels accept. For offload, the program
 // is bound to the device at load time, as the kernel requires.
 func loadXDP(maxEntries uint32, frags, offload bool, ifindex int) (*XDP, error) {
+	return loadXDPWith(xdpLoad{maxEntries: maxEntries, frags: frags, offload: offload, ifindex: ifindex})
+}
+
+// xdpLoad says how loadXDPWith loads the XDP object: loadXDP's parameters,
+// and noARP (--no-arp).
+type xdpLoad struct {
+	maxEntries     uint32
+	frags, offload bool
+	ifindex        int
+	noARP          bool
+}
+
+func loadXDPWith(o xdpLoad) (*XDP, error) {
+	maxEntries, frags, offload, ifindex := o.maxEntries, o.frags, o.offload, o.ifindex
 	spec, err := bpfprog.LoadXDP()
 	if err != nil {
 		return nil, fmt.Errorf("load XDP object: %w", err)
@@ -81,6 +98,9 @@ func loadXDP(maxEntries uint32, frags, offload bool, ifindex int) (*XDP, error) 
 	sizeFlowTables(spec, maxEntries)
 	if err := spec.Variables[bpfprog.XDPVarFragsAware].Set(frags); err != nil {
 		return nil, fmt.Errorf("set frags_aware: %w", err)
+	}
+	if err := spec.Variables[bpfprog.XDPVarArpDetail].Set(!o.noARP); err != nil {
+		return nil, fmt.Errorf("set arp_detail: %w", err)
 	}
 	prog := spec.Programs[bpfprog.XDPProgPktstatXdp]
 	if frags {

@@ -40,9 +40,10 @@ func loadXDPForTest(t *testing.T, maxEntries uint32, frags bool) (*XDP, hookUnde
 		}
 	})
 	return x, hookUnderTest{
-		progs: []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
-		tb:    x.table,
-		pass:  xdpPass,
+		progs:   []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
+		tb:      x.table,
+		pass:    xdpPass,
+		accepts: func(frame []byte) bool { return len(frame) >= 14 },
 	}
 }
 

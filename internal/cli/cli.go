@@ -39,9 +39,10 @@ type Mode int
 
 // The capture modes.
 const (
-	ModeTC     Mode = iota // TC programs, ingress and egress
-	ModeXDP                // an XDP program, ingress only (-x)
-	ModeCgroup             // cgroup_skb programs on a cgroup v2 directory (-c)
+	ModeTC      Mode = iota // TC programs, ingress and egress
+	ModeXDP                 // an XDP program, ingress only (-x)
+	ModeCgroup              // cgroup_skb programs on a cgroup v2 directory (-c)
+	ModeProcess             // per-process TCP, UDP and ICMP on the whole host (-k)
 )
 
 func (m Mode) String() string {
@@ -52,6 +53,8 @@ func (m Mode) String() string {
 		return "xdp"
 	case ModeCgroup:
 		return "cgroup"
+	case ModeProcess:
+		return "process"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -84,6 +87,7 @@ type Config struct {
 	Mode       Mode    // capture mode
 	XDPMode    XDPMode // how -x attaches; set only in ModeXDP
 	Cgroup     string  // cgroup v2 directory to watch; set only in ModeCgroup
+	NoARP      bool    // --no-arp: count ARP without its opcode and addresses (TC and XDP)
 	// TUI shows the live table (-g) instead of a report at the end; it
 	// runs until the user quits, so Timeout is 0 with it.
 	TUI      bool
@@ -93,6 +97,15 @@ type Config struct {
 	Top      int           // rows per report; 0 shows every row
 	Version  bool          // print the version and exit
 	Help     bool          // print usage and exit
+
+	// ProcessBackend is how -k hooks the kernel; set only in ModeProcess.
+	ProcessBackend ProcessBackend
+
+	// Listen is the address of the Prometheus endpoint (--listen); with
+	// it the tool runs as a daemon. See listen.go.
+	Listen        string
+	MetricsTop    int    // top flows exported as series; set only with Listen
+	WebConfigFile string // exporter-toolkit web config (TLS, basic auth); only with Listen
 }
 
 // UsageError is a command line that cannot run; main exits 2 on it.
@@ -116,6 +129,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		xdpMode    string
 		refresh    time.Duration
 		expire     time.Duration
+		kprobes    bool
+		process    bool
+		procBack   string
 	)
 	fs := pflag.NewFlagSet("pktstat-bpf", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned and printed once, by main
@@ -130,9 +146,16 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVarP(&xdp, "xdp", "x", false, "count with XDP instead of TC: the fastest hook, but ingress only")
 	fs.StringVar(&xdpMode, "xdp_mode", string(XDPModeAuto), "with -x, how to attach: auto (alias best), generic, native (alias driver) or offload (alias hardware)")
 	fs.StringVarP(&cfg.Cgroup, "cgroup", "c", "", "count the traffic of the processes in this cgroup v2 directory and below it, with their PID and name")
+	fs.BoolVarP(&kprobes, "kprobes", "k", false, "count TCP, UDP and ICMP per process on the whole host, with each row's PID, process name and cgroup (alias --process); no kprobes needed")
+	fs.BoolVar(&process, "process", false, "the same as -k (--kprobes)")
+	fs.StringVar(&procBack, "process-backend", string(ProcessBackendAuto), "with -k, how to hook the kernel: auto (the first that works), tracepoint, fentry or kprobe")
+	fs.BoolVar(&cfg.NoARP, "no-arp", false, "count ARP frames in one row per VLAN and direction, without their opcode and addresses (TC and XDP)")
 	fs.BoolVarP(&cfg.TUI, "tui", "g", false, "show a live, full-screen table of flows with their current rates; quit with q (--timeout does not apply)")
 	fs.DurationVarP(&refresh, "refresh", "r", time.Second, fmt.Sprintf("with -g, time between refreshes, over which rates are measured (at least %s)", MinRefresh))
 	fs.DurationVar(&expire, "expire", 10*time.Second, "with -g, remove a flow from the table once it has been quiet this long; 0 keeps quiet flows")
+	fs.StringVar(&cfg.Listen, "listen", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9864; a bare :PORT binds to loopback) and run until SIGINT or SIGTERM")
+	fs.IntVar(&cfg.MetricsTop, "metrics-top", DefaultMetricsTop, fmt.Sprintf("with --listen, export the N fastest flows as series of their own (0 to %d)", MaxMetricsTop))
+	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "with --listen, a Prometheus exporter web config file that enables TLS and/or basic auth")
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")
 	fs.BoolVarP(&cfg.Help, "help", "?", false, "show this help")
 
@@ -177,6 +200,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	mode, err := chooseMode([]modeChoice{
 		{"-x (--xdp)", ModeXDP, xdp},
 		{"-c (--cgroup)", ModeCgroup, fs.Changed("cgroup")},
+		{"-k (--kprobes, --process)", ModeProcess, kprobes || process},
 	})
 	if err != nil {
 		return Config{}, err
@@ -185,10 +209,16 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	if err := checkCgroupMode(fs, &cfg); err != nil {
 		return Config{}, err
 	}
+	if err := checkProcessMode(fs, &cfg, procBack); err != nil {
+		return Config{}, err
+	}
 	if err := parseXDPMode(fs, &cfg, xdpMode); err != nil {
 		return Config{}, err
 	}
 	if err := checkTUI(fs, &cfg, refresh, expire); err != nil {
+		return Config{}, err
+	}
+	if err := checkListen(fs, &cfg); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
@@ -284,6 +314,8 @@ func checkCgroupMode(fs *pflag.FlagSet, cfg *Config) error {
 		return usageErrorf("-i (--iface) does not apply to -c (--cgroup): cgroup mode counts the cgroup's traffic on every interface")
 	case fs.Changed("tc-attach"):
 		return usageErrorf("--tc-attach applies to TC mode, not to -c (--cgroup)")
+	case cfg.NoARP:
+		return usageErrorf("--no-arp applies to TC and XDP modes: cgroup mode (-c) sees no ARP")
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestParseUsageErrors(t *testing.T) {
 		{"--timeout without a unit", []string{"-t", "5"}, []string{"timeout", `"5"`}},
 		{"bad --tc-attach", []string{"--tc-attach", "ebpf"}, []string{"--tc-attach", `"ebpf"`, "auto, tcx or legacy"}},
 		{"empty --tc-attach", []string{"--tc-attach="}, []string{"--tc-attach", `""`}},
-		{"unknown flag", []string{"--kprobes"}, []string{"unknown flag", "--kprobes"}},
+		{"unknown flag", []string{"--no-such-flag"}, []string{"unknown flag", "--no-such-flag"}},
 		{"unknown shorthand", []string{"-z"}, []string{"unknown shorthand", "z"}},
 		{"missing value", []string{"-i"}, []string{"needs an argument", "i"}},
 		{"stray argument", []string{"eth0"}, []string{"unexpected argument", `"eth0"`}},

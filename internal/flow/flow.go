@@ -54,13 +54,18 @@ const (
 type Key struct {
 	EtherType uint16     // 0x0800 or 0x86DD for IP; otherwise the frame's EtherType
 	Proto     uint8      // IP protocol number; 0 for non-IP frames
-	Src, Dst  netip.Addr // invalid (zero) for non-IP frames
-	SrcPort   uint16     // TCP/UDP/SCTP source port; ICMP type
-	DstPort   uint16     // TCP/UDP/SCTP destination port; ICMP code
-	VLAN      uint16     // outer VLAN ID; 0 when untagged
-	Flags     Flags
-	Dir       Direction
-	Owner     Owner // who sent or received it; set only in cgroup mode
+	Src, Dst  netip.Addr // invalid (zero) for non-IP frames; ARP's sender and target IPv4 address
+	// SrcPort and DstPort hold the protocol's own fields (see HasPorts,
+	// IsICMP, SPI, GRE, OSPF, IGMPType and ARPOp): the ports of TCP, UDP
+	// and SCTP; ICMP type and code; the high and low half of an ESP or AH
+	// SPI; GRE's protocol type and flags; OSPF's type and version; IGMP's
+	// type; ARP's opcode.
+	SrcPort uint16
+	DstPort uint16
+	VLAN    uint16 // outer VLAN ID; 0 when untagged
+	Flags   Flags
+	Dir     Direction
+	Owner   Owner // who sent or received it; set only in cgroup mode
 }
 
 // Owner is the process that owns a flow's socket, in the modes that know
@@ -105,6 +110,9 @@ type Flow struct {
 	Key
 	Counters
 	Bitrate float64 // bits per second over the report's duration
+	// L7 is the application protocol found in the flow's payload, or
+	// L7Unknown / L7Unchecked when none was recognised.
+	L7 L7
 }
 
 // Bitrate returns the rate in bits per second of bytes sent over d.

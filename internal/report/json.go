@@ -14,23 +14,33 @@ import (
 // jsonRow uses pktstat-bpf's field names; fields after dstPort appear only
 // when they apply. ICMP type and code sit in srcPort and dstPort, as there.
 type jsonRow struct {
-	SrcIP     string  `json:"srcIp"`
-	DstIP     string  `json:"dstIp"`
-	Proto     string  `json:"proto"`
-	Bytes     uint64  `json:"bytes"`
-	Packets   uint64  `json:"packets"`
-	Bitrate   float64 `json:"bitrate"`
-	SrcPort   uint16  `json:"srcPort"`
-	DstPort   uint16  `json:"dstPort"`
-	PID       uint32  `json:"pid,omitempty"`
-	Comm      string  `json:"comm,omitempty"`
-	Cgroup    string  `json:"cgroup,omitempty"`
-	VLAN      uint16  `json:"vlan,omitempty"`
-	Fragment  bool    `json:"fragment,omitempty"`
-	DeepChain bool    `json:"deepChain,omitempty"`
-	Malformed bool    `json:"malformed,omitempty"`
-	Dir       string  `json:"dir,omitempty"`
-	Overflow  bool    `json:"overflow,omitempty"`
+	SrcIP    string  `json:"srcIp"`
+	DstIP    string  `json:"dstIp"`
+	Proto    string  `json:"proto"`
+	Bytes    uint64  `json:"bytes"`
+	Packets  uint64  `json:"packets"`
+	Bitrate  float64 `json:"bitrate"`
+	SrcPort  uint16  `json:"srcPort"`
+	DstPort  uint16  `json:"dstPort"`
+	AppProto string  `json:"appProto,omitempty"`
+	PID      uint32  `json:"pid,omitempty"`
+	Comm     string  `json:"comm,omitempty"`
+	Cgroup   string  `json:"cgroup,omitempty"`
+	// Protocols' own fields, named as pktstat-bpf names them (igmpType is
+	// ours); srcPort and dstPort hold their raw values too, as there.
+	SPI         *uint32 `json:"spi,omitempty"`
+	GREInner    string  `json:"greInner,omitempty"`
+	GREFlags    *uint16 `json:"greFlags,omitempty"`
+	ARPOp       string  `json:"arpOp,omitempty"`
+	OSPFType    string  `json:"ospfType,omitempty"`
+	OSPFVersion uint8   `json:"ospfVersion,omitempty"`
+	IGMPType    string  `json:"igmpType,omitempty"`
+	VLAN        uint16  `json:"vlan,omitempty"`
+	Fragment    bool    `json:"fragment,omitempty"`
+	DeepChain   bool    `json:"deepChain,omitempty"`
+	Malformed   bool    `json:"malformed,omitempty"`
+	Dir         string  `json:"dir,omitempty"`
+	Overflow    bool    `json:"overflow,omitempty"`
 	// On the overflow row: the estimated flows that found the flow table
 	// full, and the flows left out by --top.
 	UntrackedFlows uint64 `json:"untrackedFlows,omitempty"`
@@ -52,11 +62,33 @@ func newJSONRow(f *flow.Flow) jsonRow {
 		Cgroup:    f.Owner.Cgroup,
 		Dir:       f.Dir.String(),
 	}
+	r.AppProto = f.L7.String()
 	if f.IsIP() {
 		r.SrcIP, r.DstIP = f.Src.String(), f.Dst.String()
 	}
 	if f.HasPorts() || f.IsICMP() {
 		r.SrcPort, r.DstPort = f.SrcPort, f.DstPort
+	}
+	if spi, ok := f.SPI(); ok {
+		r.SPI = &spi
+		r.SrcPort, r.DstPort = f.SrcPort, f.DstPort
+	}
+	if inner, flags, ok := f.GRE(); ok {
+		r.GREInner, r.GREFlags = flow.GREInnerName(inner), &flags
+		r.SrcPort, r.DstPort = f.SrcPort, f.DstPort
+	}
+	if typ, ver, ok := f.OSPF(); ok {
+		r.OSPFType, r.OSPFVersion = flow.OSPFTypeName(typ), ver
+		r.SrcPort, r.DstPort = f.SrcPort, f.DstPort
+	}
+	if typ, ok := f.IGMPType(); ok {
+		r.IGMPType = flow.IGMPTypeName(typ)
+		r.SrcPort = f.SrcPort
+	}
+	if op, ok := f.ARPOp(); ok {
+		r.ARPOp = flow.ARPOpName(op)
+		r.SrcIP, r.DstIP = f.Src.String(), f.Dst.String()
+		r.SrcPort = f.SrcPort
 	}
 	return r
 }

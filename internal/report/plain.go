@@ -13,7 +13,7 @@ import (
 
 // WritePlain writes one line per row in pktstat-bpf's format, for example
 //
-//	bitrate: 6.80 Gbps, packets: 84623, bytes: 4255963315, proto: TCP, src: 198.18.0.1:41686, dst: 198.18.0.2:5201
+//	bitrate: 6.80 Gbps, packets: 84623, bytes: 4255963315, proto: TCP, l7: TLS, src: 198.18.0.1:41686, dst: 198.18.0.2:443
 //
 // IPv6 addresses with a port are bracketed ([2001:2::1]:443). Traffic
 // without a row of its own follows on an overflow line, and a summary line
@@ -74,6 +74,10 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 	b = strconv.AppendUint(b, f.Bytes, 10)
 	b = append(b, ", proto: "...)
 	b = append(b, f.ProtoName()...)
+	if name := f.L7.String(); name != "" {
+		b = append(b, ", l7: "...)
+		b = append(b, name...)
+	}
 	switch {
 	case f.HasPorts():
 		b = append(b, ", src: "...)
@@ -81,15 +85,13 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 		b = append(b, ", dst: "...)
 		b = appendAddrPort(b, f.Dst, f.DstPort)
 	case f.IsIP():
-		b = append(b, ", src: "...)
-		b = f.Src.AppendTo(b)
-		b = append(b, ", dst: "...)
-		b = f.Dst.AppendTo(b)
-		if f.IsICMP() {
-			b = append(b, ", type: "...)
-			b = strconv.AppendUint(b, uint64(f.SrcPort), 10)
-			b = append(b, ", code: "...)
-			b = strconv.AppendUint(b, uint64(f.DstPort), 10)
+		b = appendAddrs(b, &f.Key)
+		b = appendIPFields(b, &f.Key)
+	case f.IsARP():
+		if op, ok := f.ARPOp(); ok {
+			b = appendAddrs(b, &f.Key)
+			b = append(b, ", op: "...)
+			b = append(b, flow.ARPOpName(op)...)
 		}
 	}
 	if f.VLAN != 0 {
@@ -107,6 +109,44 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 	}
 	b = appendOwner(b, f.Owner)
 	return append(b, '\n')
+}
+
+func appendAddrs(b []byte, k *flow.Key) []byte {
+	b = append(b, ", src: "...)
+	b = k.Src.AppendTo(b)
+	b = append(b, ", dst: "...)
+	return k.Dst.AppendTo(b)
+}
+
+// appendIPFields adds the fields of IP protocols without ports, in
+// pktstat-bpf's words.
+func appendIPFields(b []byte, k *flow.Key) []byte {
+	if k.IsICMP() {
+		b = append(b, ", type: "...)
+		b = strconv.AppendUint(b, uint64(k.SrcPort), 10)
+		b = append(b, ", code: "...)
+		return strconv.AppendUint(b, uint64(k.DstPort), 10)
+	}
+	if spi, ok := k.SPI(); ok {
+		b = append(b, ", spi: 0x"...)
+		return strconv.AppendUint(b, uint64(spi), 16)
+	}
+	if inner, flags, ok := k.GRE(); ok {
+		b = append(b, ", inner: "...)
+		b = append(b, flow.GREInnerName(inner)...)
+		return fmt.Appendf(b, ", flags: 0x%04x", flags)
+	}
+	if typ, ver, ok := k.OSPF(); ok {
+		b = append(b, ", type: "...)
+		b = append(b, flow.OSPFTypeName(typ)...)
+		b = append(b, ", v"...)
+		return strconv.AppendUint(b, uint64(ver), 10)
+	}
+	if typ, ok := k.IGMPType(); ok {
+		b = append(b, ", type: "...)
+		return append(b, flow.IGMPTypeName(typ)...)
+	}
+	return b
 }
 
 // appendOwner adds what is known of the socket's owner (cgroup mode), in

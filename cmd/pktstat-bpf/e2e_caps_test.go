@@ -1,0 +1,408 @@
+package main
+
+// The binary with exactly the capabilities the README names for each mode,
+// as an unprivileged user (capsh from Debian's libcap2-bin), not as root:
+// with them it counts exactly, serves metrics and detaches; with one of
+// them missing it fails with one line that names the missing capability.
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+)
+
+// Capabilities as capsh names them, and their bits.
+var capBits = map[string]int{
+	"cap_bpf":        unix.CAP_BPF,
+	"cap_net_admin":  unix.CAP_NET_ADMIN,
+	"cap_perfmon":    unix.CAP_PERFMON,
+	"cap_sys_ptrace": unix.CAP_SYS_PTRACE,
+	// Lists /proc/PID/fd of another user's process (mode 0500).
+	"cap_dac_read_search": unix.CAP_DAC_READ_SEARCH,
+	"cap_sys_admin":       unix.CAP_SYS_ADMIN,
+}
+
+// modeCaps is what the README says each mode needs.
+var modeCaps = []string{"cap_bpf", "cap_net_admin", "cap_perfmon"}
+
+// capshArgs makes capsh run bin with args as the user nobody, holding
+// exactly caps (permitted, effective and ambient, so that they survive the
+// exec) and nothing else.
+func capshArgs(t *testing.T, caps []string, bin string, args ...string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("capsh"); err != nil {
+		t.Fatalf("the capabilities tests need capsh: apt-get install libcap2-bin (.ci/run does): %v", err)
+	}
+	list := strings.Join(caps, ",")
+	return append([]string{
+		"--caps=" + list + "+eip cap_setpcap,cap_setuid,cap_setgid+ep",
+		"--keep=1", "--user=nobody", "--addamb=" + list,
+		"--shell=" + bin, "--",
+	}, args...)
+}
+
+// wantCreds fails unless process pid runs as nobody with exactly caps in
+// its effective set.
+func wantCreds(t *testing.T, pid int, caps []string) {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want uint64
+	for _, c := range caps {
+		want |= 1 << capBits[c]
+	}
+	var uid string
+	var eff uint64
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "Uid:":
+			uid = f[1]
+		case len(f) == 2 && f[0] == "CapEff:":
+			if eff, err = strconv.ParseUint(f[1], 16, 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if uid != "65534" || eff != want {
+		t.Fatalf("pktstat-bpf runs as uid %s with CapEff %#x, want uid 65534 (nobody) with exactly %v (%#x)", uid, eff, caps, want)
+	}
+	t.Logf("running as uid %s with CapEff %#x: exactly %v", uid, eff, caps)
+}
+
+// scrapeText fetches a plain-HTTP /metrics inside e and parses it.
+func scrapeText(t *testing.T, e testnet.End, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := nsClient(e, nil).Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse the scrape: %v", err)
+	}
+	return fams
+}
+
+// familyValue returns the value of the series of family name whose labels
+// include labels, and whether there is one.
+func familyValue(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestE2ECapsTCDaemon runs the metrics daemon in TC mode as nobody with
+// CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON only: its counters must equal
+// the traffic sent, and SIGINT ends it with exit code 0 and nothing left
+// attached.
+func TestE2ECapsTCDaemon(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	const addr = "127.0.0.1:9864"
+	tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "--listen", addr)...)
+	wantCreds(t, tl.PID(), modeCaps)
+
+	const n, size = 250, 64
+	payload := make([]byte, size)
+	sendUDPFlow(t, udpFlow{"IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 42001), netip.AddrPortFrom(p.A.IPv4, 6001), ipv4Len}, payload, n)
+	sendUDPFlow(t, udpFlow{"IPv6 A->B", p.A, p.B, netip.AddrPortFrom(p.A.IPv6, 42002), netip.AddrPortFrom(p.B.IPv6, 6002), ipv6Len}, payload, n)
+
+	fams := scrapeText(t, p.A, addr)
+	for _, w := range []struct {
+		dir            string
+		packets, bytes float64
+	}{
+		{"in", n, n * (ethLen + ipv4Len + udpLen + size)},
+		{"out", n, n * (ethLen + ipv6Len + udpLen + size)},
+	} {
+		l := map[string]string{"direction": w.dir, "protocol": "UDP", "iface": p.A.Link}
+		pk, ok1 := familyValue(fams, "pktstat_packets_total", l)
+		by, ok2 := familyValue(fams, "pktstat_bytes_total", l)
+		if !ok1 || !ok2 || pk != w.packets || by != w.bytes {
+			t.Errorf("UDP %s: scrape has %v packets / %v bytes (found %v %v), sent %v / %v", w.dir, pk, by, ok1, ok2, w.packets, w.bytes)
+		} else {
+			t.Logf("UDP %s: %v packets / %v bytes, equal to the traffic sent", w.dir, pk, by)
+		}
+	}
+	// Without CAP_SYS_ADMIN the tool cannot turn on the kernel's run-time
+	// statistics, and says so instead of exporting zeros.
+	if on, _ := familyValue(fams, "pktstat_bpf_stats_enabled", nil); on == 0 {
+		if _, ok := fams["pktstat_bpf_program_runs_total"]; ok {
+			t.Error("program run counts exported while statistics are off")
+		}
+	}
+
+	if err := tl.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v after SIGINT, want 0\nstderr:\n%s", code, err, tl.Stderr())
+	}
+	if left := ourTCX(t, p.A); len(left) != 0 {
+		t.Errorf("still attached after exit: %v", left)
+	}
+}
+
+// TestE2ECapsXDP counts ingress with XDP as nobody with the same three
+// capabilities.
+func TestE2ECapsXDP(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "-x", "-t", "0", "-j")...)
+	wantCreds(t, tl.PID(), modeCaps)
+	const n, size = 100, 64
+	f := udpFlow{"IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 42101), netip.AddrPortFrom(p.A.IPv4, 6101), ipv4Len}
+	sendUDPFlow(t, f, make([]byte, size), n)
+	rows := stopCapture(t, tl, syscall.SIGINT)
+	row := oneRow(t, rows, "UDP", f.src.Addr(), f.dst.Addr(), f.src.Port(), f.dst.Port())
+	wantCounts(t, "XDP as nobody", row, n, n*(ethLen+ipv4Len+udpLen+size))
+}
+
+// TestE2ECapsCgroup runs cgroup mode as nobody. With the three
+// capabilities it counts a process's traffic and names the process for
+// sockets created while it runs; a socket that existed before it started
+// belongs to a process of another user (root), whose file descriptors
+// only CAP_DAC_READ_SEARCH (to list /proc/PID/fd) and CAP_SYS_PTRACE (to
+// borrow them with pidfd_getfd) give access to: without them the row has
+// no PID and the tool warns, with them the row has the owner.
+func TestE2ECapsCgroup(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	parent, child := makeCgroupTree(t)
+	h := startInside(t, p.A, child)
+
+	type ownedRow struct {
+		SrcPort, DstPort uint16
+		Proto            string
+		Packets, Bytes   uint64
+		PID              int    `json:"pid"`
+		Comm             string `json:"comm"`
+	}
+	for i, c := range []struct {
+		caps      []string
+		wantOwner bool
+	}{
+		{modeCaps, false},
+		{append(append([]string(nil), modeCaps...), "cap_sys_ptrace", "cap_dac_read_search"), true},
+	} {
+		t.Run(strings.Join(c.caps, ","), func(t *testing.T) {
+			const n, size = 20, 100
+			dst := netip.AddrPortFrom(p.B.IPv4, uint16(6200+i))
+			rx, err := p.B.ListenUDP(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			// The socket exists before the tool starts.
+			id := h.call(t, "udp udp4 %s %s", netip.AddrPortFrom(p.A.IPv4, uint16(42200+i)), dst)[0]
+			defer h.call(t, "close %s", id)
+			tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, c.caps, bin, "-c", parent, "-t", "0", "-j")...)
+			wantCreds(t, tl.PID(), c.caps)
+			h.call(t, "write %s %d %d", id, n, size)
+			if got, err := testnet.ReadUDP(rx, n, size, 5*time.Second); err != nil {
+				t.Fatalf("%d of %d datagrams arrived: %v", got, n, err)
+			}
+			if err := tl.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if code, err := tl.Wait(toolWait); err != nil || code != 0 {
+				t.Fatalf("exit %d, %v, want 0\nstderr:\n%s", code, err, tl.Stderr())
+			}
+			var rows []ownedRow
+			if err := json.Unmarshal([]byte(tl.Stdout()), &rows); err != nil {
+				t.Fatalf("decode %q: %v", tl.Stdout(), err)
+			}
+			var found []ownedRow
+			for _, r := range rows {
+				if r.Proto == "UDP" && r.DstPort == dst.Port() {
+					found = append(found, r)
+				}
+			}
+			if len(found) != 1 || found[0].Packets != n || found[0].Bytes != n*(ipv4Len+udpLen+size) {
+				t.Fatalf("rows for the datagrams: %+v; want one of %d packets, %d bytes", found, n, n*(ipv4Len+udpLen+size))
+			}
+			warned := strings.Contains(tl.Stderr(), "CAP_SYS_PTRACE")
+			if c.wantOwner {
+				if found[0].PID != h.pid || found[0].Comm != cgHelperComm || warned {
+					t.Errorf("row %+v (warned: %v), want pid %d comm %s and no warning\nstderr:\n%s", found[0], warned, h.pid, cgHelperComm, tl.Stderr())
+				}
+			} else if found[0].PID != 0 || !warned {
+				t.Errorf("row %+v (warned: %v), want no pid and a warning that names CAP_SYS_PTRACE\nstderr:\n%s", found[0], warned, tl.Stderr())
+			}
+			t.Logf("%d packets, %d bytes, pid %d, comm %q", found[0].Packets, found[0].Bytes, found[0].PID, found[0].Comm)
+		})
+	}
+}
+
+// TestE2ECapsOneLess leaves out each capability of TC mode in turn: the
+// run must fail with exit code 1, one line that names the missing
+// capability, and nothing attached.
+func TestE2ECapsOneLess(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	for _, missing := range modeCaps {
+		t.Run("without "+missing, func(t *testing.T) {
+			var caps []string
+			for _, c := range modeCaps {
+				if c != missing {
+					caps = append(caps, c)
+				}
+			}
+			cmd := p.A.Command("capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "-t", "1s", "-j")...)
+			r := runBinary(t, cmd, nil)
+			r.want(t, 1, "missing "+strings.ToUpper(missing), "tc mode needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON")
+			if left := ourTCX(t, p.A); len(left) != 0 {
+				t.Errorf("attached without %s: %v", missing, left)
+			}
+		})
+	}
+}
+
+// TestE2ECapsBPFStats checks the one use of CAP_SYS_ADMIN: with it, the
+// daemon turns on the kernel's run-time statistics and exports them, and
+// the ingress program has run at least once per received datagram.
+func TestE2ECapsBPFStats(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	caps := append(append([]string(nil), modeCaps...), "cap_sys_admin")
+	const addr = "127.0.0.1:9864"
+	tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "--listen", addr)...)
+	wantCreds(t, tl.PID(), caps)
+	const n = 50
+	sendUDPFlow(t, udpFlow{"IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 42301), netip.AddrPortFrom(p.A.IPv4, 6301), ipv4Len}, make([]byte, 32), n)
+	fams := scrapeText(t, p.A, addr)
+	on, _ := familyValue(fams, "pktstat_bpf_stats_enabled", nil)
+	runs, ok := familyValue(fams, "pktstat_bpf_program_runs_total", map[string]string{"program": "pktstat_ingress"})
+	secs, _ := familyValue(fams, "pktstat_bpf_program_run_seconds_total", map[string]string{"program": "pktstat_ingress"})
+	if on != 1 || !ok || runs < n || secs <= 0 {
+		t.Errorf("stats enabled %v, ingress runs %v (found %v), run time %vs; want enabled, at least %d runs, some time", on, runs, ok, secs, n)
+	} else {
+		t.Logf("ingress program: %v runs, %.0f ns per run", runs, secs/runs*1e9)
+	}
+	if err := tl.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v after SIGTERM, want 0\nstderr:\n%s", code, err, tl.Stderr())
+	}
+}
+
+// TestDeployCaps checks that the systemd unit and the DaemonSet grant
+// exactly the capabilities that the tests above run TC mode with, and
+// that the DaemonSet is scraped where the tool listens.
+func TestDeployCaps(t *testing.T) {
+	var want []string
+	for _, c := range modeCaps {
+		want = append(want, strings.ToUpper(c))
+	}
+	unit, err := os.ReadFile("../../deploy/pktstat-bpf.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(unit), "\n") {
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || (key != "AmbientCapabilities" && key != "CapabilityBoundingSet") {
+			continue
+		}
+		seen[key] = true
+		if got := strings.Fields(value); !slices.Equal(got, want) {
+			t.Errorf("unit: %s=%v, want %v", key, got, want)
+		}
+	}
+	if !seen["AmbientCapabilities"] || !seen["CapabilityBoundingSet"] {
+		t.Errorf("unit sets %v, want AmbientCapabilities and CapabilityBoundingSet", seen)
+	}
+
+	raw, err := os.ReadFile("../../deploy/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds struct {
+		Kind string
+		Spec struct {
+			Template struct {
+				Metadata struct{ Annotations map[string]string }
+				Spec     struct {
+					HostNetwork bool `yaml:"hostNetwork"`
+					Containers  []struct {
+						Args            []string
+						SecurityContext struct {
+							Privileged   bool
+							Capabilities struct{ Add, Drop []string }
+						} `yaml:"securityContext"`
+					}
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &ds); err != nil {
+		t.Fatal(err)
+	}
+	pod := ds.Spec.Template
+	if ds.Kind != "DaemonSet" || !pod.Spec.HostNetwork || len(pod.Spec.Containers) != 1 {
+		t.Fatalf("daemonset.yaml: kind %q, hostNetwork %v, %d containers", ds.Kind, pod.Spec.HostNetwork, len(pod.Spec.Containers))
+	}
+	c := pod.Spec.Containers[0]
+	addCaps := slices.Clone(want)
+	for i := range addCaps {
+		addCaps[i] = strings.TrimPrefix(addCaps[i], "CAP_")
+	}
+	if sc := c.SecurityContext; sc.Privileged || !slices.Equal(sc.Capabilities.Add, addCaps) || !slices.Equal(sc.Capabilities.Drop, []string{"ALL"}) {
+		t.Errorf("daemonset.yaml: securityContext %+v, want capabilities %v added, ALL dropped, not privileged", sc, addCaps)
+	}
+	port := pod.Metadata.Annotations["prometheus.io/port"]
+	if pod.Metadata.Annotations["prometheus.io/scrape"] != "true" || !slices.ContainsFunc(c.Args, func(a string) bool {
+		return strings.HasPrefix(a, "--listen=") && strings.HasSuffix(a, ":"+port)
+	}) {
+		t.Errorf("daemonset.yaml: annotations %v, args %v: the scrape port must be the --listen port", pod.Metadata.Annotations, c.Args)
+	}
+}

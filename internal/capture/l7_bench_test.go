@@ -1,0 +1,219 @@
+package capture
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// baselineEnv names a directory that holds another build's tc_bpfel.o and
+// xdp_bpfel.o (for example the last commit's:
+// git show HEAD:internal/bpfprog/tc_bpfel.o > DIR/tc_bpfel.o). When set,
+// BenchmarkL7 measures those programs too, taking turns with these in the
+// same run: an A/B comparison on the same machine state.
+const baselineEnv = "PKTSTAT_BASELINE_OBJ_DIR"
+
+// benchProgs are the programs of one scenario, measured in turns.
+type benchProgs struct {
+	names []string
+	progs []*ebpf.Program
+}
+
+func (p *benchProgs) add(name string, prog *ebpf.Program) {
+	p.names = append(p.names, name)
+	p.progs = append(p.progs, prog)
+}
+
+// benchTC and benchXDP are the one program a benchmark runs of an object,
+// as bpftest.Load assigns it (the maps stay alive with the program).
+type benchTC struct {
+	Prog *ebpf.Program `ebpf:"pktstat_ingress"`
+}
+
+func (o *benchTC) Close() error { return o.Prog.Close() }
+
+type benchXDP struct {
+	Prog *ebpf.Program `ebpf:"pktstat_xdp"`
+}
+
+func (o *benchXDP) Close() error { return o.Prog.Close() }
+
+// loadBenchTC loads a TC object from spec with maxEntries rows and returns
+// its ingress program.
+func loadBenchTC(b *testing.B, spec *ebpf.CollectionSpec, maxEntries uint32) *ebpf.Program {
+	b.Helper()
+	var o benchTC
+	bpftest.Load(b, spec, maxEntries, &o)
+	return o.Prog
+}
+
+// loadBenchXDP loads an XDP object as StartXDP does (multi-buffer where the
+// kernel has it).
+func loadBenchXDP(b *testing.B, spec *ebpf.CollectionSpec, maxEntries uint32) *ebpf.Program {
+	b.Helper()
+	frags, err := ProbeXDPFrags()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if v, ok := spec.Variables[bpfprog.XDPVarFragsAware]; ok {
+		if err := v.Set(frags); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if frags {
+		spec.Programs[bpfprog.XDPProgPktstatXdp].Flags |= unix.BPF_F_XDP_HAS_FRAGS
+	}
+	var o benchXDP
+	bpftest.Load(b, spec, maxEntries, &o)
+	return o.Prog
+}
+
+// specs returns this build's spec and, when baselineEnv is set, the
+// baseline's, for an object file name (tc_bpfel.o, xdp_bpfel.o).
+func specs(b *testing.B, load func() (*ebpf.CollectionSpec, error), file string) map[string]*ebpf.CollectionSpec {
+	b.Helper()
+	spec, err := load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]*ebpf.CollectionSpec{"this": spec}
+	if dir := os.Getenv(baselineEnv); dir != "" {
+		base, err := ebpf.LoadCollectionSpec(filepath.Join(dir, file))
+		if err != nil {
+			b.Fatalf("load the baseline object: %v", err)
+		}
+		out["baseline"] = base
+	}
+	return out
+}
+
+// BenchmarkL7 measures the per-packet cost of the TC and XDP programs as
+// the kernel times it in BPF_PROG_TEST_RUN, beside an empty program of the
+// same type in the same run, in three scenarios:
+//
+//   - udp-known: the 60-byte single-flow UDP frame of BenchmarkTCPerPacket
+//     and BenchmarkXDPPerPacket; its verdict (nothing recognised) was
+//     settled on the first run, so every later run is the common case.
+//   - tcp-known: a TCP segment with an HTTP request, whose flow is already
+//     labelled HTTP: one lookup, one comparison.
+//   - tcp-first: the same segment as the first packet of its flow: the
+//     table is full (one row, taken by another flow), so the flow never
+//     gets a row and every run detects the protocol, tries to insert, and
+//     counts the packet as untracked. Beside the baseline build (which
+//     does the same minus detection), the difference is detection's cost.
+//
+// Each iteration is the median of 5 runs of 1e6 repeats per program,
+// taking turns; run it with -benchtime 1x:
+//
+//	PKTSTAT_BASELINE_OBJ_DIR=/tmp/base go test -run '^$' -bench L7 -benchtime 1x ./internal/capture/
+func BenchmarkL7(b *testing.B) {
+	const (
+		repeat = 1_000_000
+		runs   = 5
+	)
+	bpftest.RequireRoot(b)
+	udp := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
+		bpftest.UDP(), bpftest.Payload(18))
+	tcp := bpftest.L7Frame(b, bpftest.HTTPRequest(b), false, false, 40555)
+	other := bpftest.L7Frame(b, bpftest.Payload(20), true, false, 40556)
+	x, err := bpftest.Expect(tcp, bpftest.Options{})
+	if err != nil || !x.HasL4Payload {
+		b.Fatalf("oracle: %v", err)
+	}
+
+	for _, hook := range []struct {
+		name  string
+		load  func() (*ebpf.CollectionSpec, error)
+		file  string
+		prog  func(*testing.B, *ebpf.CollectionSpec, uint32) *ebpf.Program
+		empty *ebpf.Program
+	}{
+		{"tc", bpfprog.LoadTC, "tc_bpfel.o", loadBenchTC, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
+		{"xdp", bpfprog.LoadXDP, "xdp_bpfel.o", loadBenchXDP, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
+	} {
+		for _, sc := range []struct {
+			name    string
+			frame   []byte
+			entries uint32
+			prime   [][]byte // frames run once before measuring
+		}{
+			{"udp-known", udp, 131072, [][]byte{udp}},
+			{"tcp-known", tcp, 131072, [][]byte{tcp}},
+			{"tcp-first", tcp, 1, [][]byte{other}},
+		} {
+			b.Run(hook.name+"/"+sc.name, func(b *testing.B) {
+				var ps benchProgs
+				ps.add("empty", hook.empty)
+				for _, name := range []string{"this", "baseline"} {
+					spec, ok := specs(b, hook.load, hook.file)[name]
+					if !ok {
+						continue
+					}
+					prog := hook.prog(b, spec, sc.entries)
+					for _, f := range sc.prime {
+						bpftest.Run(b, prog, f, nil)
+					}
+					ps.add(name, prog)
+				}
+				sums := make([]float64, len(ps.progs))
+				for range b.N {
+					med, _, err := bpftest.BenchmarkMedians(sc.frame, repeat, runs, ps.progs...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for i, d := range med {
+						sums[i] += float64(d) / float64(time.Nanosecond)
+					}
+				}
+				n := float64(b.N)
+				b.ReportMetric(0, "ns/op")
+				for i, name := range ps.names {
+					b.ReportMetric(sums[i]/n, name+"-ns/pkt")
+					if i > 0 {
+						b.ReportMetric((sums[i]-sums[0])/n, name+"-over-empty-ns/pkt")
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestL7BenchScenarios checks that the benchmark's scenarios are what they
+// claim: tcp-known labels the flow HTTP with one row; tcp-first leaves the
+// flow without a row, every run counted as untracked.
+func TestL7BenchScenarios(t *testing.T) {
+	tcp := bpftest.L7Frame(t, bpftest.HTTPRequest(t), false, false, 40555)
+	other := bpftest.L7Frame(t, bpftest.Payload(20), true, false, 40556)
+	_, h := loadTC(t, 131072)
+	for range 3 {
+		bpftest.Run(t, h.progs[0].prog, tcp, nil)
+	}
+	snap, err := h.tb.drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Flows) != 1 || snap.Flows[0].L7 != flow.L7HTTP || snap.Flows[0].Packets != 3 {
+		t.Errorf("tcp-known: rows %+v, want one HTTP row of 3 packets", snap.Flows)
+	}
+	_, full := loadTC(t, 1)
+	bpftest.Run(t, full.progs[0].prog, other, nil)
+	for range 3 {
+		bpftest.Run(t, full.progs[0].prog, tcp, nil)
+	}
+	snap, err = full.tb.drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Flows) != 1 || snap.Untracked[flow.In].Packets != 3 {
+		t.Errorf("tcp-first: rows %+v, untracked %+v; want the other flow's row and 3 untracked packets", snap.Flows, snap.Untracked)
+	}
+}

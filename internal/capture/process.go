@@ -1,0 +1,394 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// ProcessBackend is how process mode hooks the kernel (see bpf/process.c).
+type ProcessBackend string
+
+// The process-mode backends; ProcessAuto tries them in ProcessBackends'
+// order and keeps the first that loads and attaches.
+const (
+	ProcessAuto       ProcessBackend = "auto"
+	ProcessTracepoint ProcessBackend = "tracepoint" // tp_btf sock_send_length/sock_recv_length, Linux 6.3+
+	ProcessFentry     ProcessBackend = "fentry"     // fexit on inet{,6}_{send,recv}msg: BPF trampolines
+	ProcessKprobe     ProcessBackend = "kprobe"     // kprobe + kretprobe on the same functions: CONFIG_KPROBES
+)
+
+// ProcessBackends lists the backends in the order auto tries them.
+func ProcessBackends() []ProcessBackend {
+	return []ProcessBackend{ProcessTracepoint, ProcessFentry, ProcessKprobe}
+}
+
+// DefaultKernelBTF is where the kernel publishes its BTF, which process
+// mode's CO-RE programs need.
+const DefaultKernelBTF = "/sys/kernel/btf/vmlinux"
+
+// ProcessOptions configure a process-mode capture.
+type ProcessOptions struct {
+	Backend    ProcessBackend // "" is ProcessAuto
+	MaxEntries uint32
+	Log        *slog.Logger
+	// KernelBTF is checked for before anything loads; "" is
+	// DefaultKernelBTF.
+	KernelBTF string
+}
+
+// BackendAttempt is one backend that StartProcess tried, and why it could
+// not be used (nil for the one in use).
+type BackendAttempt struct {
+	Backend ProcessBackend
+	Err     error
+}
+
+// hookKind says how a program of process.c is attached.
+type hookKind int
+
+const (
+	hookBTF       hookKind = iota // tp_btf, fentry, fexit: the target is in the program
+	hookKprobe                    // kprobe on each of symbols
+	hookKretprobe                 // kretprobe on each of symbols
+	hookIter                      // iterator: run once, where it stands in the list
+	hookCgroup                    // on the cgroup v2 root, at attach type at
+)
+
+// hook is one program of a backend and where it goes.
+type hook struct {
+	prog    string
+	kind    hookKind
+	symbols []string
+	at      ebpf.AttachType
+}
+
+// Program names in bpf/process.c.
+const (
+	progSock    = "pktstat_proc_sock"
+	progSeed    = "pktstat_seed"
+	progListen  = "pktstat_listen"
+	progIn      = "pktstat_proc_in"
+	progOut     = "pktstat_proc_out"
+	progTPSend  = "pktstat_tp_send"
+	progTPRecv  = "pktstat_tp_recv"
+	progFxSend  = "pktstat_fx_send"
+	progFxSend6 = "pktstat_fx_send6"
+	progFxRecv  = "pktstat_fx_recv"
+	progFxRecv6 = "pktstat_fx_recv6"
+	progKpSend  = "pktstat_kp_send"
+	progKpSendR = "pktstat_kp_send_ret"
+	progKpRecv  = "pktstat_kp_recv"
+	progKpRecvR = "pktstat_kp_recv_ret"
+)
+
+// backendHooks lists a backend's programs in attach order. Every backend
+// starts alike: sock_create first, so that each socket created from then
+// on records its creator; then the walk that gives the sockets that exist
+// already their holder. Then the backend's TCP hooks, and last the
+// programs that count datagrams, which read the owners recorded before.
+func backendHooks(b ProcessBackend) []hook {
+	var tcp []hook
+	switch b {
+	case ProcessTracepoint:
+		tcp = []hook{{prog: progListen}, {prog: progTPSend}, {prog: progTPRecv}}
+	case ProcessFentry:
+		// inet_sock_set_state is a tp_btf too: BPF trampolines are not
+		// needed for it, and it exists on every kernel fentry works on.
+		tcp = []hook{{prog: progListen}, {prog: progFxSend}, {prog: progFxSend6}, {prog: progFxRecv}, {prog: progFxRecv6}}
+	case ProcessKprobe:
+		send := []string{"inet_sendmsg", "inet6_sendmsg"}
+		recv := []string{"inet_recvmsg", "inet6_recvmsg"}
+		tcp = []hook{
+			{prog: progKpSend, kind: hookKprobe, symbols: send},
+			{prog: progKpSendR, kind: hookKretprobe, symbols: send},
+			{prog: progKpRecv, kind: hookKprobe, symbols: recv},
+			{prog: progKpRecvR, kind: hookKretprobe, symbols: recv},
+		}
+	default:
+		return nil
+	}
+	hooks := []hook{
+		{prog: progSock, kind: hookCgroup, at: ebpf.AttachCGroupInetSockCreate},
+		{prog: progSeed, kind: hookIter},
+	}
+	hooks = append(hooks, tcp...)
+	return append(hooks,
+		hook{prog: progIn, kind: hookCgroup, at: ebpf.AttachCGroupInetIngress},
+		hook{prog: progOut, kind: hookCgroup, at: ebpf.AttachCGroupInetEgress},
+	)
+}
+
+// Process counts the TCP, UDP, ICMP and ICMPv6 traffic of every process on
+// the host, in every network namespace, with each row's owner: the PID and
+// name of the process that owns the socket, and the socket's cgroup.
+type Process struct {
+	backend ProcessBackend
+	tried   []BackendAttempt
+	coll    *ebpf.Collection
+	table   *table[bpfprog.CgroupOwnedFlowKey]
+	links   attach.Tracing
+	cg      *attach.Cgroup // the cgroup v2 root, with the socket and datagram programs
+	names   *cgroups.IDResolver
+	log     *slog.Logger
+	closed  bool
+	// rowCgroups holds the cgroup id of each row of the drain under way.
+	rowCgroups []uint64
+}
+
+// CheckKernelBTF fails with one line when the kernel publishes no BTF at
+// path: process mode's programs read kernel structures through CO-RE.
+func CheckKernelBTF(path string) error {
+	if path == "" {
+		path = DefaultKernelBTF
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("process mode needs the kernel's BTF, and %s does not exist: use a kernel built with CONFIG_DEBUG_INFO_BTF=y", path)
+		}
+		return fmt.Errorf("process mode needs the kernel's BTF: %w", err)
+	}
+	return nil
+}
+
+// StartProcess loads and attaches the first backend that works, or the
+// one o.Backend names. Counting starts when it returns; Backend says which
+// backend it is, Tried what was tried before it.
+func StartProcess(o ProcessOptions) (*Process, error) {
+	if err := checkTableMemory(o.MaxEntries); err != nil {
+		return nil, err
+	}
+	if err := CheckKernelBTF(o.KernelBTF); err != nil {
+		return nil, err
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	spec, err := ProcessSpec(o.MaxEntries)
+	if err != nil {
+		return nil, err
+	}
+	backends := ProcessBackends()
+	if o.Backend != "" && o.Backend != ProcessAuto {
+		if backendHooks(o.Backend) == nil {
+			return nil, fmt.Errorf("unknown process backend %q", o.Backend)
+		}
+		backends = []ProcessBackend{o.Backend}
+	}
+	// UDP and ICMP are counted on the cgroup v2 root (see bpf/process.c),
+	// and the same mount names the rows' cgroups.
+	names, err := cgroups.NewIDResolver(cgroups.DefaultMaxDirs)
+	if err != nil {
+		return nil, fmt.Errorf("process mode counts UDP and ICMP with programs on the cgroup v2 root: %w", err)
+	}
+	if !names.UsesHandles() {
+		log.Warn("cgroup ids are named by walking the cgroup tree: open_by_handle_at was refused (it needs CAP_DAC_READ_SEARCH)", "mount", names.Mount())
+	}
+
+	var tried []BackendAttempt
+	for _, b := range backends {
+		p := &Process{backend: b, names: names, log: log}
+		err := p.start(spec)
+		if err == nil {
+			p.tried = append(tried, BackendAttempt{Backend: b})
+			return p, nil
+		}
+		tried = append(tried, BackendAttempt{Backend: b, Err: err})
+		if len(backends) > 1 {
+			log.Info("process backend unavailable", "backend", string(b), "error", err)
+		}
+	}
+	names.Close()
+	parts := make([]string, len(tried))
+	for i, t := range tried {
+		parts[i] = string(t.Backend) + ": " + t.Err.Error()
+	}
+	return nil, fmt.Errorf("no process backend works on this kernel (%s)", strings.Join(parts, "; "))
+}
+
+// ProcessSpec loads the process object's spec with its flow table sized
+// to maxEntries.
+func ProcessSpec(maxEntries uint32) (*ebpf.CollectionSpec, error) {
+	spec, err := loadProcessSpec()
+	if err != nil {
+		return nil, err
+	}
+	sizeFlowTables(spec, maxEntries)
+	return spec, nil
+}
+
+// loadBackend loads the programs of backend b (and every map) from spec;
+// the other backends' programs are not loaded.
+func loadBackend(spec *ebpf.CollectionSpec, b ProcessBackend) (*ebpf.Collection, error) {
+	s := spec.Copy()
+	keep := map[string]bool{}
+	for _, h := range backendHooks(b) {
+		keep[h.prog] = true
+	}
+	for name := range s.Programs {
+		if !keep[name] {
+			delete(s.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(s)
+	if err != nil {
+		if b == ProcessFentry && errors.Is(err, unix.EPERM) && os.Geteuid() == 0 {
+			return nil, fmt.Errorf("load: the kernel refuses fentry/fexit programs (EPERM as root: BPF trampolines are not allowed here; the MEMLOCK hint does not apply): %w", err)
+		}
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return coll, nil
+}
+
+// start loads the backend's programs, attaches them and seeds the owners
+// of the sockets that exist already.
+func (p *Process) start(spec *ebpf.CollectionSpec) error {
+	coll, err := loadBackend(spec, p.backend)
+	if err != nil {
+		return err
+	}
+	p.coll = coll
+	p.table, err = newTable(tableMaps{
+		Slot:      coll.Maps["flow_tables"],
+		Flows:     coll.Maps["flows"],
+		Untracked: coll.Maps["untracked"],
+		HLL:       coll.Maps["untracked_hll"],
+	}, spec.Maps["flows"], p.ownedKey)
+	if err != nil {
+		return errors.Join(err, p.closeObjects())
+	}
+	if err := p.attach(true); err != nil {
+		return errors.Join(err, p.closeObjects())
+	}
+	return nil
+}
+
+// attach attaches the backend's programs in order, with the start-up walk
+// of existing sockets if seed is set.
+func (p *Process) attach(seed bool) error {
+	for _, h := range backendHooks(p.backend) {
+		prog := p.coll.Programs[h.prog]
+		var err error
+		switch h.kind {
+		case hookBTF:
+			err = p.links.AttachBTF(prog, h.prog)
+		case hookKprobe, hookKretprobe:
+			for _, sym := range h.symbols {
+				if err = p.links.AttachKprobe(prog, sym, h.kind == hookKretprobe); err != nil {
+					break
+				}
+			}
+		case hookIter:
+			if !seed {
+				continue
+			}
+			err = attach.RunIter(prog, h.prog)
+			if err == nil {
+				p.log.Debug("recorded the owners of the sockets that exist already")
+			}
+		case hookCgroup:
+			if p.cg == nil {
+				if p.cg, err = attach.OpenCgroup(p.names.Mount()); err != nil {
+					break
+				}
+			}
+			err = p.cg.Attach(prog, h.at)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// detach detaches every program; attach can attach them again.
+func (p *Process) detach() error {
+	errs := []error{p.links.Close()}
+	if p.cg != nil {
+		errs = append(errs, p.cg.Close())
+		p.cg = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Backend is the backend in use.
+func (p *Process) Backend() ProcessBackend { return p.backend }
+
+// Tried lists the backends tried, in order, the one in use last.
+func (p *Process) Tried() []BackendAttempt { return p.tried }
+
+// Stop detaches the programs; counting ends, and the table stays readable.
+func (p *Process) Stop() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return p.detach()
+}
+
+// Close detaches the programs and frees the kernel objects.
+func (p *Process) Close() error {
+	err := p.closeObjects()
+	if p.names != nil {
+		p.names.Close()
+		p.names = nil
+	}
+	return err
+}
+
+// closeObjects detaches the programs and frees the kernel objects, but
+// not the cgroup resolver, which StartProcess hands from one backend it
+// tries to the next.
+func (p *Process) closeObjects() error {
+	errs := []error{p.Stop()}
+	if p.table != nil {
+		errs = append(errs, p.table.close())
+		p.table = nil
+	}
+	if p.coll != nil {
+		p.coll.Close()
+		p.coll = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Describe names the mode and its backend.
+func (p *Process) Describe() string { return "process/" + string(p.backend) }
+
+// Programs returns the capture's eBPF programs by name.
+func (p *Process) Programs() map[string]*ebpf.Program {
+	out := map[string]*ebpf.Program{}
+	if p.coll != nil {
+		for name, prog := range p.coll.Programs {
+			out[name] = prog
+		}
+	}
+	return out
+}
+
+// Drain returns every count since the previous Drain, with each row's
+// owner named: the process name and the cgroup's path.
+func (p *Process) Drain() (Snapshot, error) {
+	p.rowCgroups = p.rowCgroups[:0]
+	s, err := p.table.drain(nil)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	nameOwners(&s, p.rowCgroups, p.names, p.coll.Maps["comms"], p.log)
+	return s, nil
+}
+
+func (p *Process) ownedKey(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
+	return ownedKey(k, &p.rowCgroups)
+}
