@@ -305,16 +305,17 @@ func TestE2ECapsOneLess(t *testing.T) {
 	}
 }
 
-// TestE2ECapsBPFStats checks the one use of CAP_SYS_ADMIN: with it, the
-// daemon turns on the kernel's run-time statistics and exports them, and
-// the ingress program has run at least once per received datagram.
+// TestE2ECapsBPFStats checks the one use of CAP_SYS_ADMIN: with it and
+// --bpf-stats, the daemon turns on the kernel's run-time statistics and
+// exports them, and the ingress program has run at least once per received
+// datagram.
 func TestE2ECapsBPFStats(t *testing.T) {
 	bin := e2eBinary(t)
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
 	caps := append(append([]string(nil), modeCaps...), "cap_sys_admin")
 	const addr = "127.0.0.1:9864"
-	tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "--listen", addr)...)
+	tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "--listen", addr, "--bpf-stats")...)
 	wantCreds(t, tl.PID(), caps)
 	const n = 50
 	sendUDPFlow(t, udpFlow{"IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 42301), netip.AddrPortFrom(p.A.IPv4, 6301), ipv4Len}, make([]byte, 32), n)
@@ -332,6 +333,19 @@ func TestE2ECapsBPFStats(t *testing.T) {
 	}
 	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v after SIGTERM, want 0\nstderr:\n%s", code, err, tl.Stderr())
+	}
+}
+
+// TestE2ECapsBPFStatsRefused: --bpf-stats without CAP_SYS_ADMIN fails
+// with one line naming the capability, and leaves nothing attached.
+func TestE2ECapsBPFStatsRefused(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	cmd := p.A.Command("capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "--listen", "127.0.0.1:9865", "--bpf-stats")...)
+	r := runBinary(t, cmd, nil)
+	r.want(t, 1, "--bpf-stats", "CAP_SYS_ADMIN")
+	if left := ourTCX(t, p.A); len(left) != 0 {
+		t.Errorf("attached after the refusal: %v", left)
 	}
 }
 

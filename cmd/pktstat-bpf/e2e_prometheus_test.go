@@ -341,7 +341,7 @@ func TestE2EPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	const listen = "127.0.0.1:9864"
-	tl := testnet.StartTool(t, p.A, bin, "-i", p.A.Link, "--listen", listen, "--metrics-top", "3", "--web.config.file", webConfig)
+	tl := testnet.StartTool(t, p.A, bin, "-i", p.A.Link, "--listen", listen, "--metrics-top", "3", "--web.config.file", webConfig, "--bpf-stats")
 
 	client := nsClient(p.A, &tls.Config{RootCAs: pool})
 	metricsURL := "https://" + listen + "/metrics"

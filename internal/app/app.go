@@ -38,12 +38,21 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 		log.Debug("could not raise RLIMIT_MEMLOCK", "error", err)
 	}
 
-	var metricsLn net.Listener
+	// The daemon's listener and statistics come first: a port in use or a
+	// capability missing fails before anything is attached.
+	var (
+		metricsLn net.Listener
+		stats     statsState
+	)
 	if cfg.Listen != "" {
 		if metricsLn, err = listenMetrics(cfg); err != nil {
 			return err
 		}
 		defer metricsLn.Close()
+		if stats, err = bpfStats(cfg.BPFStats, log); err != nil {
+			return err
+		}
+		defer stats.stop()
 	}
 	src, err := start(cfg, ifc, log)
 	if err != nil {
@@ -60,7 +69,7 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 		return runTUI(ctx, cfg, ifc, src, begin, out)
 	}
 	if metricsLn != nil {
-		return runDaemon(ctx, cfg, ifc, src, metricsLn, out, log)
+		return runDaemon(ctx, cfg, ifc, src, metricsLn, stats.on, out, log)
 	}
 	p := newPeriods(src, ifc, cfg.Top, log)
 

@@ -57,14 +57,12 @@ type programSource interface {
 // with --interval, one of every interval, built from the same drains as
 // the metrics, so each count lands in exactly one report and in the
 // counters.
-func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, ln net.Listener, out io.Writer, log *slog.Logger) (err error) {
+func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, ln net.Listener, statsOn func() bool, out io.Writer, log *slog.Logger) (err error) {
 	defer ln.Close()
 	var acc *accumulator
 	if cfg.JSON || cfg.Interval > 0 {
 		acc = newAccumulator(cfg.MaxEntries)
 	}
-	statsOn, stopStats := bpfStats(log)
-	defer stopStats()
 
 	opts := metrics.Options{
 		Source:       src,
@@ -167,21 +165,32 @@ func serveError(ctx context.Context) error {
 	return nil
 }
 
-// bpfStats turns on the kernel's run-time statistics of eBPF programs if
-// it may (CAP_SYS_ADMIN), and returns whether they are on and how to turn
-// them off again. Without that capability an administrator can turn them
-// on for the whole host (sysctl kernel.bpf_stats_enabled=1), which is
-// checked at every scrape.
-func bpfStats(log *slog.Logger) (on func() bool, stop func()) {
+// bpfStats returns whether the kernel's run-time statistics of eBPF
+// programs are on, and how to turn off what it turned on. With enable
+// (--bpf-stats) it turns them on while the daemon runs, which needs
+// CAP_SYS_ADMIN; they are off by default because they time every run of
+// every eBPF program on the host. Otherwise an administrator's
+// sysctl kernel.bpf_stats_enabled=1 is honoured, checked at every scrape.
+func bpfStats(enable bool, log *slog.Logger) (statsState, error) {
+	if !enable {
+		if !metrics.SysctlStatsEnabled() {
+			log.Info("eBPF run-time statistics are off, so pktstat_bpf_program_* are not exported; add --bpf-stats (with CAP_SYS_ADMIN) or set sysctl kernel.bpf_stats_enabled=1 to get them")
+		}
+		return statsState{on: metrics.SysctlStatsEnabled, stop: func() {}}, nil
+	}
 	c, err := metrics.EnableBPFStats()
-	if err == nil {
-		log.Info("eBPF run-time statistics enabled while pktstat-bpf runs; they time every run of every eBPF program on this host")
-		return func() bool { return true }, func() { _ = c.Close() }
+	if err != nil {
+		return statsState{}, fmt.Errorf("--bpf-stats: %w (it needs CAP_SYS_ADMIN)", err)
 	}
-	if !metrics.SysctlStatsEnabled() {
-		log.Info("eBPF run-time statistics are off, so pktstat_bpf_program_* are not exported; grant CAP_SYS_ADMIN or set sysctl kernel.bpf_stats_enabled=1 to get them", "reason", err)
-	}
-	return metrics.SysctlStatsEnabled, func() {}
+	log.Info("eBPF run-time statistics enabled while pktstat-bpf runs; they time every run of every eBPF program on this host")
+	return statsState{on: func() bool { return true }, stop: func() { _ = c.Close() }}, nil
+}
+
+// statsState says whether eBPF run-time statistics are on, and turns off
+// what bpfStats turned on.
+type statsState struct {
+	on   func() bool
+	stop func()
 }
 
 // accumulated is the capture as reports see it in a daemon: a drain for a

@@ -92,3 +92,18 @@ func TestParseListenUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseBPFStats(t *testing.T) {
+	cfg, err := Parse([]string{"--listen", ":9864", "--bpf-stats"}, io.Discard)
+	if err != nil || !cfg.BPFStats {
+		t.Errorf("--listen --bpf-stats: BPFStats %v, %v; want true", cfg.BPFStats, err)
+	}
+	cfg, err = Parse([]string{"--listen", ":9864"}, io.Discard)
+	if err != nil || cfg.BPFStats {
+		t.Errorf("--listen alone: BPFStats %v, %v; want false (statistics cost every eBPF program on the host)", cfg.BPFStats, err)
+	}
+	_, err = Parse([]string{"--bpf-stats"}, io.Discard)
+	if !IsUsage(err) || !strings.Contains(err.Error(), "--bpf-stats applies only to the metrics endpoint") {
+		t.Errorf("--bpf-stats without --listen: %v, want a usage error", err)
+	}
+}
