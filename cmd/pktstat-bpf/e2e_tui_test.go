@@ -309,16 +309,16 @@ func TestE2ETUI(t *testing.T) {
 	// Destination sort: 198.18.0.1:9001 (slow), :9002 (fast), then
 	// 198.18.0.2:40002 (out); r reverses it.
 	tm.keys("4")
-	sorted := tm.waitScreen(5*time.Second, "sort by destination", func(l []string) bool {
+	sorted := tm.waitScreen(15*time.Second, "sort by destination", func(l []string) bool {
 		return order(l) == "slow fast out" && strings.Contains(strings.Join(l, "\n"), "sort destination ▲")
 	})
 	tm.keys("r")
-	tm.waitScreen(5*time.Second, "reversed sort by destination", func(l []string) bool {
+	tm.waitScreen(15*time.Second, "reversed sort by destination", func(l []string) bool {
 		return order(l) == "out fast slow" && strings.Contains(strings.Join(l, "\n"), "sort destination ▼")
 	})
 	// Bytes: fast has the most.
 	tm.keys("2")
-	tm.waitScreen(5*time.Second, "sort by bytes", func(l []string) bool {
+	tm.waitScreen(15*time.Second, "sort by bytes", func(l []string) bool {
 		return order(l) == "fast slow out" && strings.Contains(strings.Join(l, "\n"), "sort bytes ▼")
 	})
 
@@ -326,13 +326,13 @@ func TestE2ETUI(t *testing.T) {
 	tm.keys("/")
 	tm.keys("-l", ":9001")
 	tm.keys("Enter")
-	filtered := tm.waitScreen(5*time.Second, "only the :9001 row", func(l []string) bool {
+	filtered := tm.waitScreen(15*time.Second, "only the :9001 row", func(l []string) bool {
 		return order(l) == "slow" && strings.Contains(strings.Join(l, "\n"), `filter ":9001"`)
 	})
 
 	// The table follows a resize down to 80x24; the filter stays.
 	tm.run("resize-window", "-t", tuiSession, "-x", "80", "-y", "24")
-	small := tm.waitScreen(5*time.Second, "the table redrawn at 80x24", func(l []string) bool {
+	small := tm.waitScreen(15*time.Second, "the table redrawn at 80x24", func(l []string) bool {
 		_, ok := findRow(l, slowSrc.String(), slowDst.String())
 		return ok && len(l) == 24 && strings.HasPrefix(l[23], "q quit")
 	})
