@@ -55,45 +55,19 @@ func init() {
 	}
 }
 
-// runCgroupHelper serves one command per input line, answering "ok ..." or
-// "err ...". It exits when its input closes.
+// runCgroupHelper serves the commands of cgHelper.do until its input closes.
 func runCgroupHelper(in io.Reader, out io.Writer) int {
-	h := &cgHelper{conns: map[int]net.Conn{}}
-	sc := bufio.NewScanner(in)
-	for sc.Scan() {
-		reply, err := h.do(strings.Fields(sc.Text()))
-		if err != nil {
-			fmt.Fprintf(out, "err %v\n", strings.ReplaceAll(err.Error(), "\n", " "))
-			continue
-		}
-		fmt.Fprintf(out, "ok %s\n", reply)
-	}
-	return 0
+	h := &cgHelper{connTable: newConnTable()}
+	return serveCommands(in, out, h.do)
 }
 
 type cgHelper struct {
-	ln    net.Listener
-	conns map[int]net.Conn
-	next  int
+	connTable
 }
 
+// add keeps c and answers its ID and addresses.
 func (h *cgHelper) add(c net.Conn) string {
-	id := h.next
-	h.next++
-	h.conns[id] = c
-	return fmt.Sprintf("%d %s %s", id, c.LocalAddr(), c.RemoteAddr())
-}
-
-func (h *cgHelper) conn(arg string) (net.Conn, error) {
-	id, err := strconv.Atoi(arg)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := h.conns[id]
-	if !ok {
-		return nil, fmt.Errorf("no connection %d", id)
-	}
-	return c, nil
+	return fmt.Sprintf("%d %s %s", h.put(c), c.LocalAddr(), c.RemoteAddr())
 }
 
 // do runs one command:
@@ -156,7 +130,10 @@ func (h *cgHelper) do(args []string) (string, error) {
 		}
 		return h.add(c), nil
 	}
-	c, err := h.conn(args[1])
+	if args[0] == "close" {
+		return "", h.drop(args[1])
+	}
+	c, err := h.get(args[1])
 	if err != nil {
 		return "", err
 	}
@@ -167,11 +144,6 @@ func (h *cgHelper) do(args []string) (string, error) {
 		}
 		on, err := tc.MultipathTCP()
 		return strconv.FormatBool(on), err
-	}
-	if args[0] == "close" {
-		id, _ := strconv.Atoi(args[1])
-		delete(h.conns, id)
-		return "", c.Close()
 	}
 	count, err1 := strconv.Atoi(args[2])
 	size, err2 := strconv.Atoi(args[3])

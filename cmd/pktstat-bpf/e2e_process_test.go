@@ -50,33 +50,14 @@ func init() {
 	}
 }
 
-// runProcHelper serves one command per input line, answering "ok ..." or
-// "err ...", until its input closes.
+// runProcHelper serves the commands of procHelper.do until its input closes.
 func runProcHelper(in io.Reader, out io.Writer) int {
-	h := &procHelper{conns: map[int]net.Conn{}}
-	sc := bufio.NewScanner(in)
-	for sc.Scan() {
-		reply, err := h.do(strings.Fields(sc.Text()))
-		if err != nil {
-			fmt.Fprintf(out, "err %v\n", strings.ReplaceAll(err.Error(), "\n", " "))
-			continue
-		}
-		fmt.Fprintf(out, "ok %s\n", reply)
-	}
-	return 0
+	h := &procHelper{connTable: newConnTable()}
+	return serveCommands(in, out, h.do)
 }
 
 type procHelper struct {
-	ln    net.Listener
-	conns map[int]net.Conn
-	next  int
-}
-
-func (h *procHelper) add(c net.Conn) int {
-	id := h.next
-	h.next++
-	h.conns[id] = c
-	return id
+	connTable
 }
 
 // do runs one command. Counts in the answers are successful system
@@ -113,13 +94,9 @@ func (h *procHelper) do(args []string) (string, error) {
 		if len(args) < 2 {
 			return nil, errors.New("no connection given")
 		}
-		id, err := strconv.Atoi(args[1])
+		c, err := h.get(args[1])
 		if err != nil {
 			return nil, err
-		}
-		c, ok := h.conns[id]
-		if !ok {
-			return nil, fmt.Errorf("no connection %d", id)
 		}
 		return c, c.SetDeadline(time.Now().Add(10 * time.Second))
 	}
@@ -138,7 +115,7 @@ func (h *procHelper) do(args []string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d %s %s", h.add(c), c.LocalAddr(), c.RemoteAddr()), nil
+		return fmt.Sprintf("%d %s %s", h.put(c), c.LocalAddr(), c.RemoteAddr()), nil
 	case "dial":
 		d := net.Dialer{Timeout: 5 * time.Second}
 		d.SetMultipathTCP(false)
@@ -146,7 +123,7 @@ func (h *procHelper) do(args []string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d %s %s", h.add(c), c.LocalAddr(), c.RemoteAddr()), nil
+		return fmt.Sprintf("%d %s %s", h.put(c), c.LocalAddr(), c.RemoteAddr()), nil
 	case "udp":
 		laddr, err := net.ResolveUDPAddr(args[1], args[2])
 		if err != nil {
@@ -165,7 +142,7 @@ func (h *procHelper) do(args []string) (string, error) {
 		} else if c, err = net.ListenUDP(args[1], laddr); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d %s", h.add(c), c.LocalAddr()), nil
+		return fmt.Sprintf("%d %s", h.put(c), c.LocalAddr()), nil
 	case "write":
 		c, err := conn()
 		if err != nil {
@@ -254,13 +231,10 @@ func (h *procHelper) do(args []string) (string, error) {
 		}
 		return "", ping(args[1], args[2], n[0], n[1])
 	case "close":
-		c, err := conn()
-		if err != nil {
-			return "", err
+		if len(args) < 2 {
+			return "", errors.New("no connection given")
 		}
-		id, _ := strconv.Atoi(args[1])
-		delete(h.conns, id)
-		return "", c.Close()
+		return "", h.drop(args[1])
 	}
 	return "", fmt.Errorf("bad command %q", args)
 }
