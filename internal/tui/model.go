@@ -53,9 +53,6 @@ type Options struct {
 	// Owners adds the pid, comm and cgroup columns (flow.Key.Owner), for
 	// the modes that know who owns a flow.
 	Owners bool
-	// L7 names a flow's application protocol; nil while the mode knows
-	// none. The l7 column shows when a row has one.
-	L7 func(flow.Key) string
 
 	In  io.Reader // keys; nil means standard input
 	Out io.Writer // the terminal; nil means standard output (for NewModel: none)
@@ -158,7 +155,7 @@ func NewModel(src Reader, o Options) *Model {
 	m := &Model{
 		src:  src,
 		o:    o,
-		tr:   NewTracker(o.Start, o.L7, o.Expire),
+		tr:   NewTracker(o.Start, o.Expire),
 		keys: newKeyMap(),
 		st: styles{
 			header: r.NewStyle().Bold(true),
@@ -242,12 +239,10 @@ func (m *Model) publish() {
 	m.frozen = nil
 	m.active = m.tr.Active(m.active[:0], m.o.Expire)
 	m.hasL7 = false
-	if m.o.L7 != nil {
-		for _, f := range m.active {
-			if f.L7 != "" {
-				m.hasL7 = true
-				break
-			}
+	for _, f := range m.active {
+		if f.L7 != "" {
+			m.hasL7 = true
+			break
 		}
 	}
 	t := m.tr

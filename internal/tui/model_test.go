@@ -72,7 +72,7 @@ func (m *Model) read(d time.Duration, s capture.Snapshot) {
 			c.Bytes -= f.Total.Bytes
 		}
 		if c.Packets > 0 || c.Bytes > 0 {
-			drain.Flows = append(drain.Flows, flow.Flow{Key: r.Key, Counters: c})
+			drain.Flows = append(drain.Flows, flow.Flow{Key: r.Key, Counters: c, L7: r.L7})
 		}
 	}
 	u := s.UntrackedTotal()
@@ -514,16 +514,17 @@ func TestModelHelpPage(t *testing.T) {
 }
 
 func TestModelLabelColumns(t *testing.T) {
-	m := testModel(Options{Owners: true, L7: func(k flow.Key) string {
-		if k.Owner.PID == 77 {
-			return "HTTP"
-		}
-		return ""
-	}})
+	m := testModel(Options{Owners: true})
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 24})
 	owned := fastKey
 	owned.Owner = flow.Owner{PID: 77, Comm: "curl", Cgroup: "/user.slice/x.scope"}
-	m.read(time.Second, snap(map[flow.Key]flow.Counters{owned: {Packets: 10, Bytes: 1000}, slowKey: {Packets: 1, Bytes: 60}}))
+	s := snap(map[flow.Key]flow.Counters{owned: {Packets: 10, Bytes: 1000}, slowKey: {Packets: 1, Bytes: 60}})
+	for i := range s.Flows {
+		if s.Flows[i].Key == owned {
+			s.Flows[i].L7 = flow.L7HTTP
+		}
+	}
+	m.read(time.Second, s)
 	lines := m.screen(t)
 	for _, c := range []string{"l7", "pid", "comm", "cgroup"} {
 		if !strings.Contains(lines[2], c) {

@@ -28,7 +28,7 @@ func (r *Rate) add(delta flow.Counters, secs float64) {
 // Flow is one row of the table.
 type Flow struct {
 	Key flow.Key
-	// L7 is the application protocol, when the mode knows it.
+	// L7 is the application protocol found in the flow's payload, or "".
 	L7 string
 	// Total is what the kernel counted for the flow since the capture began
 	// (or since the flow last came back after expiring).
@@ -68,7 +68,6 @@ type Tracker struct {
 	seed64 uint64 // random, so that traffic cannot be crafted to collide
 	mask   uint64 // all ones; tests clear it to make every hash collide
 	all    []*Flow
-	l7     func(flow.Key) string
 	expire time.Duration
 
 	last time.Time // time of the last reading; the start before the first
@@ -84,15 +83,13 @@ type Tracker struct {
 }
 
 // NewTracker starts tracking at start, when counting began: the first
-// reading's rates are over the time since then. l7 names a flow's
-// application protocol, and is nil while no mode knows it. A flow quiet for
-// longer than expire is forgotten; 0 keeps every flow.
-func NewTracker(start time.Time, l7 func(flow.Key) string, expire time.Duration) *Tracker {
+// reading's rates are over the time since then. A flow quiet for longer
+// than expire is forgotten; 0 keeps every flow.
+func NewTracker(start time.Time, expire time.Duration) *Tracker {
 	t := &Tracker{
 		byHash: make(map[uint64]*Flow),
 		seed:   maphash.MakeSeed(),
 		mask:   ^uint64(0),
-		l7:     l7,
 		expire: expire,
 		last:   start,
 	}
@@ -117,14 +114,14 @@ func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
 		}
 		if f == nil {
 			f = &Flow{Key: *k, slot: len(t.all), hash: h, next: t.byHash[h], Out: k.Dir == flow.Out}
-			if t.l7 != nil {
-				f.L7 = t.l7(*k)
-			}
 			t.byHash[h] = f
 			t.all = append(t.all, f)
 		}
 		f.Total.Add(d)
 		f.gen = t.gen
+		if l7 := s.Flows[i].L7; l7.Known() {
+			f.L7 = l7.String()
+		}
 		f.Rate = Rate{}
 		f.Rate.add(d, secs)
 		if d.Packets > 0 || d.Bytes > 0 {

@@ -57,7 +57,7 @@ func wantRate(t *testing.T, what string, got Rate, bps, pps float64) {
 
 func TestTrackerRateFromDrains(t *testing.T) {
 	k := udp(ipB, ipA, 40000, 9001)
-	tr := NewTracker(t0, nil, 0)
+	tr := NewTracker(t0, 0)
 
 	// The first drain: rates over the time since the start.
 	tr.Update(snap(map[flow.Key]flow.Counters{k: {Packets: 10, Bytes: 15_000}}), at(2*time.Second))
@@ -89,7 +89,7 @@ func TestTrackerRateFromDrains(t *testing.T) {
 
 func TestTrackerNewFlow(t *testing.T) {
 	a, b := udp(ipB, ipA, 40000, 9001), udp(ipB, ipA, 40001, 9002)
-	tr := NewTracker(t0, nil, 0)
+	tr := NewTracker(t0, 0)
 	tr.Update(snap(map[flow.Key]flow.Counters{a: {Packets: 100, Bytes: 100_000}}), at(time.Second))
 	// b appears; a is quiet.
 	tr.Update(snap(map[flow.Key]flow.Counters{b: {Packets: 4, Bytes: 1000}}), at(1250*time.Millisecond))
@@ -109,7 +109,7 @@ func TestTrackerNewFlow(t *testing.T) {
 func TestTrackerExpiry(t *testing.T) {
 	a, b := udp(ipB, ipA, 40000, 9001), udp(ipB, ipA, 40001, 9002)
 	const expire = 2 * time.Second
-	tr := NewTracker(t0, nil, expire)
+	tr := NewTracker(t0, expire)
 	read := func(d time.Duration, ca, cb uint64) []*Flow {
 		m := map[flow.Key]flow.Counters{}
 		if ca > 0 {
@@ -163,7 +163,7 @@ func TestTrackerDirectionAndTotals(t *testing.T) {
 	out6 := udp(ip6A, ip6B, 5000, 9001)
 	out6.Dir = flow.Out
 	arp := flow.Key{EtherType: 0x0806}
-	tr := NewTracker(t0, nil, 0)
+	tr := NewTracker(t0, 0)
 	s := snap(map[flow.Key]flow.Counters{
 		out4: {Packets: 10, Bytes: 1000},
 		in4:  {Packets: 20, Bytes: 3000},
@@ -199,7 +199,7 @@ func TestTrackerDirectionAndTotals(t *testing.T) {
 
 func TestTrackerNoTimePassed(t *testing.T) {
 	k := udp(ipB, ipA, 1, 2)
-	tr := NewTracker(t0, nil, 0)
+	tr := NewTracker(t0, 0)
 	tr.Update(snap(map[flow.Key]flow.Counters{k: {Packets: 1, Bytes: 60}}), t0)
 	tr.Update(snap(map[flow.Key]flow.Counters{k: {Packets: 1, Bytes: 60}}), t0.Add(-time.Second))
 	r := get(t, tr, k).Rate
@@ -212,30 +212,27 @@ func TestTrackerNoTimePassed(t *testing.T) {
 }
 
 func TestTrackerL7(t *testing.T) {
-	k := udp(ipA, ipB, 53, 2)
-	calls := 0
-	tr := NewTracker(t0, func(k flow.Key) string {
-		calls++
-		if k.SrcPort == 53 {
-			return "DNS"
-		}
-		return ""
-	}, 0)
-	for i := range 3 {
-		tr.Update(snap(map[flow.Key]flow.Counters{k: {Packets: 1, Bytes: 60}}), at(time.Duration(i+1)*time.Second))
+	k := udp(ipA, ipB, 40000, 53)
+	tr := NewTracker(t0, 0)
+	drain := func(l7 flow.L7) capture.Snapshot {
+		return capture.Snapshot{Flows: []flow.Flow{{Key: k, Counters: flow.Counters{Packets: 1, Bytes: 60}, L7: l7}}}
 	}
+	tr.Update(drain(flow.L7Unchecked), at(time.Second))
+	if l := get(t, tr, k).L7; l != "" {
+		t.Errorf("before any payload: l7 = %q, want none", l)
+	}
+	tr.Update(drain(flow.L7DNS), at(2*time.Second))
+	// A later drain in which no CPU recognised the protocol keeps the label.
+	tr.Update(drain(flow.L7Unknown), at(3*time.Second))
 	if l := get(t, tr, k).L7; l != "DNS" {
-		t.Errorf("l7 = %q, want DNS", l)
-	}
-	if calls != 1 {
-		t.Errorf("l7 looked up %d times for one key, want once", calls)
+		t.Errorf("l7 = %q, want DNS from the drain that named it", l)
 	}
 }
 
 // TestTrackerHashCollisions runs flows through a tracker whose hashes all
 // collide, so every lookup, insert and removal walks a chain.
 func TestTrackerHashCollisions(t *testing.T) {
-	tr := NewTracker(t0, nil, 1500*time.Millisecond)
+	tr := NewTracker(t0, 1500*time.Millisecond)
 	tr.mask = 0
 	keys := []flow.Key{udp(ipB, ipA, 1, 2), udp(ipB, ipA, 1, 3), udp(ip6B, ip6A, 1, 2),
 		{EtherType: flow.EtherTypeIPv4, Proto: flow.ProtoTCP, Src: ipB, Dst: ipA, Owner: flow.Owner{PID: 7, Comm: "a"}},
