@@ -11,7 +11,6 @@ package main
 // arithmetic is checked against real segments.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -187,147 +186,21 @@ func pattern(n int) []byte {
 }
 
 // inside is the running helper.
-type inside struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	pid   int
-}
+type inside = helperProc
 
-// startInside runs the helper in namespace e, born in the cgroup dir
-// (clone3 with CLONE_INTO_CGROUP, so that no socket of it predates its
-// move), under the name pktcg-inside.
+// startInside runs the helper in namespace e, born in the cgroup dir,
+// under the name pktcg-inside.
 func startInside(t *testing.T, e testnet.End, dir string) *inside {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(t.TempDir(), cgHelperComm)
-	raw, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, raw, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cg, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cg.Close()
-	cmd := e.Command(exe) // nsenter execs the helper: same PID, same cgroup
-	cmd.Env = append(os.Environ(), cgHelperEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	cmd.Stderr = os.Stderr
-	h := &inside{cmd: cmd, lines: make(chan string, 16)}
-	if h.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the helper in %s: %v", dir, err)
-	}
-	h.pid = cmd.Process.Pid
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			h.lines <- sc.Text()
-		}
-		close(h.lines)
-	}()
-	t.Cleanup(func() {
-		h.stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return h
+	return startHelperProc(t, e, dir, cgHelperComm, cgHelperEnv)
 }
 
-// call sends one command and returns the fields of the "ok" answer.
-func (h *inside) call(t *testing.T, format string, args ...any) []string {
-	t.Helper()
-	line := fmt.Sprintf(format, args...)
-	if _, err := fmt.Fprintln(h.stdin, line); err != nil {
-		t.Fatalf("helper: send %q: %v", line, err)
-	}
-	select {
-	case reply, ok := <-h.lines:
-		if !ok {
-			t.Fatalf("helper exited during %q", line)
-		}
-		f := strings.Fields(reply)
-		if len(f) == 0 || f[0] != "ok" {
-			t.Fatalf("helper: %q: %s", line, reply)
-		}
-		return f[1:]
-	case <-time.After(20 * time.Second):
-		t.Fatalf("helper: no answer to %q in 20s", line)
-	}
-	return nil
-}
-
-// callAsync sends a command whose answer comes only after the test acts
-// (accept); wait collects it.
-func (h *inside) callAsync(t *testing.T, format string, args ...any) (wait func() []string) {
-	t.Helper()
-	line := fmt.Sprintf(format, args...)
-	if _, err := fmt.Fprintln(h.stdin, line); err != nil {
-		t.Fatalf("helper: send %q: %v", line, err)
-	}
-	return func() []string {
-		t.Helper()
-		select {
-		case reply, ok := <-h.lines:
-			f := strings.Fields(reply)
-			if !ok || len(f) == 0 || f[0] != "ok" {
-				t.Fatalf("helper: %q: %s", line, reply)
-			}
-			return f[1:]
-		case <-time.After(20 * time.Second):
-			t.Fatalf("helper: no answer to %q in 20s", line)
-		}
-		return nil
-	}
-}
-
-// makeCgroupTree creates <cgroup v2 mount>/pktcg-<random>/child and removes
-// both when the test ends (after the processes in them are gone).
+// makeCgroupTree creates <cgroup v2 mount>/pktcg-<random>/child, removed
+// when the test ends.
 func makeCgroupTree(t *testing.T) (parent, child string) {
 	t.Helper()
-	mounts := cgroups.Mounts("cgroup2")
-	if len(mounts) == 0 {
-		t.Skip("skipped: no cgroup v2 hierarchy is mounted")
-	}
-	parent = filepath.Join(mounts[0], "pktcg-"+strconv.FormatInt(time.Now().UnixNano()%1e9, 36)+strconv.Itoa(os.Getpid()))
-	child = filepath.Join(parent, "child")
-	for _, d := range []string{parent, child} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				err := os.Remove(d)
-				if err == nil || errors.Is(err, os.ErrNotExist) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("remove cgroup %s: %v", d, err)
-					return
-				}
-			}
-		})
-	}
-	return parent, child
+	parent, dirs := makeCgroups(t, "pktcg", "child")
+	return parent, dirs["child"]
 }
 
 // cgroupPrograms lists the programs attached directly to the cgroup dir at
@@ -710,7 +583,7 @@ func TestE2ECgroup(t *testing.T) {
 	// Before the tool starts: a listener, and a connection accepted on it.
 	lport := h.call(t, "listen tcp4 %s", netip.AddrPortFrom(p.A.IPv4, 0))[0]
 	lAddr := addrPort(t, p.A.IPv4.String()+":"+lport)
-	waitP := h.callAsync(t, "accept")
+	waitP := h.send(t, "accept")
 	outP := dialTCP(t, p.B, "tcp4", lAddr)
 	resP := waitP()
 	pid := h.pid
@@ -754,7 +627,7 @@ func TestE2ECgroup(t *testing.T) {
 	//    Go's listeners are MPTCP sockets by default (since Go 1.24), so
 	//    here the storage the child inherits is the listening subflow's,
 	//    which took its owner from the MPTCP socket that was seeded.
-	waitS := h.callAsync(t, "accept")
+	waitS := h.send(t, "accept")
 	outS := dialTCP(t, p.B, "tcp4", lAddr)
 	resS := waitS()
 	upS := flowID{"TCP", addrPort(t, resS[1]), addrPort(t, resS[2])}

@@ -2,11 +2,20 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
 // The end-to-end tests of the modes that name a socket's owner re-execute
@@ -69,4 +78,141 @@ func (t *connTable) drop(arg string) error {
 	id, _ := strconv.Atoi(arg)
 	delete(t.conns, id)
 	return c.Close()
+}
+
+// helperProc is a running helper: this test binary, re-executed under the
+// name of its comm, born in a cgroup of the test's and inside a test
+// namespace.
+type helperProc struct {
+	name  string
+	cg    string
+	pid   int
+	stdin io.WriteCloser
+	lines chan string
+}
+
+// startHelperProc runs the helper as name in namespace e, born in the
+// cgroup dir (clone3 with CLONE_INTO_CGROUP, so that no socket of it
+// predates its move). env is the variable that makes the test binary serve
+// commands instead of running tests. The helper ends with the test.
+func startHelperProc(t *testing.T, e testnet.End, dir, name, env string) *helperProc {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(exe, raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	cmd := e.Command(exe) // nsenter execs the helper: same PID, same cgroup
+	cmd.Env = append(os.Environ(), env+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	cmd.Stderr = os.Stderr
+	h := &helperProc{name: name, cg: dir, lines: make(chan string, 16)}
+	if h.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper %s in %s: %v", name, dir, err)
+	}
+	h.pid = cmd.Process.Pid
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+		close(h.lines)
+	}()
+	t.Cleanup(func() {
+		h.stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return h
+}
+
+// send sends one command; wait returns the fields of its "ok" answer. A
+// command whose answer comes only after the test acts (accept) is waited
+// for after acting.
+func (h *helperProc) send(t *testing.T, format string, args ...any) (wait func() []string) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	if _, err := fmt.Fprintln(h.stdin, line); err != nil {
+		t.Fatalf("%s: send %q: %v", h.name, line, err)
+	}
+	return func() []string {
+		t.Helper()
+		select {
+		case reply, ok := <-h.lines:
+			f := strings.Fields(reply)
+			if !ok || len(f) == 0 || f[0] != "ok" {
+				t.Fatalf("%s: %q: %s", h.name, line, reply)
+			}
+			return f[1:]
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no answer to %q in 20s", h.name, line)
+		}
+		return nil
+	}
+}
+
+// call sends one command and returns the fields of its "ok" answer.
+func (h *helperProc) call(t *testing.T, format string, args ...any) []string {
+	t.Helper()
+	return h.send(t, format, args...)()
+}
+
+// makeCgroups creates <cgroup v2 mount>/<prefix>-<random>/{names...} and
+// removes them when the test ends, after the processes in them are gone.
+func makeCgroups(t *testing.T, prefix string, names ...string) (parent string, dirs map[string]string) {
+	t.Helper()
+	mount, err := cgroups.V2Mount()
+	if err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	parent = filepath.Join(mount, prefix+"-"+strconv.FormatInt(time.Now().UnixNano()%1e9, 36)+strconv.Itoa(os.Getpid()))
+	dirs = map[string]string{}
+	all := []string{parent}
+	for _, n := range names {
+		dirs[n] = filepath.Join(parent, n)
+		all = append(all, dirs[n])
+	}
+	for _, d := range all {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				err := os.Remove(d)
+				if err == nil || errors.Is(err, os.ErrNotExist) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("remove cgroup %s: %v", d, err)
+					return
+				}
+			}
+		})
+	}
+	return parent, dirs
 }

@@ -13,7 +13,6 @@ package main
 // bytes in both directions.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,7 +35,6 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
@@ -368,102 +366,17 @@ func ping(network, dst string, count, size int) error {
 }
 
 // procHelperRun is a running helper.
-type procHelperRun struct {
-	name  string
-	cg    string
-	pid   int
-	stdin io.WriteCloser
-	lines chan string
-}
+type procHelperRun = helperProc
 
 // startProcHelper runs a helper named name (its comm) in namespace e, born
 // in the cgroup dir.
 func startProcHelper(t *testing.T, e testnet.End, dir, name string) *procHelperRun {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(exe, raw, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cg, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cg.Close()
-	cmd := e.Command(exe) // nsenter execs the helper: same PID, same cgroup
-	cmd.Env = append(os.Environ(), procHelperEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-	cmd.Stderr = os.Stderr
-	h := &procHelperRun{name: name, cg: dir, lines: make(chan string, 16)}
-	if h.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start helper %s in %s: %v", name, dir, err)
-	}
-	h.pid = cmd.Process.Pid
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			h.lines <- sc.Text()
-		}
-		close(h.lines)
-	}()
-	t.Cleanup(func() {
-		h.stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return h
-}
-
-// send sends one command; wait returns the fields of its "ok" answer.
-func (h *procHelperRun) send(t *testing.T, format string, args ...any) (wait func() []string) {
-	t.Helper()
-	line := fmt.Sprintf(format, args...)
-	if _, err := fmt.Fprintln(h.stdin, line); err != nil {
-		t.Fatalf("%s: send %q: %v", h.name, line, err)
-	}
-	return func() []string {
-		t.Helper()
-		select {
-		case reply, ok := <-h.lines:
-			f := strings.Fields(reply)
-			if !ok || len(f) == 0 || f[0] != "ok" {
-				t.Fatalf("%s: %q: %s", h.name, line, reply)
-			}
-			return f[1:]
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: no answer to %q in 20s", h.name, line)
-		}
-		return nil
-	}
-}
-
-func (h *procHelperRun) call(t *testing.T, format string, args ...any) []string {
-	t.Helper()
-	return h.send(t, format, args...)()
+	return startHelperProc(t, e, dir, name, procHelperEnv)
 }
 
 // callInt runs a command whose answer is one number.
-func (h *procHelperRun) callInt(t *testing.T, format string, args ...any) uint64 {
+func (h *helperProc) callInt(t *testing.T, format string, args ...any) uint64 {
 	t.Helper()
 	f := h.call(t, format, args...)
 	n, err := strconv.ParseUint(f[0], 10, 64)
@@ -477,35 +390,8 @@ func (h *procHelperRun) callInt(t *testing.T, format string, args ...any) uint64
 // and removes them when the test ends, after the processes in them.
 func makeProcCgroups(t *testing.T, names ...string) map[string]string {
 	t.Helper()
-	mount, err := cgroups.V2Mount()
-	if err != nil {
-		t.Skipf("skipped: %v", err)
-	}
-	parent := filepath.Join(mount, "pktproc-"+strconv.FormatInt(time.Now().UnixNano()%1e9, 36)+strconv.Itoa(os.Getpid()))
-	out := map[string]string{}
-	dirs := []string{parent}
-	for _, n := range names {
-		out[n] = filepath.Join(parent, n)
-		dirs = append(dirs, out[n])
-	}
-	for _, d := range dirs {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				err := os.Remove(d)
-				if err == nil || errors.Is(err, os.ErrNotExist) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("remove cgroup %s: %v", d, err)
-					return
-				}
-			}
-		})
-	}
-	return out
+	_, dirs := makeCgroups(t, "pktproc", names...)
+	return dirs
 }
 
 // procRowKey is one row of process mode: a direction of a flow, and its owner.
