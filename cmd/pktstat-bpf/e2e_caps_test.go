@@ -6,7 +6,6 @@ package main
 // them missing it fails with one line that names the missing capability.
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/netip"
 	"os"
@@ -218,13 +217,6 @@ func TestE2ECapsCgroup(t *testing.T) {
 	parent, child := makeCgroupTree(t)
 	h := startInside(t, p.A, child)
 
-	type ownedRow struct {
-		SrcPort, DstPort uint16
-		Proto            string
-		Packets, Bytes   uint64
-		PID              int    `json:"pid"`
-		Comm             string `json:"comm"`
-	}
 	for i, c := range []struct {
 		caps      []string
 		wantOwner bool
@@ -255,11 +247,11 @@ func TestE2ECapsCgroup(t *testing.T) {
 			if code, err := tl.Wait(toolWait); err != nil || code != 0 {
 				t.Fatalf("exit %d, %v, want 0\nstderr:\n%s", code, err, tl.Stderr())
 			}
-			var rows []ownedRow
-			if err := json.Unmarshal([]byte(tl.Stdout()), &rows); err != nil {
-				t.Fatalf("decode %q: %v", tl.Stdout(), err)
+			rows, err := testnet.ParseRows(tl.Stdout())
+			if err != nil {
+				t.Fatal(err)
 			}
-			var found []ownedRow
+			var found []testnet.Row
 			for _, r := range rows {
 				if r.Proto == "UDP" && r.DstPort == dst.Port() {
 					found = append(found, r)
@@ -270,7 +262,7 @@ func TestE2ECapsCgroup(t *testing.T) {
 			}
 			warned := strings.Contains(tl.Stderr(), "CAP_SYS_PTRACE")
 			if c.wantOwner {
-				if found[0].PID != h.pid || found[0].Comm != cgHelperComm || warned {
+				if found[0].PID != uint32(h.pid) || found[0].Comm != cgHelperComm || warned {
 					t.Errorf("row %+v (warned: %v), want pid %d comm %s and no warning\nstderr:\n%s", found[0], warned, h.pid, cgHelperComm, tl.Stderr())
 				}
 			} else if found[0].PID != 0 || !warned {

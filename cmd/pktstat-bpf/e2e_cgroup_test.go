@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -455,21 +454,8 @@ func (s *sniffer) close() (drops uint32, err error) {
 	return st.Drops, err
 }
 
-// cgRow is a row of the JSON report, with the owner fields.
-type cgRow struct {
-	SrcIP   string `json:"srcIp"`
-	DstIP   string `json:"dstIp"`
-	Proto   string `json:"proto"`
-	Bytes   uint64 `json:"bytes"`
-	Packets uint64 `json:"packets"`
-	SrcPort uint16 `json:"srcPort"`
-	DstPort uint16 `json:"dstPort"`
-	PID     uint32 `json:"pid"`
-	Comm    string `json:"comm"`
-	Cgroup  string `json:"cgroup"`
-}
-
-func (r cgRow) id() flowID {
+// rowID is the flow of a report row.
+func rowID(r testnet.Row) flowID {
 	a, _ := netip.ParseAddr(r.SrcIP)
 	b, _ := netip.ParseAddr(r.DstIP)
 	return flowID{r.Proto, netip.AddrPortFrom(a, r.SrcPort), netip.AddrPortFrom(b, r.DstPort)}
@@ -762,13 +748,13 @@ func TestE2ECgroup(t *testing.T) {
 		}
 	}
 
-	var rows []cgRow
-	if err := json.Unmarshal([]byte(tl.Stdout()), &rows); err != nil {
-		t.Fatalf("decode report %q: %v", tl.Stdout(), err)
+	rows, err := testnet.ParseRows(tl.Stdout())
+	if err != nil {
+		t.Fatal(err)
 	}
-	byID := map[flowID][]cgRow{}
+	byID := map[flowID][]testnet.Row{}
 	for _, r := range rows {
-		byID[r.id()] = append(byID[r.id()], r)
+		byID[rowID(r)] = append(byID[rowID(r)], r)
 	}
 	for _, c := range cases {
 		for _, dir := range []struct {

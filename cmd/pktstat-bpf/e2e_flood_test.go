@@ -23,9 +23,7 @@ func disableIPv6(t *testing.T, p *testnet.Pair) {
 	t.Helper()
 	for _, e := range []testnet.End{p.A, p.B} {
 		for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
-			if out, err := e.Command("sysctl", "-qw", k).CombinedOutput(); err != nil {
-				t.Fatalf("sysctl %s in %s: %v: %s", k, e.NS, err, out)
-			}
+			e.Sysctl(t, k)
 		}
 	}
 }

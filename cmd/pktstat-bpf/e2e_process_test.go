@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -406,22 +405,8 @@ func (k procRowKey) String() string {
 	return fmt.Sprintf("pid %d %s %s %s -> %s", k.pid, k.dir, k.proto, k.src, k.dst)
 }
 
-// procRow is a row of the JSON report in process mode.
-type procRow struct {
-	SrcIP   string `json:"srcIp"`
-	DstIP   string `json:"dstIp"`
-	Proto   string `json:"proto"`
-	Bytes   uint64 `json:"bytes"`
-	Packets uint64 `json:"packets"`
-	SrcPort uint16 `json:"srcPort"`
-	DstPort uint16 `json:"dstPort"`
-	Dir     string `json:"dir"`
-	PID     uint32 `json:"pid"`
-	Comm    string `json:"comm"`
-	Cgroup  string `json:"cgroup"`
-}
-
-func (r procRow) key() procRowKey {
+// procKey is the row key of a report row in process mode.
+func procKey(r testnet.Row) procRowKey {
 	a, _ := netip.ParseAddr(r.SrcIP)
 	b, _ := netip.ParseAddr(r.DstIP)
 	return procRowKey{r.Proto, netip.AddrPortFrom(a, r.SrcPort), netip.AddrPortFrom(b, r.DstPort), r.Dir, r.PID}
@@ -463,9 +448,7 @@ func TestE2EProcess(t *testing.T) {
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
 	// Ping sockets need the group to be allowed, per namespace.
-	if out, err := p.A.Command("sysctl", "-qw", "net.ipv4.ping_group_range=0 0").CombinedOutput(); err != nil {
-		t.Fatalf("allow ping sockets in %s: %v: %s", p.A.NS, err, out)
-	}
+	p.A.Sysctl(t, "net.ipv4.ping_group_range=0 0")
 	dirs := makeProcCgroups(t, "srv", "cli1", "cli2")
 	srv := startProcHelper(t, p.B, dirs["srv"], "pktproc-srv")
 	cli1 := startProcHelper(t, p.A, dirs["cli1"], "pktproc-cli1")
@@ -579,7 +562,7 @@ func TestE2EProcess(t *testing.T) {
 	seen := map[procRowKey]bool{}
 	for _, r := range rows {
 		h, ours := helpers[r.PID]
-		k := r.key()
+		k := procKey(r)
 		w, wanted := want[k]
 		if !ours {
 			if wanted {
@@ -615,11 +598,11 @@ func TestE2EProcess(t *testing.T) {
 	}
 }
 
-func decodeProcRows(t *testing.T, out string) []procRow {
+func decodeProcRows(t *testing.T, out string) []testnet.Row {
 	t.Helper()
-	var rows []procRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("decode report %q: %v", out, err)
+	rows, err := testnet.ParseRows(out)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return rows
 }

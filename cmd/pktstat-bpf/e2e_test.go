@@ -271,9 +271,7 @@ func TestE2ETCPBulk(t *testing.T) {
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
 	for _, e := range []testnet.End{p.A, p.B} {
-		if out, err := e.Command("sysctl", "-qw", "net.ipv4.tcp_sack=0").CombinedOutput(); err != nil {
-			t.Fatalf("turn SACK off in %s: %v: %s", e.NS, err, out)
-		}
+		e.Sysctl(t, "net.ipv4.tcp_sack=0")
 	}
 	const size = 8 << 20
 	src := netip.AddrPortFrom(p.A.IPv4, 41200)

@@ -466,9 +466,7 @@ func TestE2EXDPNothingLeft(t *testing.T) {
 	// No IPv6 on the second pair: router solicitations and MLD reports
 	// would reach the foreign program beside the one frame the test sends.
 	for _, ifname := range []string{other, otherPeer} {
-		if out, err := p.B.Command("sysctl", "-qw", "net.ipv6.conf."+ifname+".disable_ipv6=1").CombinedOutput(); err != nil {
-			t.Fatalf("disable IPv6 on %s: %v: %s", ifname, err, out)
-		}
+		p.B.Sysctl(t, "net.ipv6.conf."+ifname+".disable_ipv6=1")
 	}
 	ipIn(t, p.B, "link", "set", other, "up")
 	ipIn(t, p.B, "link", "set", otherPeer, "up")
@@ -661,9 +659,7 @@ func TestE2EXDPNativeTCPSegments(t *testing.T) {
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
 	for _, e := range []testnet.End{p.A, p.B} {
-		if out, err := e.Command("sysctl", "-qw", "net.ipv4.tcp_sack=0").CombinedOutput(); err != nil {
-			t.Fatalf("turn SACK off in %s: %v: %s", e.NS, err, out)
-		}
+		e.Sysctl(t, "net.ipv4.tcp_sack=0")
 	}
 	const size = 4 << 20
 	src := netip.AddrPortFrom(p.A.IPv4, 41600)

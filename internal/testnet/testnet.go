@@ -106,6 +106,13 @@ func (e End) run(t testing.TB, name string, args ...string) {
 	}
 }
 
+// Sysctl sets a kernel parameter (name=value) inside the namespace, as
+// sysctl -w does; per-namespace parameters affect only it.
+func (e End) Sysctl(t testing.TB, setting string) {
+	t.Helper()
+	e.run(t, "sysctl", "-qw", setting)
+}
+
 // NetnsPath is the namespace's handle in the file system.
 func (e End) NetnsPath() string { return "/run/netns/" + e.NS }
 

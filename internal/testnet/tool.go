@@ -152,6 +152,10 @@ type Row struct {
 	Malformed bool    `json:"malformed"`
 	Dir       string  `json:"dir"`
 	Overflow  bool    `json:"overflow"`
+	// The owner, in cgroup and process modes.
+	PID    uint32 `json:"pid"`
+	Comm   string `json:"comm"`
+	Cgroup string `json:"cgroup"`
 	// On the overflow row: estimated flows without a row, and rows left
 	// out by --top.
 	UntrackedFlows uint64 `json:"untrackedFlows"`
