@@ -27,6 +27,7 @@ import (
 	"github.com/vishvananda/netlink/nl"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/livegen"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
@@ -329,12 +330,47 @@ func TestE2EXDPJumbo(t *testing.T) {
 	}
 }
 
+// checkMultiBuffer checks what the start-up log says of the program: the
+// multi-buffer one, or the single-buffer one.
+func checkMultiBuffer(t *testing.T, tl *testnet.Tool, want bool) {
+	t.Helper()
+	if say := fmt.Sprintf("multi_buffer=%v", want); !strings.Contains(tl.Stderr(), say) {
+		t.Fatalf("the start-up log does not say %s:\n%s", say, tl.Stderr())
+	}
+}
+
+// TestE2EXDPSingleBufferMTU checks why the single-buffer program is safe
+// in native mode: while it is attached, the kernel refuses an MTU that
+// would bring multi-buffer frames to it, so it never reads a frame's
+// length from its first buffer alone. Once the tool has exited, the same
+// MTU is accepted.
+func TestE2EXDPSingleBufferMTU(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	tl := startCapture(t, p.B, bin, "-x", "--xdp_mode", "native")
+	checkXDPStartLog(t, tl, "native")
+	checkMultiBuffer(t, tl, false)
+	// B's XDP program receives what A's veth sends, so A's MTU is the one
+	// that bounds the frames.
+	out, err := p.A.Command("ip", "link", "set", "dev", p.A.Link, "mtu", "9000").CombinedOutput()
+	if err == nil {
+		t.Fatalf("A's veth took a 9000-byte MTU while a single-buffer XDP program ran on its peer")
+	}
+	t.Logf("while the tool ran, ip link set mtu 9000 was refused: %s", bytes.TrimSpace(out))
+	stopCapture(t, tl, syscall.SIGINT)
+	ipIn(t, p.A, "link", "set", "dev", p.A.Link, "mtu", "9000")
+}
+
 // TestE2EXDPModes counts datagrams in each XDP attach mode on a veth, and
 // checks that egress is not counted, as the start-up log warns.
 func TestE2EXDPModes(t *testing.T) {
 	bin := e2eBinary(t)
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
+	multiBuffer, err := capture.ProbeXDPFrags()
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 300
 	payload := bytes.Repeat([]byte{0x33}, 222)
 	frame := uint64(ethLen + ipv4Len + udpLen + len(payload))
@@ -350,6 +386,9 @@ func TestE2EXDPModes(t *testing.T) {
 			if a := xdpOn(t, p.B, p.B.Link); a.Name != xdpProgName || a.Mode != m.used {
 				t.Fatalf("while running, %s has %v; want %s in %s mode", p.B.Link, a, xdpProgName, m.used)
 			}
+			// Native mode at a 1500-byte MTU runs the single-buffer program;
+			// generic mode the multi-buffer one, where the kernel has it.
+			checkMultiBuffer(t, tl, m.used == "generic" && multiBuffer)
 			in := udpFlow{"A->B (ingress)", p.A, p.B, netip.AddrPortFrom(p.A.IPv4, uint16(41800+i)), netip.AddrPortFrom(p.B.IPv4, 5800), ipv4Len}
 			out := udpFlow{"B->A (egress)", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, uint16(41810+i)), netip.AddrPortFrom(p.A.IPv4, 5810), ipv4Len}
 			sendUDPFlow(t, in, payload, n)
@@ -622,6 +661,13 @@ func TestE2EXDPDriverErrors(t *testing.T) {
 	if !strings.Contains(tl.Stderr(), "falling back to generic XDP") || !strings.Contains(tl.Stderr(), "driver bridge") {
 		t.Fatalf("auto on a bridge did not say why it fell back:\n%s", tl.Stderr())
 	}
+	// Native would have had the single-buffer program; generic gets the
+	// multi-buffer one, loaded afresh for the fallback.
+	multiBuffer, err := capture.ProbeXDPFrags()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMultiBuffer(t, tl, multiBuffer)
 	stopCapture(t, tl, syscall.SIGTERM)
 	waitNoXDP(t, p.B, br)
 }

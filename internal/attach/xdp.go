@@ -57,11 +57,13 @@ func (e *ForeignXDPError) Error() string {
 	return fmt.Sprintf("interface %s already has %s attached%s; pktstat-bpf does not replace programs it did not attach: count with TC instead (run without -x), which coexists with other programs", e.Iface, what, mode)
 }
 
-// AttachXDP attaches prog to the interface with index ifindex. In XDPAuto
-// mode, native is tried first and generic is the fallback when the driver
-// refuses. If another XDP program is attached already, it fails with a
+// AttachXDP attaches the program that progFor gives for a mode to the
+// interface with index ifindex. In XDPAuto mode, native is tried first
+// and generic is the fallback when the driver refuses; progFor may give
+// each mode its own program. An error from progFor ends the attempt as it
+// is. If another XDP program is attached already, it fails with a
 // *ForeignXDPError and leaves that program alone.
-func AttachXDP(ifindex int, prog *ebpf.Program, mode XDPMode, log *slog.Logger) (*XDP, error) {
+func AttachXDP(ifindex int, progFor func(XDPMode) (*ebpf.Program, error), mode XDPMode, log *slog.Logger) (*XDP, error) {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
 		return nil, fmt.Errorf("look up interface %d: %w", ifindex, err)
@@ -71,32 +73,39 @@ func AttachXDP(ifindex int, prog *ebpf.Program, mode XDPMode, log *slog.Logger) 
 		return nil, ferr
 	}
 
-	try := func(m XDPMode) (*XDP, error) {
+	// try returns the attached program, or, with refused set, the error of
+	// a driver that refused it.
+	try := func(m XDPMode) (x *XDP, refused bool, err error) {
+		prog, err := progFor(m)
+		if err != nil {
+			return nil, false, err
+		}
 		lk, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: xdpFlags[m]})
 		if err == nil {
-			return &XDP{mode: m, link: lk}, nil
+			return &XDP{mode: m, link: lk}, false, nil
 		}
 		// EBUSY: a program in the same mode; EEXIST: one in the other mode.
 		// Either appeared after the check above.
 		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
 			if ferr := foreignXDP(l); ferr != nil {
-				return nil, ferr
+				return nil, false, ferr
 			}
-			return nil, &ForeignXDPError{Iface: name}
+			return nil, false, &ForeignXDPError{Iface: name}
 		}
-		return nil, modeError(m, name, err)
+		return nil, !errors.Is(err, unix.EPERM), modeError(m, name, err)
 	}
 
 	if mode != XDPAuto {
-		return try(mode)
+		x, _, err := try(mode)
+		return x, err
 	}
-	x, err := try(XDPNative)
-	var ferr *ForeignXDPError
-	if err == nil || errors.As(err, &ferr) || errors.Is(err, unix.EPERM) {
+	x, refused, err := try(XDPNative)
+	if err == nil || !refused {
 		return x, err
 	}
 	log.Info("native XDP was refused; falling back to generic XDP, which runs later in the stack and costs more per packet", "iface", name, "reason", err)
-	return try(XDPGeneric)
+	x, _, err = try(XDPGeneric)
+	return x, err
 }
 
 var xdpFlags = map[XDPMode]link.XDPAttachFlags{

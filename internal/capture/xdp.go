@@ -40,22 +40,53 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 	if err := checkTableMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
-	frags, err := ProbeXDPFrags()
+	multiBuffer, err := ProbeXDPFrags()
 	if err != nil {
 		return nil, err
 	}
-	x, err := loadXDPWith(xdpLoad{maxEntries: o.MaxEntries, frags: frags, offload: o.Attach == attach.XDPOffload,
-		ifindex: o.Ifindex, noARP: o.NoARP})
+	mtu := 0
+	if ifc, err := net.InterfaceByIndex(o.Ifindex); err == nil {
+		mtu = ifc.MTU
+	}
+	var x *XDP
+	progFor := func(m attach.XDPMode) (*ebpf.Program, error) {
+		frags := multiBuffer && (m != attach.XDPNative || mtu > singleBufferMTU)
+		if x != nil && x.frags == frags {
+			return x.objs.PktstatXdp, nil
+		}
+		if x != nil {
+			// Nothing is attached yet, so nothing was counted.
+			x.Close()
+		}
+		var err error
+		x, err = loadXDPWith(xdpLoad{maxEntries: o.MaxEntries, frags: frags, offload: m == attach.XDPOffload,
+			ifindex: o.Ifindex, noARP: o.NoARP})
+		if err != nil {
+			return nil, err
+		}
+		return x.objs.PktstatXdp, nil
+	}
+	xdp, err := attach.AttachXDP(o.Ifindex, progFor, o.Attach, o.Log)
 	if err != nil {
+		if x != nil {
+			x.Close()
+		}
 		return nil, err
 	}
-	x.xdp, err = attach.AttachXDP(o.Ifindex, x.objs.PktstatXdp, o.Attach, o.Log)
-	if err != nil {
-		x.Close()
-		return nil, err
-	}
+	x.xdp = xdp
 	return x, nil
 }
+
+// singleBufferMTU is the largest MTU at which native XDP gets the
+// single-buffer program. Every driver with native XDP fits a frame of the
+// standard Ethernet MTU in one buffer, and a driver refuses to raise the
+// MTU past what one buffer holds while a single-buffer program is
+// attached, so that program never meets a multi-buffer frame and reads a
+// frame's length from its bounds, without the helper call that the
+// multi-buffer program pays for on every frame. Generic XDP always gets
+// the multi-buffer program: it works on skbs, which a single-buffer
+// program would make the kernel linearize.
+const singleBufferMTU = 1500
 
 // ProbeXDPFrags reports whether the kernel hands XDP programs multi-buffer
 // frames (Linux 5.18+): BPF_F_XDP_HAS_FRAGS and bpf_xdp_get_buff_len came

@@ -11,11 +11,13 @@ import (
 
 // BenchmarkXDPPerPacket measures what pktstat_xdp costs per frame, as the
 // kernel times it in BPF_PROG_TEST_RUN, beside an empty XDP program
-// measured in the same run: the baseline that the harness costs by itself.
-// The frame is a 60-byte IPv4 UDP packet of a single flow, so every run
-// after the first is the common case: parse, one lookup that hits, two
-// adds. The program is the one StartXDP loads on this kernel (frags-aware
-// where the kernel has multi-buffer XDP).
+// measured in the same runs: the baseline that the harness costs by
+// itself. The frame is a 60-byte IPv4 UDP packet of a single flow, so
+// every run after the first is the common case: parse, one lookup that
+// hits, two adds. Both programs StartXDP may load are measured: the
+// single-buffer one (native mode at a standard MTU) and, where the kernel
+// has multi-buffer XDP, the multi-buffer one (generic mode, jumbo MTUs),
+// which asks a helper for every frame's length.
 //
 // One iteration is the median of 5 runs of 1e6 repeats per program, taking
 // turns; run it with -benchtime 1x:
@@ -27,16 +29,25 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 		runs   = 5
 	)
 	bpftest.RequireRoot(b)
-	frags, err := ProbeXDPFrags()
+	multiBuffer, err := ProbeXDPFrags()
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, err := loadXDP(131072, frags, false, 0)
-	if err != nil {
-		b.Fatalf("load XDP program: %+v", err)
+	variants := []bool{false}
+	if multiBuffer {
+		variants = append(variants, true)
 	}
-	b.Cleanup(func() { x.objs.Close() })
-	empty := bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)
+	progs := []*ebpf.Program{bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)}
+	var loaded []*XDP
+	for _, frags := range variants {
+		x, err := loadXDP(131072, frags, false, 0)
+		if err != nil {
+			b.Fatalf("load XDP program (multi-buffer %v): %+v", frags, err)
+		}
+		b.Cleanup(func() { x.objs.Close() })
+		loaded = append(loaded, x)
+		progs = append(progs, x.objs.PktstatXdp)
+	}
 
 	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(18))
@@ -47,16 +58,18 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("multi-buffer (frags-aware) program: %v", frags)
 
 	// measure returns the medians in ns/packet of the empty program and of
-	// pktstat_xdp, and checks that pktstat counted every run in full.
-	measure := func(b *testing.B) (emptyNs, pktstatNs float64) {
+	// each loaded variant, and checks that each variant counted every run
+	// in full.
+	measure := func(b *testing.B) []float64 {
 		b.Helper()
-		if _, err := x.Drain(); err != nil {
-			b.Fatal(err)
+		for _, x := range loaded {
+			if _, err := x.Drain(); err != nil {
+				b.Fatal(err)
+			}
 		}
-		med, rets, err := bpftest.BenchmarkMedians(frame, repeat, runs, empty, x.objs.PktstatXdp)
+		med, rets, err := bpftest.BenchmarkMedians(frame, repeat, runs, progs...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,40 +78,51 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 				b.Fatalf("program %d returned %d, want XDP_PASS", i, ret)
 			}
 		}
-		after, err := x.Drain()
-		if err != nil {
-			b.Fatal(err)
+		for i, x := range loaded {
+			after, err := x.Drain()
+			if err != nil {
+				b.Fatal(err)
+			}
+			// A run interrupted by a signal is run again in full, so at least.
+			if len(after.Flows) != 1 || after.Flows[0].Key != key {
+				b.Fatalf("variant %d counted rows %+v, want one of %+v", i, after.Flows, key)
+			}
+			got := after.Flows[0].Counters
+			if got.Packets < runs*repeat || got.Bytes != got.Packets*60 {
+				b.Fatalf("variant %d counted %+v, want >= %d packets of 60 bytes", i, got, runs*repeat)
+			}
 		}
-		// A run interrupted by a signal is run again in full, so at least.
-		if len(after.Flows) != 1 || after.Flows[0].Key != key {
-			b.Fatalf("pktstat counted rows %+v, want one of %+v", after.Flows, key)
+		ns := make([]float64, len(med))
+		for i, d := range med {
+			ns[i] = float64(d.Nanoseconds())
 		}
-		got := after.Flows[0].Counters
-		if got.Packets < runs*repeat || got.Bytes != got.Packets*60 {
-			b.Fatalf("pktstat counted %+v in %d rows, want >= %d packets of 60 bytes in 1", got, len(after.Flows), runs*repeat)
-		}
-		return float64(med[0].Nanoseconds()), float64(med[1].Nanoseconds())
+		return ns
 	}
 
 	b.Run("empty", func(b *testing.B) {
 		var sum float64
 		for range b.N {
-			e, _ := measure(b)
-			sum += e
+			sum += measure(b)[0]
 		}
 		b.ReportMetric(0, "ns/op") // wall time of a whole measurement: meaningless
 		b.ReportMetric(sum/float64(b.N), "ns/pkt")
 	})
-	b.Run("pktstat", func(b *testing.B) {
-		var sumE, sumP float64
-		for range b.N {
-			e, p := measure(b)
-			sumE += e
-			sumP += p
+	for i, frags := range variants {
+		name := "pktstat-single-buffer"
+		if frags {
+			name = "pktstat-multi-buffer"
 		}
-		n := float64(b.N)
-		b.ReportMetric(0, "ns/op")
-		b.ReportMetric(sumP/n, "ns/pkt")
-		b.ReportMetric((sumP-sumE)/n, "ns/pkt-over-empty")
-	})
+		b.Run(name, func(b *testing.B) {
+			var sumE, sumP float64
+			for range b.N {
+				ns := measure(b)
+				sumE += ns[0]
+				sumP += ns[1+i]
+			}
+			n := float64(b.N)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(sumP/n, "ns/pkt")
+			b.ReportMetric((sumP-sumE)/n, "ns/pkt-over-empty")
+		})
+	}
 }
