@@ -358,7 +358,7 @@ func TestCgroupRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[flow.Owner]flow.Counters{
+	want := map[flow.OwnerInfo]flow.Counters{
 		{PID: self, Comm: strings.TrimSpace(string(selfComm)), Cgroup: child}: {Packets: 4, Bytes: 512},
 		{PID: other, Comm: "nginx?worker", Cgroup: child}:                     {Packets: 6, Bytes: 768},
 		{Cgroup: parent}: {Packets: 8, Bytes: 1024},
@@ -372,7 +372,7 @@ func TestCgroupRead(t *testing.T) {
 	}
 	for o, cnt := range want {
 		k := fk
-		k.Owner = o
+		k.Owner = flow.NewOwner(o)
 		if c, ok := got[k]; !ok || c != cnt {
 			t.Errorf("row of owner %+v: %+v (present %v), want %+v\nall: %+v", o, c, ok, cnt, snap.Flows)
 		}

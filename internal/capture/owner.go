@@ -29,7 +29,7 @@ type cgroupNamer interface {
 // nameOwners.
 func ownedKey(k *bpfprog.CgroupOwnedFlowKey, rowCgroups *[]uint64) flow.Key {
 	fk := OwnedKeyFromBPF(k)
-	fk.Owner.PID = k.Pid
+	fk.Owner = flow.NewOwner(flow.OwnerInfo{PID: k.Pid})
 	*rowCgroups = append(*rowCgroups, k.CgroupId)
 	return fk
 }
@@ -54,7 +54,7 @@ func nameOwners(s *Snapshot, rowCgroups []uint64, names cgroupNamer, comms *ebpf
 		log.Warn("could not name every cgroup", "error", err)
 	}
 	for i := range s.Flows {
-		o := &s.Flows[i].Owner
+		o := s.Flows[i].Owner.Info()
 		if o.PID != 0 {
 			name, ok := named[o.PID]
 			if !ok {
@@ -64,6 +64,7 @@ func nameOwners(s *Snapshot, rowCgroups []uint64, names cgroupNamer, comms *ebpf
 			o.Comm = name
 		}
 		o.Cgroup = paths[rowCgroups[i]]
+		s.Flows[i].Owner = flow.NewOwner(o)
 	}
 }
 

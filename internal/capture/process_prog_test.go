@@ -192,14 +192,14 @@ func processRows(t *testing.T, p *Process, pid int) map[flow.Key]flow.Counters {
 	}
 	out := map[flow.Key]flow.Counters{}
 	for _, f := range s.Flows {
-		if f.Key.Owner.PID != uint32(pid) {
+		if f.Key.Owner.Info().PID != uint32(pid) {
 			continue
 		}
-		if f.Key.Owner.Comm == "" || f.Key.Owner.Cgroup == "" {
+		if f.Key.Owner.Info().Comm == "" || f.Key.Owner.Info().Cgroup == "" {
 			t.Errorf("row %+v: owner not named", f.Key)
 		}
 		k := f.Key
-		k.Owner = flow.Owner{PID: k.Owner.PID}
+		k.Owner = flow.NewOwner(flow.OwnerInfo{PID: k.Owner.Info().PID})
 		c := out[k]
 		c.Add(f.Counters)
 		out[k] = c
@@ -217,7 +217,7 @@ func protoKey(proto uint8, src, dst netip.AddrPort, dir flow.Direction, pid int)
 		et = flow.EtherTypeIPv6
 	}
 	return flow.Key{EtherType: et, Proto: proto, Src: src.Addr(), Dst: dst.Addr(), SrcPort: src.Port(), DstPort: dst.Port(),
-		Dir: dir, Owner: flow.Owner{PID: uint32(pid)}}
+		Dir: dir, Owner: flow.NewOwner(flow.OwnerInfo{PID: uint32(pid)})}
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

@@ -5,9 +5,11 @@ package flow
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
+	"unique"
 )
 
 // Flags mark rows whose meaning differs from a plain flow.
@@ -70,14 +72,40 @@ type Key struct {
 
 // Owner is the process that owns a flow's socket, in the modes that know
 // it. The zero Owner means "not known", which is all that TC and XDP see.
-type Owner struct {
+// It is a handle to interned details (see NewOwner): one word, which keeps
+// a row small when a report holds a million of them, and comparable, so
+// that keys stay usable as map keys.
+type Owner struct{ h unique.Handle[OwnerInfo] }
+
+// OwnerInfo is what an Owner stands for.
+type OwnerInfo struct {
 	PID    uint32 // thread-group ID; 0 when unknown
 	Comm   string // process name, as the kernel keeps it (at most 15 bytes)
 	Cgroup string // path of the socket's cgroup v2 directory
 }
 
+// NewOwner returns the Owner of info; equal infos give equal Owners, and
+// the zero OwnerInfo gives the zero Owner.
+func NewOwner(info OwnerInfo) Owner {
+	if info == (OwnerInfo{}) {
+		return Owner{}
+	}
+	return Owner{unique.Make(info)}
+}
+
+// Info returns what o stands for: the zero OwnerInfo for the zero Owner.
+func (o Owner) Info() OwnerInfo {
+	if o.IsZero() {
+		return OwnerInfo{}
+	}
+	return o.h.Value()
+}
+
 // IsZero reports whether nothing is known about the owner.
 func (o Owner) IsZero() bool { return o == Owner{} }
+
+// String shows what o stands for, as %+v shows an OwnerInfo.
+func (o Owner) String() string { return fmt.Sprintf("%+v", o.Info()) }
 
 // IsIP reports whether the key describes an IPv4 or IPv6 packet.
 func (k Key) IsIP() bool {
@@ -191,7 +219,11 @@ func CompareKeys(a, b Key) int {
 	return compareOwners(a.Owner, b.Owner)
 }
 
-func compareOwners(a, b Owner) int {
+func compareOwners(ao, bo Owner) int {
+	if ao == bo {
+		return 0
+	}
+	a, b := ao.Info(), bo.Info()
 	if c := cmp.Compare(a.PID, b.PID); c != 0 {
 		return c
 	}

@@ -257,3 +257,29 @@ func TestCompareKeysTotalOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestOwner(t *testing.T) {
+	nginx := OwnerInfo{PID: 812, Comm: "nginx", Cgroup: "/system.slice/nginx.service"}
+	if o := NewOwner(OwnerInfo{}); !o.IsZero() || o != (Owner{}) || o.Info() != (OwnerInfo{}) {
+		t.Errorf("NewOwner of nothing = %+v, info %+v; want the zero Owner", o, o.Info())
+	}
+	a, b := NewOwner(nginx), NewOwner(OwnerInfo{PID: 812, Comm: "ngin" + "x", Cgroup: nginx.Cgroup})
+	if a != b || a.IsZero() || a.Info() != nginx {
+		t.Errorf("two Owners of %+v: equal %v, zero %v, info %+v", nginx, a == b, a.IsZero(), a.Info())
+	}
+	// Keys that differ only in the owner are distinct and ordered by PID,
+	// then comm, then cgroup, the unknown owner first.
+	infos := []OwnerInfo{{}, {Cgroup: "/"}, {PID: 7, Comm: "a"}, {PID: 7, Comm: "b"}, {PID: 7, Comm: "b", Cgroup: "/x"}, {PID: 8}}
+	var keys []Key
+	for _, o := range infos {
+		k := tcp4(v4a, v4b, 1, 2)
+		k.Owner = NewOwner(o)
+		keys = append(keys, k)
+	}
+	got := slices.Clone(keys)
+	slices.Reverse(got)
+	slices.SortFunc(got, CompareKeys)
+	if !slices.Equal(got, keys) {
+		t.Errorf("keys sorted by owner:\n got %v\nwant %v", got, keys)
+	}
+}

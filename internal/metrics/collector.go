@@ -351,11 +351,12 @@ func (c *Collector) flowLabelValues(k flow.Key) []string {
 	}
 	l := []string{c.o.Iface, k.Dir.String(), k.ProtoName(), src, dst, sport, dport, itype, icode, vlan, flagsLabel(k.Flags)}
 	if c.o.Owners {
+		o := k.Owner.Info()
 		pid := ""
-		if k.Owner.PID != 0 {
-			pid = strconv.FormatUint(uint64(k.Owner.PID), 10)
+		if o.PID != 0 {
+			pid = strconv.FormatUint(uint64(o.PID), 10)
 		}
-		l = append(l, pid, k.Owner.Comm, k.Owner.Cgroup)
+		l = append(l, pid, o.Comm, o.Cgroup)
 	}
 	return l
 }

@@ -233,7 +233,7 @@ pktstat_flow_packets_per_second{direction="out",dst="198.18.0.2",dst_port="",fla
 // that --metrics-top 0 exports no flow at all.
 func TestTopFlowsOwnersAndNoTop(t *testing.T) {
 	owned := func(f flow.Flow, pid uint32, comm, cg string) flow.Flow {
-		f.Owner = flow.Owner{PID: pid, Comm: comm, Cgroup: cg}
+		f.Owner = flow.NewOwner(flow.OwnerInfo{PID: pid, Comm: comm, Cgroup: cg})
 		return f
 	}
 	rows := func() []flow.Flow {

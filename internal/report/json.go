@@ -57,11 +57,10 @@ func newJSONRow(f *flow.Flow) jsonRow {
 		Fragment:  f.Flags&flow.Fragment != 0,
 		DeepChain: f.Flags&flow.DeepChain != 0,
 		Malformed: f.Flags&flow.Malformed != 0,
-		PID:       f.Owner.PID,
-		Comm:      f.Owner.Comm,
-		Cgroup:    f.Owner.Cgroup,
 		Dir:       f.Dir.String(),
 	}
+	o := f.Owner.Info()
+	r.PID, r.Comm, r.Cgroup = o.PID, o.Comm, o.Cgroup
 	r.AppProto = f.L7.String()
 	if f.IsIP() {
 		r.SrcIP, r.DstIP = f.Src.String(), f.Dst.String()

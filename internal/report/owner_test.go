@@ -22,16 +22,16 @@ func ownerReport() Report {
 		key.Src, key.Dst = netip.MustParseAddr(src), netip.MustParseAddr(dst)
 		return key
 	}
-	nginx := flow.Owner{PID: 812, Comm: "nginx", Cgroup: "/sys/fs/cgroup/system.slice/nginx.service"}
-	worker := flow.Owner{PID: 813, Comm: "nginx", Cgroup: "/sys/fs/cgroup/system.slice/nginx.service"}
+	nginx := flow.NewOwner(flow.OwnerInfo{PID: 812, Comm: "nginx", Cgroup: "/sys/fs/cgroup/system.slice/nginx.service"})
+	worker := flow.NewOwner(flow.OwnerInfo{PID: 813, Comm: "nginx", Cgroup: "/sys/fs/cgroup/system.slice/nginx.service"})
 	table := map[flow.Key]flow.Counters{
-		k(flow.ProtoTCP, "198.18.0.1", "198.18.0.2", 443, 51000, nginx):                         {Packets: 140, Bytes: 207_580},
-		k(flow.ProtoTCP, "198.18.0.2", "198.18.0.1", 51000, 443, nginx):                         {Packets: 71, Bytes: 3_692},
-		k(flow.ProtoUDP, "2001:2::1", "2001:2::2", 53000, 53, worker):                           {Packets: 2, Bytes: 200},
-		k(flow.ProtoUDP, "2001:2::1", "2001:2::2", 53000, 53, nginx):                            {Packets: 2, Bytes: 200},
-		k(flow.ProtoICMP, "198.18.0.1", "198.18.0.2", 8, 0, flow.Owner{PID: 900, Comm: "ping"}): {Packets: 1, Bytes: 84},
+		k(flow.ProtoTCP, "198.18.0.1", "198.18.0.2", 443, 51000, nginx):                                            {Packets: 140, Bytes: 207_580},
+		k(flow.ProtoTCP, "198.18.0.2", "198.18.0.1", 51000, 443, nginx):                                            {Packets: 71, Bytes: 3_692},
+		k(flow.ProtoUDP, "2001:2::1", "2001:2::2", 53000, 53, worker):                                              {Packets: 2, Bytes: 200},
+		k(flow.ProtoUDP, "2001:2::1", "2001:2::2", 53000, 53, nginx):                                               {Packets: 2, Bytes: 200},
+		k(flow.ProtoICMP, "198.18.0.1", "198.18.0.2", 8, 0, flow.NewOwner(flow.OwnerInfo{PID: 900, Comm: "ping"})): {Packets: 1, Bytes: 84},
 		// A socket whose owner could not be read: only its cgroup is known.
-		k(flow.ProtoTCP, "198.18.0.1", "198.18.0.3", 22, 40000, flow.Owner{Cgroup: "/sys/fs/cgroup/unified"}): {Packets: 1, Bytes: 52},
+		k(flow.ProtoTCP, "198.18.0.1", "198.18.0.3", 22, 40000, flow.NewOwner(flow.OwnerInfo{Cgroup: "/sys/fs/cgroup/unified"})): {Packets: 1, Bytes: 52},
 	}
 	d := 2 * time.Second
 	return Report{Flows: flow.Rank(table, d), Duration: d}

@@ -151,7 +151,11 @@ func appendIPFields(b []byte, k *flow.Key) []byte {
 
 // appendOwner adds what is known of the socket's owner (cgroup mode), in
 // pktstat-bpf's order: pid, comm, cgroup.
-func appendOwner(b []byte, o flow.Owner) []byte {
+func appendOwner(b []byte, owner flow.Owner) []byte {
+	if owner.IsZero() {
+		return b
+	}
+	o := owner.Info()
 	if o.PID != 0 {
 		b = append(b, ", pid: "...)
 		b = strconv.AppendUint(b, uint64(o.PID), 10)

@@ -97,14 +97,14 @@ func cell(r *Flow, id colID) string {
 	case colL7:
 		return r.L7
 	case colPID:
-		if r.Key.Owner.PID == 0 {
-			return ""
+		if pid := r.Key.Owner.Info().PID; pid != 0 {
+			return strconv.FormatUint(uint64(pid), 10)
 		}
-		return strconv.FormatUint(uint64(r.Key.Owner.PID), 10)
+		return ""
 	case colComm:
-		return r.Key.Owner.Comm
+		return r.Key.Owner.Info().Comm
 	case colCgroup:
-		return r.Key.Owner.Cgroup
+		return r.Key.Owner.Info().Cgroup
 	}
 	return ""
 }

@@ -517,7 +517,7 @@ func TestModelLabelColumns(t *testing.T) {
 	m := testModel(Options{Owners: true})
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 24})
 	owned := fastKey
-	owned.Owner = flow.Owner{PID: 77, Comm: "curl", Cgroup: "/user.slice/x.scope"}
+	owned.Owner = flow.NewOwner(flow.OwnerInfo{PID: 77, Comm: "curl", Cgroup: "/user.slice/x.scope"})
 	s := snap(map[flow.Key]flow.Counters{owned: {Packets: 10, Bytes: 1000}, slowKey: {Packets: 1, Bytes: 60}})
 	for i := range s.Flows {
 		if s.Flows[i].Key == owned {

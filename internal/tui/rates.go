@@ -202,9 +202,10 @@ func (t *Tracker) hash(k *flow.Key) uint64 {
 	h := mum(binary.LittleEndian.Uint64(s[:8])^t.seed64^m1, binary.LittleEndian.Uint64(s[8:])^m2)
 	h = mum(h^binary.LittleEndian.Uint64(d[:8])^m3, binary.LittleEndian.Uint64(d[8:])^m1)
 	h = mum(h^(uint64(k.EtherType)<<48|uint64(k.Proto)<<40|uint64(k.Flags)<<32|uint64(k.VLAN)<<16)^m2,
-		(uint64(k.SrcPort)<<48|uint64(k.DstPort)<<32|uint64(k.Owner.PID))^m3)
-	if k.Owner.Comm != "" || k.Owner.Cgroup != "" {
-		h ^= maphash.String(t.seed, k.Owner.Comm) + 31*maphash.String(t.seed, k.Owner.Cgroup)
+		(uint64(k.SrcPort)<<48|uint64(k.DstPort)<<32)^m3)
+	if !k.Owner.IsZero() {
+		// Equal owners share one interned handle, so its identity hashes them.
+		h ^= maphash.Comparable(t.seed, k.Owner)
 	}
 	return h & t.mask
 }

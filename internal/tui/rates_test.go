@@ -235,8 +235,8 @@ func TestTrackerHashCollisions(t *testing.T) {
 	tr := NewTracker(t0, 1500*time.Millisecond)
 	tr.mask = 0
 	keys := []flow.Key{udp(ipB, ipA, 1, 2), udp(ipB, ipA, 1, 3), udp(ip6B, ip6A, 1, 2),
-		{EtherType: flow.EtherTypeIPv4, Proto: flow.ProtoTCP, Src: ipB, Dst: ipA, Owner: flow.Owner{PID: 7, Comm: "a"}},
-		{EtherType: flow.EtherTypeIPv4, Proto: flow.ProtoTCP, Src: ipB, Dst: ipA, Owner: flow.Owner{PID: 7, Comm: "b"}}}
+		{EtherType: flow.EtherTypeIPv4, Proto: flow.ProtoTCP, Src: ipB, Dst: ipA, Owner: flow.NewOwner(flow.OwnerInfo{PID: 7, Comm: "a"})},
+		{EtherType: flow.EtherTypeIPv4, Proto: flow.ProtoTCP, Src: ipB, Dst: ipA, Owner: flow.NewOwner(flow.OwnerInfo{PID: 7, Comm: "b"})}}
 	steps := []struct {
 		idx  []int // flows in this drain (one packet each)
 		want []int // flows held after it: the expiry is 1.5 drains

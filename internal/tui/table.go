@@ -352,7 +352,7 @@ func (r *Flow) searchText() string {
 	if r.search == "" {
 		r.fillText()
 		var b strings.Builder
-		o := r.Key.Owner
+		o := r.Key.Owner.Info()
 		for _, s := range []string{r.proto, r.src, r.dst, r.Direction(), o.Comm, o.Cgroup, r.L7} {
 			b.WriteString(s)
 			b.WriteByte(' ')

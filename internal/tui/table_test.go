@@ -92,7 +92,7 @@ func TestSortKeyCycle(t *testing.T) {
 
 func TestFilter(t *testing.T) {
 	rows := sortRows()
-	rows["v6"].Key.Owner = flow.Owner{PID: 4242, Comm: "Unbound", Cgroup: "/system.slice/unbound.service"}
+	rows["v6"].Key.Owner = flow.NewOwner(flow.OwnerInfo{PID: 4242, Comm: "Unbound", Cgroup: "/system.slice/unbound.service"})
 	rows["v6"].L7 = "DNS"
 	tests := []struct {
 		q    string
@@ -213,7 +213,7 @@ func TestLayoutNarrow(t *testing.T) {
 
 func TestLayoutModeColumns(t *testing.T) {
 	k := udp(ipB, ipA, 40000, 9001)
-	k.Owner = flow.Owner{PID: 4242, Comm: "iperf3", Cgroup: "/system.slice/x.service"}
+	k.Owner = flow.NewOwner(flow.OwnerInfo{PID: 4242, Comm: "iperf3", Cgroup: "/system.slice/x.service"})
 	f := &Flow{Key: k, L7: "HTTP"}
 	title, lines := render(columns(true, true), []*Flow{f}, 220)
 	for _, c := range []string{"pid", "comm", "cgroup", "l7"} {
