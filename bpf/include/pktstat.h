@@ -92,11 +92,12 @@ struct flow_val {
 
 /*
  * Traffic that was seen but could not get a row because the flow table was
- * full, by direction. Kept apart so that the totals stay exact; never reset.
+ * full, by direction, so that the totals stay exact. Like the sketch below,
+ * it comes in two generations: entry untracked_gen * FLOW_DIR_MAX + dir.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FLOW_DIR_MAX);
+	__uint(max_entries, 2 * FLOW_DIR_MAX);
 	__type(key, __u32);
 	__type(value, struct flow_val);
 } untracked SEC(".maps");
@@ -105,6 +106,14 @@ struct {
  * A HyperLogLog sketch of the distinct flows counted in untracked, so that a
  * report can say how many flows had no row of their own. Go merges the
  * per-CPU copies and estimates (internal/flow/hll.go mirrors this code).
+ *
+ * The untracked counters and sketches come in two generations: the
+ * programs add to the one untracked_gen names, and a drain flips it before
+ * it swaps the flow tables. The swap returns after an RCU grace period,
+ * when no program can still be adding to the other generation, which Go
+ * then reads and clears. So each drain's untracked packets and its estimate
+ * of their flows cover the same packets, and every packet and every flow is
+ * in exactly one drain.
  */
 #define HLL_BITS 10
 #define HLL_REGISTERS (1 << HLL_BITS)
@@ -115,10 +124,12 @@ struct hll {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct hll);
 } untracked_hll SEC(".maps");
+
+volatile __u32 untracked_gen;
 
 /* Hashes the key's eleven 32-bit words; flow.KeyHash is the same function. */
 static __always_inline __u64 key_hash(const struct flow_key *key)
@@ -138,10 +149,9 @@ static __always_inline __u64 key_hash(const struct flow_key *key)
 }
 
 /* Adds a key to the sketch: the top bits pick a register, the rank of the first set bit in the rest is kept if larger. */
-static __always_inline void hll_add(const struct flow_key *key)
+static __always_inline void hll_add(__u32 gen, const struct flow_key *key)
 {
-	__u32 zero = 0;
-	struct hll *s = bpf_map_lookup_elem(&untracked_hll, &zero);
+	struct hll *s = bpf_map_lookup_elem(&untracked_hll, &gen);
 	if (!s)
 		return;
 
@@ -190,11 +200,12 @@ static __always_inline void account_new(void *flows, const void *key, const stru
 	}
 
 	const struct flow_key *fk = key;
-	__u32 dir = fk->dir;
-	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &dir);
+	__u32 gen = untracked_gen & 1;
+	__u32 idx = gen * FLOW_DIR_MAX + fk->dir;
+	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &idx);
 	if (lost)
 		flow_add(lost, init->packets, init->bytes);
-	hll_add(fk);
+	hll_add(gen, fk);
 }
 
 /*

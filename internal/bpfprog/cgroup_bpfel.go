@@ -71,6 +71,7 @@ const (
 	CgroupProgPktstatCgOut  = "pktstat_cg_out"
 	CgroupProgPktstatCgSock = "pktstat_cg_sock"
 	CgroupVarMptcpAware     = "mptcp_aware"
+	CgroupVarUntrackedGen   = "untracked_gen"
 )
 
 // LoadCgroup returns the embedded CollectionSpec for Cgroup.
@@ -136,7 +137,8 @@ type CgroupMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CgroupVariableSpecs struct {
-	MptcpAware *ebpf.VariableSpec `ebpf:"mptcp_aware"`
+	MptcpAware   *ebpf.VariableSpec `ebpf:"mptcp_aware"`
+	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
 // CgroupObjects contains all objects after they have been loaded into the kernel.
@@ -182,7 +184,8 @@ func (m *CgroupMaps) Close() error {
 //
 // It can be passed to LoadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CgroupVariables struct {
-	MptcpAware *ebpf.Variable `ebpf:"mptcp_aware"`
+	MptcpAware   *ebpf.Variable `ebpf:"mptcp_aware"`
+	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 
 // CgroupPrograms contains all programs after they have been loaded into the kernel.

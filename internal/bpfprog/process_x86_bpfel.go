@@ -38,6 +38,7 @@ const (
 	ProcessProgPktstatSeed      = "pktstat_seed"
 	ProcessProgPktstatTpRecv    = "pktstat_tp_recv"
 	ProcessProgPktstatTpSend    = "pktstat_tp_send"
+	ProcessVarUntrackedGen      = "untracked_gen"
 )
 
 // LoadProcess returns the embedded CollectionSpec for Process.
@@ -116,6 +117,7 @@ type ProcessMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessVariableSpecs struct {
+	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
 // ProcessObjects contains all objects after they have been loaded into the kernel.
@@ -163,6 +165,7 @@ func (m *ProcessMaps) Close() error {
 //
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessVariables struct {
+	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 
 // ProcessPrograms contains all programs after they have been loaded into the kernel.

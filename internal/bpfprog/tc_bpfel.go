@@ -87,6 +87,7 @@ const (
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
 	TCVarArpDetail       = "arp_detail"
+	TCVarUntrackedGen    = "untracked_gen"
 )
 
 // LoadTC returns the embedded CollectionSpec for TC.
@@ -149,7 +150,8 @@ type TCMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
-	ArpDetail *ebpf.VariableSpec `ebpf:"arp_detail"`
+	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
 // TCObjects contains all objects after they have been loaded into the kernel.
@@ -191,7 +193,8 @@ func (m *TCMaps) Close() error {
 //
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
-	ArpDetail *ebpf.Variable `ebpf:"arp_detail"`
+	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 
 // TCPrograms contains all programs after they have been loaded into the kernel.

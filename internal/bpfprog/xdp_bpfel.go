@@ -23,6 +23,7 @@ const (
 	XDPProgPktstatXdp  = "pktstat_xdp"
 	XDPVarArpDetail    = "arp_detail"
 	XDPVarFragsAware   = "frags_aware"
+	XDPVarUntrackedGen = "untracked_gen"
 )
 
 // LoadXDP returns the embedded CollectionSpec for XDP.
@@ -84,8 +85,9 @@ type XDPMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPVariableSpecs struct {
-	ArpDetail  *ebpf.VariableSpec `ebpf:"arp_detail"`
-	FragsAware *ebpf.VariableSpec `ebpf:"frags_aware"`
+	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	FragsAware   *ebpf.VariableSpec `ebpf:"frags_aware"`
+	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
 // XDPObjects contains all objects after they have been loaded into the kernel.
@@ -127,8 +129,9 @@ func (m *XDPMaps) Close() error {
 //
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPVariables struct {
-	ArpDetail  *ebpf.Variable `ebpf:"arp_detail"`
-	FragsAware *ebpf.Variable `ebpf:"frags_aware"`
+	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	FragsAware   *ebpf.Variable `ebpf:"frags_aware"`
+	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 
 // XDPPrograms contains all programs after they have been loaded into the kernel.

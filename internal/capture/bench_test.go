@@ -42,7 +42,7 @@ func BenchmarkTCPerPacket(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tb := newTestTable(b, spec, spec.Maps[bpfprog.TCMapFlows].MaxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, KeyFromBPF)
+	tb := newTestTable(b, spec, spec.Maps[bpfprog.TCMapFlows].MaxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF)
 
 	// measure returns the medians in ns/packet of the empty program and of
 	// pktstat_ingress, and checks that pktstat counted every run.

@@ -78,6 +78,7 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 		Flows:     c.objs.Flows,
 		Untracked: c.objs.Untracked,
 		HLL:       c.objs.UntrackedHll,
+		Gen:       c.objs.UntrackedGen,
 	}, spec.Maps[bpfprog.CgroupMapFlows], c.ownedKey)
 	if err != nil {
 		c.objs.Close()

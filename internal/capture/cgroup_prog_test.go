@@ -67,8 +67,8 @@ func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for dir := range flow.NumDirections {
-		if err := objs.Untracked.Put(uint32(dir), make([]bpfprog.CgroupFlowVal, cpus)); err != nil {
+	for i := range objs.Untracked.MaxEntries() {
+		if err := objs.Untracked.Put(i, make([]bpfprog.CgroupFlowVal, cpus)); err != nil {
 			t.Fatalf("zero untracked counters: %v", err)
 		}
 	}
@@ -309,7 +309,7 @@ func TestCgroupRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.table = newTestTable(t, spec, 64, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, c.ownedKey)
+	c.table = newTestTable(t, spec, 64, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, c.ownedKey)
 
 	frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(100))

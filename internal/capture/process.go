@@ -264,6 +264,7 @@ func (p *Process) start(spec *ebpf.CollectionSpec) error {
 		Flows:     coll.Maps["flows"],
 		Untracked: coll.Maps["untracked"],
 		HLL:       coll.Maps["untracked_hll"],
+		Gen:       coll.Variables["untracked_gen"],
 	}, spec.Maps["flows"], p.ownedKey)
 	if err != nil {
 		return errors.Join(err, p.closeObjects())

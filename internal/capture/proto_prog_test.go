@@ -47,7 +47,7 @@ func loadHooks(t testing.TB, maxEntries uint32, noARP bool) []hookUnderTest {
 			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 		},
-		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, KeyFromBPF),
+		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF),
 		pass:    tcPass(),
 		accepts: skbTestRunAccepts,
 	}

@@ -29,21 +29,21 @@ type table[K any] struct {
 	active    int
 	untracked *ebpf.Map
 	hll       *ebpf.Map
+	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
+	genValue  uint32
 	ncpu      int
 
 	// Rows in the previous drain, to size the next.
 	lastRows int
 
-	// Untracked totals at the previous drain.
-	lastLost [flow.NumDirections]flow.Counters
-
 	// The application protocols of the previous drain's rows (see keepL7).
 	labels map[flow.Key]flow.L7
 
 	// Batch buffers, reused by every drain.
-	keys []K
-	vals []bpfprog.TCFlowVal
-	hlls []bpfprog.TCHll
+	keys     []K
+	vals     []bpfprog.TCFlowVal
+	hlls     []bpfprog.TCHll
+	lostVals []bpfprog.TCFlowVal
 }
 
 // sizeFlowTables sets the flow table of spec to entries flows. The slot
@@ -57,6 +57,7 @@ func sizeFlowTables(spec *ebpf.CollectionSpec, entries uint32) {
 // tableMaps are the loaded maps a table works on.
 type tableMaps struct {
 	Slot, Flows, Untracked, HLL *ebpf.Map
+	Gen                         *ebpf.Variable // untracked_gen
 }
 
 // newTable takes the loaded maps and creates the spare table from spec,
@@ -77,10 +78,12 @@ func newTable[K any](m tableMaps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*
 		tables:    [2]*ebpf.Map{m.Flows, spare},
 		untracked: m.Untracked,
 		hll:       m.HLL,
+		gen:       m.Gen,
 		ncpu:      ncpu,
 		keys:      make([]K, batchSize),
 		vals:      make([]bpfprog.TCFlowVal, batchSize*ncpu),
 		hlls:      make([]bpfprog.TCHll, ncpu),
+		lostVals:  make([]bpfprog.TCFlowVal, ncpu),
 	}, nil
 }
 
@@ -93,6 +96,12 @@ func (t *table[K]) close() error {
 // drain, each exactly once: one row per flow, and the traffic that found
 // the table full. The retired table is left empty for the next swap.
 func (t *table[K]) drain(rows []flow.Flow) (Snapshot, error) {
+	// Switch the untracked generation first, so that the swap's grace
+	// period covers it too.
+	if err := t.gen.Set(t.genValue ^ 1); err != nil {
+		return Snapshot{}, fmt.Errorf("switch untracked counters: %w", err)
+	}
+	t.genValue ^= 1
 	next := 1 - t.active
 	if err := t.slot.Update(uint32(0), t.tables[next], ebpf.UpdateAny); err != nil {
 		return Snapshot{}, fmt.Errorf("swap flow tables: %w", err)
@@ -173,28 +182,33 @@ func (t *table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 }
 
 // lost fills in the traffic that found the table full since the previous
-// drain. The counters are never reset in the kernel, so their difference
-// is exact; the sketch of distinct flows is read and then cleared, and a
-// flow that arrives between the two steps may be missed by the estimate
-// (never by the counters).
+// drain: the counters and the sketch of the generation that drain just
+// switched away from, which no program writes any more. It reads them,
+// then clears them for their next turn.
 func (t *table[K]) lost(s *Snapshot) error {
-	var vals []bpfprog.TCFlowVal
+	retired := t.genValue ^ 1
 	for dir := range s.Untracked {
-		if err := t.untracked.Lookup(uint32(dir), &vals); err != nil {
+		key := retired*flow.NumDirections + uint32(dir)
+		if err := t.untracked.Lookup(key, &t.lostVals); err != nil {
 			return fmt.Errorf("read untracked counters: %w", err)
 		}
 		var total flow.Counters
-		for _, v := range vals {
+		for i, v := range t.lostVals {
 			total.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+			t.lostVals[i] = bpfprog.TCFlowVal{}
 		}
-		last := t.lastLost[dir]
-		s.Untracked[dir] = flow.Counters{Packets: total.Packets - last.Packets, Bytes: total.Bytes - last.Bytes}
-		t.lastLost[dir] = total
+		if total.Packets > 0 {
+			if err := t.untracked.Update(key, t.lostVals, ebpf.UpdateExist); err != nil {
+				return fmt.Errorf("reset untracked counters: %w", err)
+			}
+		}
+		s.Untracked[dir] = total
 	}
 	if s.UntrackedTotal().Packets == 0 {
+		// Nothing untracked in this generation, so its sketch is empty.
 		return nil
 	}
-	if err := t.hll.Lookup(uint32(0), &t.hlls); err != nil {
+	if err := t.hll.Lookup(retired, &t.hlls); err != nil {
 		return fmt.Errorf("read untracked flow sketch: %w", err)
 	}
 	var sketch flow.HLL
@@ -202,7 +216,7 @@ func (t *table[K]) lost(s *Snapshot) error {
 		sketch.Merge((*flow.HLL)(&t.hlls[i].Reg))
 		t.hlls[i] = bpfprog.TCHll{}
 	}
-	if err := t.hll.Update(uint32(0), t.hlls, ebpf.UpdateExist); err != nil {
+	if err := t.hll.Update(retired, t.hlls, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("reset untracked flow sketch: %w", err)
 	}
 	s.UntrackedFlows = sketch.Estimate()

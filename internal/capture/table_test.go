@@ -3,7 +3,6 @@ package capture
 import (
 	"encoding/binary"
 	"net"
-	"sync"
 	"testing"
 	"unsafe"
 
@@ -57,23 +56,6 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 		frames[i] = udpFrame(t, uint16(40000+i), 18+i)
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(1)
-	runErr := make(chan error, 1)
-	go func() {
-		defer wg.Done()
-		for r := 0; r < rounds; r++ {
-			for _, f := range frames {
-				if _, err := objs.PktstatIngress.Run(&ebpf.RunOptions{Data: f}); err != nil {
-					runErr <- err
-					return
-				}
-			}
-		}
-	}()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-
 	got := map[uint16]flow.Counters{}
 	drains := 0
 	collect := func() {
@@ -91,20 +73,7 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 			got[r.SrcPort] = c
 		}
 	}
-	for running := true; running; {
-		select {
-		case <-done:
-			running = false
-		default:
-			collect()
-		}
-	}
-	collect()
-	select {
-	case err := <-runErr:
-		t.Fatal(err)
-	default:
-	}
+	drainDuringRuns(t, objs.PktstatIngress, frames, rounds, collect)
 
 	for i, f := range frames {
 		want := flow.Counters{Packets: rounds * repeat, Bytes: uint64(rounds * repeat * len(f))}
@@ -198,5 +167,170 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 	}
 	if len(s.Flows) != 0 || s.UntrackedTotal().Packets != 0 {
 		t.Errorf("second drain = %d rows, %+v untracked; want nothing", len(s.Flows), s.UntrackedTotal())
+	}
+}
+
+// untrackedState reads one generation of the untracked counters and
+// sketch, per-CPU slots summed: packets by direction and the number of
+// sketch registers in use.
+func untrackedState(t *testing.T, objs *bpfprog.TCObjects, gen uint32) (in, out uint64, registers int) {
+	t.Helper()
+	var vals []bpfprog.TCFlowVal
+	for dir, sum := range []*uint64{&in, &out} {
+		if err := objs.Untracked.Lookup(gen*flow.NumDirections+uint32(dir), &vals); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			*sum += v.Packets
+		}
+	}
+	var hlls []bpfprog.TCHll
+	if err := objs.UntrackedHll.Lookup(gen, &hlls); err != nil {
+		t.Fatal(err)
+	}
+	var sketch flow.HLL
+	for i := range hlls {
+		sketch.Merge((*flow.HLL)(&hlls[i].Reg))
+	}
+	for _, r := range sketch {
+		if r != 0 {
+			registers++
+		}
+	}
+	return in, out, registers
+}
+
+// TestUntrackedGenerations follows the untracked counters and sketch
+// through two drains: the programs add to the generation untracked_gen
+// names, and a drain switches it, reports the other one and clears it.
+func TestUntrackedGenerations(t *testing.T) {
+	objs, tb := loadTCTable(t, 1)
+	run := func(sport uint16) {
+		t.Helper()
+		if _, err := objs.PktstatIngress.Run(&ebpf.RunOptions{Data: udpFrame(t, sport, 10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(gen uint32, in uint64, registers int) {
+		t.Helper()
+		gotIn, gotOut, gotRegs := untrackedState(t, objs, gen)
+		if gotIn != in || gotOut != 0 || gotRegs != registers {
+			t.Errorf("generation %d: %d in, %d out, %d sketch registers; want %d in, 0 out, %d registers",
+				gen, gotIn, gotOut, gotRegs, in, registers)
+		}
+	}
+	// One flow takes the only row; four more go untracked.
+	for sport := uint16(51000); sport < 51005; sport++ {
+		run(sport)
+	}
+	want(0, 4, 4)
+	want(1, 0, 0)
+	s, err := tb.drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Flows) != 1 || s.Untracked[flow.In].Packets != 4 || s.UntrackedFlows != 4 {
+		t.Fatalf("first drain: %d rows, %d untracked packets from about %d flows; want 1 row, 4 packets, 4 flows",
+			len(s.Flows), s.Untracked[flow.In].Packets, s.UntrackedFlows)
+	}
+	want(0, 0, 0) // read and cleared
+	// The table is empty again: one flow takes the row, two go untracked,
+	// into generation 1 now.
+	for sport := uint16(51010); sport < 51013; sport++ {
+		run(sport)
+	}
+	want(0, 0, 0)
+	want(1, 2, 2)
+	if s, err = tb.drain(nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Flows) != 1 || s.Untracked[flow.In].Packets != 2 || s.UntrackedFlows != 2 {
+		t.Fatalf("second drain: %d rows, %d untracked packets from about %d flows; want 1 row, 2 packets, 2 flows",
+			len(s.Flows), s.Untracked[flow.In].Packets, s.UntrackedFlows)
+	}
+	want(1, 0, 0)
+}
+
+// TestUntrackedUnderLoad drains a 1-entry table over and over while
+// another goroutine runs frames of eight flows through the program. Over
+// all drains, rows plus untracked equal the runs exactly; and in every
+// drain, the estimate of untracked flows covers the same packets as the
+// untracked counters: at least one flow when there were untracked packets,
+// none when there were none, and never more than eight.
+func TestUntrackedUnderLoad(t *testing.T) {
+	objs, tb := loadTCTable(t, 1)
+	const (
+		flows  = 8
+		rounds = 20000
+	)
+	frames := make([][]byte, flows)
+	for i := range frames {
+		frames[i] = udpFrame(t, uint16(52000+i), 18)
+	}
+	var total flow.Counters
+	drains, withUntracked := 0, 0
+	collect := func() {
+		s, err := tb.drain(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drains++
+		for _, r := range s.Flows {
+			total.Add(r.Counters)
+		}
+		u := s.UntrackedTotal()
+		total.Add(u)
+		switch {
+		case u.Packets > 0 && (s.UntrackedFlows < 1 || s.UntrackedFlows > flows):
+			t.Errorf("drain %d: %d untracked packets from about %d flows; want 1 to %d flows", drains, u.Packets, s.UntrackedFlows, flows)
+		case u.Packets == 0 && s.UntrackedFlows != 0:
+			t.Errorf("drain %d: no untracked packets, but about %d untracked flows", drains, s.UntrackedFlows)
+		}
+		if u.Packets > 0 {
+			withUntracked++
+		}
+	}
+	drainDuringRuns(t, objs.PktstatIngress, frames, rounds, collect)
+	want := flow.Counters{Packets: flows * rounds, Bytes: uint64(flows * rounds * len(frames[0]))}
+	if total != want {
+		t.Errorf("rows + untracked over %d drains = %+v, want every run: %+v", drains, total, want)
+	}
+	t.Logf("%d drains, %d with untracked traffic, over %d runs", drains, withUntracked, flows*rounds)
+	if withUntracked < 3 {
+		t.Errorf("only %d drains saw untracked traffic; the test did not exercise concurrent switches", withUntracked)
+	}
+}
+
+// drainDuringRuns runs every frame through prog, rounds times, in another
+// goroutine, one run per syscall, and calls drain over and over until the
+// runs end, then once more.
+func drainDuringRuns(t *testing.T, prog *ebpf.Program, frames [][]byte, rounds int, drain func()) {
+	t.Helper()
+	runErr := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range rounds {
+			for _, f := range frames {
+				if _, err := prog.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					runErr <- err
+					return
+				}
+			}
+		}
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			drain()
+		}
+	}
+	drain()
+	select {
+	case err := <-runErr:
+		t.Fatal(err)
+	default:
 	}
 }

@@ -50,6 +50,7 @@ func StartTC(o TCOptions) (*TC, error) {
 		Flows:     t.objs.Flows,
 		Untracked: t.objs.Untracked,
 		HLL:       t.objs.UntrackedHll,
+		Gen:       t.objs.UntrackedGen,
 	}, spec.Maps[bpfprog.TCMapFlows], KeyFromBPF)
 	if err != nil {
 		t.objs.Close()

@@ -55,7 +55,7 @@ func loadTC(t testing.TB, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest)
 			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 		},
-		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, KeyFromBPF),
+		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF),
 		pass:    tcPass(),
 		accepts: skbTestRunAccepts,
 	}
@@ -81,11 +81,11 @@ func skbTestRunAccepts(frame []byte) bool {
 
 // newTestTable wraps loaded maps in a table, as StartTC does, and closes
 // its spare when the test ends.
-func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map, conv func(*K) flow.Key) *table[K] {
+func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map, gen *ebpf.Variable, conv func(*K) flow.Key) *table[K] {
 	t.Helper()
 	fs := spec.Maps[bpftest.FlowsMap].Copy()
 	fs.MaxEntries = maxEntries
-	tb, err := newTable(tableMaps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll}, fs, conv)
+	tb, err := newTable(tableMaps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll, Gen: gen}, fs, conv)
 	if err != nil {
 		t.Fatal(err)
 	}

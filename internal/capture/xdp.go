@@ -154,6 +154,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		Flows:     x.objs.Flows,
 		Untracked: x.objs.Untracked,
 		HLL:       x.objs.UntrackedHll,
+		Gen:       x.objs.UntrackedGen,
 	}, spec.Maps[bpfprog.XDPMapFlows], KeyFromBPF)
 	if err != nil {
 		x.objs.Close()
