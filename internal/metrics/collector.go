@@ -221,10 +221,12 @@ func (c *Collector) drain() (capture.Snapshot, error) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The window ends where the drain starts: its first step swaps the
+	// tables, so its length must not stretch the rates.
+	now := c.o.Now()
 	start := time.Now()
 	snap, err := c.drain()
 	took := time.Since(start)
-	now := c.o.Now()
 	if err != nil {
 		c.o.Log.Warn("could not read the flow table for a scrape; the counters keep their last values", "error", err)
 	}

@@ -189,12 +189,16 @@ func NewModel(src Reader, o Options) *Model {
 func (m *Model) Init() tea.Cmd { return m.nextReading() }
 
 // nextReading reads the table after one refresh interval, off the event
-// loop, so keys are answered while a large table is read.
+// loop, so keys are answered while a large table is read. The reading's
+// time is taken before the drain, whose first step ends the counting
+// period: a drain that takes long (a large table) must not stretch the
+// period that the rates divide by.
 func (m *Model) nextReading() tea.Cmd {
 	src, now := m.src, m.o.Now
 	return tea.Tick(m.o.Refresh, func(time.Time) tea.Msg {
+		at := now()
 		s, err := src.Drain()
-		return readingMsg{snap: s, at: now(), err: err}
+		return readingMsg{snap: s, at: at, err: err}
 	})
 }
 

@@ -581,6 +581,37 @@ func TestModelReads(t *testing.T) {
 	}
 }
 
+// slowSource is a fakeSource whose Drain takes drain on the model's clock,
+// as a drain of a large table does.
+type slowSource struct {
+	fakeSource
+	clock *time.Time
+	drain time.Duration
+}
+
+func (s *slowSource) Drain() (capture.Snapshot, error) {
+	*s.clock = s.clock.Add(s.drain)
+	return s.fakeSource.Drain()
+}
+
+// TestModelRateIgnoresDrainTime: the counting period ends where the drain
+// starts (its first step swaps the tables), so a drain that takes 600 ms
+// must not lengthen the period a rate divides by. 200 packets of 142
+// bytes over the first second are 200 pps and 227,200 bps, not 125 pps.
+func TestModelRateIgnoresDrainTime(t *testing.T) {
+	clock := t0.Add(time.Second)
+	src := &slowSource{fakeSource: fakeSource{snaps: []capture.Snapshot{twoFlows(200, 20)}}, clock: &clock, drain: 600 * time.Millisecond}
+	m := NewModel(src, Options{Start: t0, Refresh: time.Millisecond, Now: func() time.Time { return clock }})
+	m.Update(m.Init()())
+	f := m.tr.lookup(fastKey)
+	if f == nil {
+		t.Fatal("the fast flow is not in the table")
+	}
+	if f.Rate.PPS != 200 || f.Rate.BPS != 200*142*8 {
+		t.Errorf("rate %+v after a 1 s period and a 600 ms drain; want 200 pps and %d bps", f.Rate, 200*142*8)
+	}
+}
+
 // TestRunQuits runs the whole Bubble Tea program on a pipe: q, x and
 // ctrl+c end it without error, and it stops when the context ends.
 func TestRunQuits(t *testing.T) {
