@@ -469,17 +469,11 @@ static __always_inline void tcp_call(struct sock *sk, enum flow_dir dir, long re
 			/* No memory for storage: the caller holds the socket. */
 			struct owned_flow_key k = {
 				.pid = bpf_get_current_pid_tgid() >> 32,
-				.cgroup_id = sock_cgroup_id(sk),
+				.cgroup_id = bpf_get_current_cgroup_id(),
 			};
 			tcp_key(sk, dir, &k.flow);
 			account_in(&flow_tables, &k, 1, ret);
 			return;
-		}
-		if (!st->owner.pid) {
-			/* First seen: in the call of a task that holds it. */
-			__u32 pid = bpf_get_current_pid_tgid() >> 32;
-			st->owner.pid = pid;
-			remember_comm(pid);
 		}
 		if (!st->owner.cgroup_id)
 			st->owner.cgroup_id = sock_cgroup_id(sk);
@@ -487,6 +481,20 @@ static __always_inline void tcp_call(struct sock *sk, enum flow_dir dir, long re
 		st->kind = PROC_KIND_TCP;
 	} else if (st->kind != PROC_KIND_TCP) {
 		return;
+	}
+	/*
+	 * A send or receive call runs in the process that makes it, which
+	 * holds the socket: the call is that process's (its PID, name and
+	 * cgroup), whoever created the socket. A pre-fork server's worker that
+	 * accepted on its master's listener, or a process that was handed the
+	 * socket, becomes its owner here; while it stays the same, this is
+	 * one comparison.
+	 */
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (st->owner.pid != pid) {
+		st->owner.pid = pid;
+		st->owner.cgroup_id = bpf_get_current_cgroup_id();
+		remember_comm(pid);
 	}
 
 	struct owned_flow_key key = {
@@ -586,9 +594,10 @@ static __always_inline void kp_exit(enum flow_dir dir, long ret)
 	if (!tcp_counts(sk, dir, ret, flags))
 		return;
 
+	/* As in tcp_call: the call is the calling process's. */
 	struct owned_flow_key key = {
 		.pid = bpf_get_current_pid_tgid() >> 32,
-		.cgroup_id = sock_cgroup_id(sk),
+		.cgroup_id = bpf_get_current_cgroup_id(),
 	};
 	if (!bpf_map_lookup_elem(&comms, &key.pid))
 		remember_comm(key.pid);

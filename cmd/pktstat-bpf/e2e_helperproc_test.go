@@ -97,6 +97,13 @@ type helperProc struct {
 // commands instead of running tests. The helper ends with the test.
 func startHelperProc(t *testing.T, e testnet.End, dir, name, env string) *helperProc {
 	t.Helper()
+	return startHelperProcFiles(t, e, dir, name, env, nil)
+}
+
+// startHelperProcFiles is startHelperProc, with files that the helper
+// inherits as descriptors 3, 4, ...
+func startHelperProcFiles(t *testing.T, e testnet.End, dir, name, env string, files []*os.File) *helperProc {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +124,7 @@ func startHelperProc(t *testing.T, e testnet.End, dir, name, env string) *helper
 	cmd := e.Command(exe) // nsenter execs the helper: same PID, same cgroup
 	cmd.Env = append(os.Environ(), env+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	cmd.ExtraFiles = files
 	cmd.Stderr = os.Stderr
 	h := &helperProc{name: name, cg: dir, lines: make(chan string, 16)}
 	if h.stdin, err = cmd.StdinPipe(); err != nil {

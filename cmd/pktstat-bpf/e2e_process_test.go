@@ -61,6 +61,7 @@ type procHelper struct {
 // calls, the ground truth for process mode's TCP packets.
 //
 //	listen NETWORK ADDR            TCP listener; answers its port
+//	adopt                          takes descriptor 3 as its TCP listener
 //	accept                         answers ID LOCAL REMOTE
 //	dial NETWORK ADDR              TCP connection; answers ID LOCAL REMOTE
 //	udp NETWORK LOCAL [REMOTE]     UDP socket, connected with REMOTE; answers ID LOCAL
@@ -107,6 +108,13 @@ func (h *procHelper) do(args []string) (string, error) {
 		}
 		h.ln = ln
 		return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+	case "adopt":
+		ln, err := net.FileListener(os.NewFile(3, "listener"))
+		if err != nil {
+			return "", err
+		}
+		h.ln = ln
+		return "", nil
 	case "accept":
 		c, err := h.ln.Accept()
 		if err != nil {
@@ -558,22 +566,32 @@ func TestE2EProcess(t *testing.T) {
 	wantProgramsGone(t, progs)
 
 	rows := decodeProcRows(t, tl.Stdout())
-	helpers := map[uint32]*procHelperRun{uint32(srv.pid): srv, uint32(cli1.pid): cli1, uint32(cli2.pid): cli2}
+	for _, r := range checkProcRows(t, rows, want, srv, cli1, cli2) {
+		if strings.Contains(r.Proto, "ICMP") && r.Dir == "out" && (r.SrcIP == p.B.IPv4.String() || r.SrcIP == p.B.IPv6.String()) {
+			// B's kernel answers the pings: no process owns that socket.
+			t.Logf("kernel's %s (pid %d, comm %q, cgroup %q): %d packets / %d bytes", procKey(r), r.PID, r.Comm, r.Cgroup, r.Packets, r.Bytes)
+		}
+	}
+}
+
+// checkProcRows checks the helpers' rows against want: each wanted row
+// once, with its helper's comm and cgroup and exact counts, and no other
+// row of a helper. It returns the rows of other processes.
+func checkProcRows(t *testing.T, rows []testnet.Row, want procExpect, helpers ...*procHelperRun) (others []testnet.Row) {
+	t.Helper()
+	byPID := map[uint32]*procHelperRun{}
+	for _, h := range helpers {
+		byPID[uint32(h.pid)] = h
+	}
 	seen := map[procRowKey]bool{}
 	for _, r := range rows {
-		h, ours := helpers[r.PID]
-		k := procKey(r)
-		w, wanted := want[k]
+		h, ours := byPID[r.PID]
 		if !ours {
-			if wanted {
-				t.Errorf("row %s belongs to pid %d, not to a helper", k, r.PID)
-			}
-			if strings.Contains(r.Proto, "ICMP") && r.Dir == "out" && (r.SrcIP == p.B.IPv4.String() || r.SrcIP == p.B.IPv6.String()) {
-				// B's kernel answers the pings: no process owns that socket.
-				t.Logf("kernel's %s (pid %d, comm %q, cgroup %q): %d packets / %d bytes", k, r.PID, r.Comm, r.Cgroup, r.Packets, r.Bytes)
-			}
+			others = append(others, r)
 			continue
 		}
+		k := procKey(r)
+		w, wanted := want[k]
 		if !wanted {
 			t.Errorf("unexpected row of %s: %s: %d packets, %d bytes", h.name, k, r.Packets, r.Bytes)
 			continue
@@ -594,6 +612,62 @@ func TestE2EProcess(t *testing.T) {
 	for k, w := range want {
 		if !seen[k] {
 			t.Errorf("no row for %s (%s), want %d packets / %d bytes", k, w.owner.name, w.packets, w.bytes)
+		}
+	}
+	return others
+}
+
+// TestE2EProcessWorker is a pre-fork server. The test process, the
+// master, listens after the tool has started, so the listener and every
+// socket accepted on it start with the master as owner; a worker that
+// inherited the listener accepts and does all the I/O. TCP rows belong to
+// the process that makes the calls: the worker, with its own name and
+// cgroup.
+func TestE2EProcessWorker(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	dirs := makeProcCgroups(t, "worker", "cli")
+	tl := testnet.StartTool(t, p.B, bin, "-k", "-t", "0", "-j")
+
+	var ln *net.TCPListener
+	if err := p.B.Do(func() (err error) {
+		ln, err = net.ListenTCP("tcp4", &net.TCPAddr{IP: p.B.IPv4.AsSlice()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lf, err := ln.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	worker := startHelperProcFiles(t, p.B, dirs["worker"], "pktproc-worker", procHelperEnv, []*os.File{lf})
+	cli := startProcHelper(t, p.A, dirs["cli"], "pktproc-cli")
+	worker.call(t, "adopt")
+	accepted := worker.send(t, "accept")
+	c := cli.call(t, "dial tcp4 %s", ln.Addr())
+	s := accepted()
+
+	want := procExpect{}
+	src, dst := parseAddrPort(t, c[1]), parseAddrPort(t, c[2])
+	sends := cli.callInt(t, "write %s 3 4000", c[0])
+	reads := worker.callInt(t, "read %s 12000", s[0])
+	want.add("TCP", src, dst, 12000, cli, sends, worker, reads)
+	sends = worker.callInt(t, "write %s 2 6000", s[0])
+	reads = cli.callInt(t, "read %s 12000", c[0])
+	want.add("TCP", dst, src, 12000, worker, sends, cli, reads)
+
+	if err := tl.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
+	}
+	for _, r := range checkProcRows(t, decodeProcRows(t, tl.Stdout()), want, worker, cli) {
+		if r.Proto == "TCP" && r.PID == uint32(os.Getpid()) {
+			t.Errorf("the master has a TCP row, but the worker made every call: %s", procKey(r))
 		}
 	}
 }
