@@ -473,6 +473,8 @@ static __always_inline __u32 parse_ipv6(const struct pkt *p, __u32 off, struct p
 	for (int i = 0; i < MAX_IPV6_EXT && ipv6_is_ext(nh); i++) {
 		k->proto = nh;
 		r->hdr_len = off;
+		if (off > MAX_HDR_OFF)
+			break; /* past the bytes the parser reads: see below */
 		if (nh == IPPROTO_FRAGMENT_) {
 			PKT_HDR(p, off, struct ipv6_frag, fh);
 			if (!fh || off + sizeof(*fh) > end) {
@@ -509,8 +511,12 @@ static __always_inline __u32 parse_ipv6(const struct pkt *p, __u32 off, struct p
 	}
 	k->proto = nh;
 	r->hdr_len = off;
-	if (ipv6_is_ext(nh)) {
-		/* Still inside the chain after MAX_IPV6_EXT headers: count it, and say so. */
+	if (ipv6_is_ext(nh) || off > MAX_HDR_OFF) {
+		/*
+		 * Still inside the chain after MAX_IPV6_EXT headers, or the next
+		 * header starts past the MAX_HDR_OFF bytes the parser reads: the
+		 * chain is too deep to follow. Count it, and say so.
+		 */
 		k->flags |= FLOW_F_DEEP_CHAIN;
 		return 0;
 	}

@@ -16,8 +16,9 @@ import (
 // Design limits of the eBPF parser (bpf/include/parse.h), which a frame may
 // exceed on purpose. gopacket has no such limits.
 const (
-	maxVLANTags = 2 // MAX_VLAN_TAGS
-	maxIPv6Ext  = 8 // MAX_IPV6_EXT
+	maxVLANTags = 2    // MAX_VLAN_TAGS
+	maxIPv6Ext  = 8    // MAX_IPV6_EXT
+	maxHdrOff   = 2048 // MAX_HDR_OFF: no header starts past this frame offset
 )
 
 // Options are the load-time settings of the programs that change keys.
@@ -149,7 +150,7 @@ func Expect(frame []byte, o Options) (Expectation, error) {
 	case flow.EtherTypeIPv4:
 		ipv4(rest, &x)
 	case flow.EtherTypeIPv6:
-		ipv6(rest, &x)
+		ipv6(rest, len(frame)-len(rest), &x)
 	case flow.EtherTypeARP:
 		// ARP rows always carry IPv4 addresses; with --no-arp, or for ARP
 		// of another protocol, they are 0.0.0.0.
@@ -244,9 +245,9 @@ func withNOPOptions(b []byte, from, to int) []byte {
 	return c
 }
 
-// ipv6 reads the IPv6 header at the start of b and its extension headers,
-// then the payload.
-func ipv6(b []byte, x *Expectation) {
+// ipv6 reads the IPv6 header at the start of b, which sits at offset l3
+// of the frame, and its extension headers, then the payload.
+func ipv6(b []byte, l3 int, x *Expectation) {
 	k := &x.Key
 	k.Src, k.Dst = netip.IPv6Unspecified(), netip.IPv6Unspecified()
 	var ip layers.IPv6
@@ -272,8 +273,17 @@ func ipv6(b []byte, x *Expectation) {
 	}
 
 	nh := ip.NextHeader
+	// off is where the next header starts in the frame; each header's
+	// payload is what follows it.
+	off := l3 + 40
 	for ext := 0; ; ext++ {
 		k.Proto = uint8(nh)
+		if off > maxHdrOff {
+			// The parser reads no header that starts this far in: the
+			// chain is too deep to follow, in bytes.
+			k.Flags |= flow.DeepChain
+			return
+		}
 		switch nh {
 		case layers.IPProtocolIPv6HopByHop, layers.IPProtocolIPv6Destination,
 			layers.IPProtocolIPv6Routing, layers.IPProtocolAH, layers.IPProtocolIPv6Fragment:
@@ -286,6 +296,7 @@ func ipv6(b []byte, x *Expectation) {
 			transport(payload, x)
 			return
 		}
+		before := len(payload)
 		switch nh {
 		case layers.IPProtocolAH:
 			ah, ok := single(payload, layers.LayerTypeIPSecAH).(*layers.IPSecAH)
@@ -318,6 +329,7 @@ func ipv6(b []byte, x *Expectation) {
 			}
 			nh, payload = sk.NextHeader, sk.Payload
 		}
+		off += before - len(payload)
 	}
 }
 

@@ -215,6 +215,25 @@ func dstChain(n int, nh layers.IPProtocol) []gopacket.SerializableLayer {
 	return ls
 }
 
+// bigDstChain is n destination-options headers, each of opts options of
+// size bytes (a header takes 2 + opts * (2 + size) bytes, which must be a
+// multiple of 8), the last followed by nh.
+func bigDstChain(n, opts, size int, nh layers.IPProtocol) []gopacket.SerializableLayer {
+	ls := make([]gopacket.SerializableLayer, n)
+	for i := range n {
+		d := &layers.IPv6Destination{}
+		for range opts {
+			d.Options = append(d.Options, &layers.IPv6DestinationOption{OptionType: 0x1E, OptionData: make([]byte, size)})
+		}
+		d.NextHeader = layers.IPProtocolIPv6Destination
+		if i == n-1 {
+			d.NextHeader = nh
+		}
+		ls[i] = d
+	}
+	return ls
+}
+
 func cat(groups ...[]gopacket.SerializableLayer) []gopacket.SerializableLayer {
 	var all []gopacket.SerializableLayer
 	for _, g := range groups {
@@ -309,6 +328,18 @@ func Cases(tb testing.TB) []Case {
 		{Name: "ipv6-ext9-deep", Flags: flow.DeepChain, Frame: f(cat(
 			sl{Eth(layers.EthernetTypeIPv6), IPv6(layers.IPProtocolIPv6Destination)},
 			dstChain(9, layers.IPProtocolUDP),
+			sl{UDP(), Payload(8)})...)},
+		// Nor does it read a header that starts past byte 2048 of the frame
+		// (MAX_HDR_OFF): the chain is too deep to follow, in bytes. Here the
+		// UDP header at byte 2102, after 8 headers of 256 bytes; and the
+		// fourth of four headers of 752 bytes, at byte 2310.
+		{Name: "ipv6-ext8-udp-past-reach", Flags: flow.DeepChain, Frame: f(cat(
+			sl{Eth(layers.EthernetTypeIPv6), IPv6(layers.IPProtocolIPv6Destination)},
+			bigDstChain(8, 1, 252, layers.IPProtocolUDP),
+			sl{UDP(), Payload(8)})...)},
+		{Name: "ipv6-ext4-past-reach", Flags: flow.DeepChain, Frame: f(cat(
+			sl{Eth(layers.EthernetTypeIPv6), IPv6(layers.IPProtocolIPv6Destination)},
+			bigDstChain(4, 3, 248, layers.IPProtocolUDP),
 			sl{UDP(), Payload(8)})...)},
 	}
 
