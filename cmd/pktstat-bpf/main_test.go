@@ -21,6 +21,9 @@ func oneLine(t *testing.T, what, s string) {
 	if !strings.HasSuffix(s, "\n") || strings.Count(s, "\n") != 1 {
 		t.Errorf("%s is not exactly one line: %q", what, s)
 	}
+	if strings.Count(s, "(see --help)") > 1 {
+		t.Errorf("%s says \"(see --help)\" more than once: %q", what, s)
+	}
 }
 
 func TestRunHelp(t *testing.T) {

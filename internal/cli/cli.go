@@ -176,7 +176,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		return cfg, nil
 	}
 	if fs.NArg() > 0 {
-		return Config{}, usageErrorf("unexpected argument %q: all options are flags (see --help)", fs.Arg(0))
+		return Config{}, usageErrorf("unexpected argument %q: all options are flags", fs.Arg(0))
 	}
 	if cfg.Timeout < 0 {
 		return Config{}, usageErrorf("invalid --timeout %s: must be 0 (no limit) or positive", cfg.Timeout)
@@ -246,6 +246,10 @@ func checkTUI(fs *pflag.FlagSet, cfg *Config, refresh, expire time.Duration) err
 	switch {
 	case cfg.JSON:
 		return usageErrorf("-j (--json) and -g (--tui) cannot be combined: JSON is a report printed at the end")
+	case fs.Changed("interval"):
+		return usageErrorf("--interval and -g (--tui) cannot be combined: --interval writes reports, and the live table refreshes every -r (--refresh)")
+	case fs.Changed("top"):
+		return usageErrorf("--top and -g (--tui) cannot be combined: --top limits reports, and the live table shows every flow, scrolling")
 	case refresh < MinRefresh:
 		return usageErrorf("invalid --refresh %s: must be at least %s", refresh, MinRefresh)
 	case expire < 0:

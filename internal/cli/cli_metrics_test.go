@@ -33,6 +33,7 @@ func TestParseListen(t *testing.T) {
 		{"web config", []string{"--listen", ":9864", "--web.config.file", "/etc/pktstat-bpf/web.yml"}, daemon("127.0.0.1:9864", func(c *Config) { c.WebConfigFile = "/etc/pktstat-bpf/web.yml" })},
 		{"-j asks for a report", []string{"--listen", ":9864", "-j"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON = true })},
 		{"--interval reports too", []string{"--listen", ":9864", "--interval", "1m"}, daemon("127.0.0.1:9864", func(c *Config) { c.Interval = time.Minute })},
+		{"--top with a report", []string{"--listen", ":9864", "-j", "--top", "3"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON, c.Top = true, 3 })},
 		{"cgroup mode", []string{"--listen", ":9864", "-c", "/sys/fs/cgroup"}, daemon("127.0.0.1:9864", func(c *Config) { c.Mode, c.Cgroup = ModeCgroup, "/sys/fs/cgroup" })},
 		{"xdp mode", []string{"--listen", ":9864", "-x"}, daemon("127.0.0.1:9864", func(c *Config) { c.Mode, c.XDPMode = ModeXDP, XDPModeAuto })},
 	}
@@ -69,6 +70,7 @@ func TestParseListenUsageErrors(t *testing.T) {
 		{[]string{"--metrics-top", "5"}, "--metrics-top applies only to the metrics endpoint: add --listen ADDR"},
 		{[]string{"--web.config.file", "w.yml"}, "--web.config.file applies only to the metrics endpoint"},
 		{[]string{"--listen", ":9864", "-g"}, "--listen and -g (--tui) cannot be combined"},
+		{[]string{"--listen", ":9864", "--top", "5"}, "--top limits reports, and with --listen there is none"},
 		{[]string{"--listen", "9864"}, `invalid --listen "9864": want HOST:PORT or :PORT`},
 		{[]string{"--listen", "localhost"}, `invalid --listen "localhost"`},
 		{[]string{"--listen", ":http"}, "the port must be a number from 0 to 65535"},

@@ -57,6 +57,8 @@ func TestParseTUIUsageErrors(t *testing.T) {
 		{[]string{"-g", "-r", "soon"}, "invalid argument"},
 		{[]string{"-g", "--expire", "-1s"}, "invalid --expire -1s"},
 		{[]string{"-g", "-j"}, "-j (--json) and -g (--tui) cannot be combined"},
+		{[]string{"-g", "--interval", "1s"}, "--interval and -g (--tui) cannot be combined"},
+		{[]string{"-g", "--top", "5"}, "--top and -g (--tui) cannot be combined"},
 		{[]string{"-r", "2s"}, "--refresh applies only to the live table: add -g (--tui)"},
 		{[]string{"--expire", "2s"}, "--expire applies only to the live table: add -g (--tui)"},
 	}
