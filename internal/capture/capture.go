@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
@@ -59,10 +60,15 @@ func KeyFromBPF(k *bpfprog.TCFlowKey) flow.Key {
 	return fk
 }
 
-// loadError explains the usual reasons a load fails.
-func loadError(err error) error {
-	if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM) {
-		return fmt.Errorf("load eBPF programs: the kernel refused the flow table (%w): lower --max-entries", err)
+// loadError explains the usual reasons a load fails. entries is the size
+// of the flow tables being loaded, 0 for a probe that has none.
+func loadError(err error, entries uint32) error {
+	if entries > 0 && (errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM)) {
+		size := "they"
+		if ncpu, cerr := ebpf.PossibleCPU(); cerr == nil {
+			size = fmt.Sprintf("they would lock about %s of kernel memory (two tables, counters for %d CPUs), and", mib(tableBytes(entries, ncpu)), ncpu)
+		}
+		return fmt.Errorf("load eBPF programs: the kernel refused flow tables of %d flows: %s %w: lower --max-entries", entries, size, err)
 	}
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		return fmt.Errorf("load eBPF programs: %w: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON", err)

@@ -71,7 +71,7 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	}
 	c := &Cgroup{dir: o.Dir, log: log}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
-		return nil, loadError(err)
+		return nil, loadError(err, o.MaxEntries)
 	}
 	c.table, err = newTable(tableMaps{
 		Slot:      c.objs.FlowTables,
@@ -103,7 +103,7 @@ func ProbeMPTCPOwner() (bool, error) {
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return false, nil
 	default:
-		return false, fmt.Errorf("probe for bpf_skc_to_mptcp_sock: %w", loadError(err))
+		return false, fmt.Errorf("probe for bpf_skc_to_mptcp_sock: %w", loadError(err, 0))
 	}
 }
 

@@ -43,7 +43,7 @@ func StartTC(o TCOptions) (*TC, error) {
 	}
 	t := &TC{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
-		return nil, loadError(err)
+		return nil, loadError(err, o.MaxEntries)
 	}
 	t.table, err = newTable(tableMaps{
 		Slot:      t.objs.FlowTables,

@@ -99,7 +99,7 @@ func ProbeXDPFrags() (bool, error) {
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return false, nil
 	default:
-		return false, fmt.Errorf("probe for multi-buffer XDP support: %w", loadError(err))
+		return false, fmt.Errorf("probe for multi-buffer XDP support: %w", loadError(err, 0))
 	}
 }
 
@@ -147,7 +147,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 			return nil, fmt.Errorf("load XDP in offload mode for %s: driver %s cannot run this program on the device (try --xdp_mode native or generic): %w",
 				name, attach.DriverName(name), err)
 		}
-		return nil, loadError(err)
+		return nil, loadError(err, maxEntries)
 	}
 	x.table, err = newTable(tableMaps{
 		Slot:      x.objs.FlowTables,
