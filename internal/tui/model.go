@@ -102,6 +102,7 @@ type totals struct {
 	interval       time.Duration
 	in, out, lost  Rate
 	untracked      flow.Counters
+	lostFlows      uint64 // about this many flows had no row in the last interval
 	tableSize      int
 	active         int
 	tableKnownFull bool
@@ -252,7 +253,7 @@ func (m *Model) publish() {
 	t := m.tr
 	m.tot = totals{
 		at: t.Last(), readings: t.Readings, interval: t.Interval,
-		in: t.In, out: t.Out, lost: t.UntrackedRate, untracked: t.Untracked,
+		in: t.In, out: t.Out, lost: t.UntrackedRate, untracked: t.Untracked, lostFlows: t.UntrackedFlows,
 		tableSize: t.TableSize, active: len(m.active),
 		tableKnownFull: m.o.MaxEntries > 0 && t.TableSize >= int(m.o.MaxEntries),
 	}
@@ -393,7 +394,7 @@ func (m *Model) warning() string {
 	if u.Packets > 0 {
 		lost = fmt.Sprintf("%d packets (%s) in no row", u.Packets, FormatBytes(u.Bytes))
 		if m.tot.lost.BPS > 0 {
-			lost += ", " + report.FormatBitrate(m.tot.lost.BPS) + " now"
+			lost += fmt.Sprintf(", %s now from about %d flows", report.FormatBitrate(m.tot.lost.BPS), m.tot.lostFlows)
 		}
 	}
 	// The advice comes before the numbers, so a narrow screen cuts those.

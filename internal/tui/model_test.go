@@ -77,6 +77,7 @@ func (m *Model) read(d time.Duration, s capture.Snapshot) {
 	}
 	u := s.UntrackedTotal()
 	drain.Untracked[flow.In] = flow.Counters{Packets: u.Packets - m.tr.Untracked.Packets, Bytes: u.Bytes - m.tr.Untracked.Bytes}
+	drain.UntrackedFlows = s.UntrackedFlows
 	m.Update(readingMsg{snap: drain, at: at(d)})
 }
 
@@ -418,9 +419,10 @@ func TestModelWarning(t *testing.T) {
 	m := testModel(Options{MaxEntries: 3})
 	s := twoFlows(200, 20)
 	s.Untracked[flow.In] = flow.Counters{Packets: 1234, Bytes: 1_500_000}
+	s.UntrackedFlows = 1100
 	m.read(time.Second, s)
 	lines := m.screen(t)
-	want := "! flow table full (3/3), raise --max-entries: 1234 packets (1.50 MB) in no row, 12.00 Mbps now"
+	want := "! flow table full (3/3), raise --max-entries: 1234 packets (1.50 MB) in no row, 12.00 Mbps now from about 1100 flows"
 	if lines[2] != ansi.Truncate(want, 80, "…") {
 		t.Errorf("warning line:\n got %q\nwant %q", lines[2], ansi.Truncate(want, 80, "…"))
 	}

@@ -78,8 +78,11 @@ type Tracker struct {
 	In, Out       Rate          // sums over every flow, split by Flow.Out
 	Untracked     flow.Counters // cumulative traffic without a row
 	UntrackedRate Rate
-	TableSize     int // entries the kernel flow table took in the last interval
-	Readings      int // number of Updates so far
+	// UntrackedFlows estimates the distinct flows without a row in the last
+	// interval (estimates of different intervals cannot be added up).
+	UntrackedFlows uint64
+	TableSize      int // entries the kernel flow table took in the last interval
+	Readings       int // number of Updates so far
 }
 
 // NewTracker starts tracking at start, when counting began: the first
@@ -156,6 +159,7 @@ func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
 	t.UntrackedRate = Rate{}
 	t.UntrackedRate.add(lost, secs)
 	t.Untracked.Add(lost)
+	t.UntrackedFlows = s.UntrackedFlows
 	t.TableSize = len(s.Flows)
 	t.last = now
 }
