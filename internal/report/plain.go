@@ -84,6 +84,14 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 		b = appendAddrPort(b, f.Src, f.SrcPort)
 		b = append(b, ", dst: "...)
 		b = appendAddrPort(b, f.Dst, f.DstPort)
+	case f.IsIP() && !hasIPFields(&f.Key):
+		// The other IP protocols, and rows without their L4 header (a
+		// fragment, a deep chain, a malformed header), as pktstat-bpf
+		// prints them: address and port, the port 0.
+		b = append(b, ", src: "...)
+		b = appendAddrPort(b, f.Src, 0)
+		b = append(b, ", dst: "...)
+		b = appendAddrPort(b, f.Dst, 0)
 	case f.IsIP():
 		b = appendAddrs(b, &f.Key)
 		b = appendIPFields(b, &f.Key)
@@ -116,6 +124,15 @@ func appendAddrs(b []byte, k *flow.Key) []byte {
 	b = k.Src.AppendTo(b)
 	b = append(b, ", dst: "...)
 	return k.Dst.AppendTo(b)
+}
+
+// hasIPFields reports whether appendIPFields has fields for k.
+func hasIPFields(k *flow.Key) bool {
+	_, spi := k.SPI()
+	_, _, gre := k.GRE()
+	_, _, ospf := k.OSPF()
+	_, igmp := k.IGMPType()
+	return k.IsICMP() || spi || gre || ospf || igmp
 }
 
 // appendIPFields adds the fields of IP protocols without ports, in

@@ -68,7 +68,7 @@ func TestWritePlainProtoRows(t *testing.T) {
 		"proto: ARP, src: 198.18.0.1, dst: 198.18.0.2, op: request, vlan: 7",
 		"proto: ARP",
 		"proto: ARP, malformed",
-		"proto: IPSEC-ESP, src: 198.18.0.9, dst: 198.18.0.10, fragment",
+		"proto: IPSEC-ESP, src: 198.18.0.9:0, dst: 198.18.0.10:0, fragment",
 		"proto: UDP, l7: DNS, src: 198.18.0.2:53, dst: 198.18.0.1:40000",
 		"proto: UDP, src: 198.18.0.2:9999, dst: 198.18.0.1:40001",
 	}
