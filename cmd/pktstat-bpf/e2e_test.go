@@ -264,8 +264,10 @@ func snmpDelta(before, after map[string]uint64, key string) uint64 { return afte
 // TcpOutSegs, the segments TCP handed to IP, as the namespace's own MIB
 // counts them, plus the segments it retransmitted (RetransSegs; a busy
 // machine can overflow veth's receive ring). The B->A row (pure ACKs,
-// SYN-ACK and FIN) must equal B's. SACK is off in both namespaces so that
-// every ACK has the same header length, whatever was lost.
+// SYN-ACK and FIN) must equal B's. A second capture at B's end sees the
+// same GSO skbs arrive on its ingress, and must count the same. SACK is
+// off in both namespaces so that every ACK has the same header length,
+// whatever was lost.
 func TestE2ETCPBulk(t *testing.T) {
 	bin := e2eBinary(t)
 	p := testnet.NewPair(t)
@@ -296,7 +298,11 @@ func TestE2ETCPBulk(t *testing.T) {
 		t.Fatalf("TCP sockets before the transfer: A %v, B %v; want none, and B's listener", stA, stB)
 	}
 
+	// Two captures of the same transfer: at the sender, whose egress sees
+	// GSO skbs, and at the receiver, whose ingress sees them as they cross
+	// the veth.
 	tl := startCapture(t, p.A, bin)
+	tlB := startCapture(t, p.B, bin)
 	snmpA0, err := p.A.SNMP()
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +312,10 @@ func TestE2ETCPBulk(t *testing.T) {
 		t.Fatal(err)
 	}
 	link0, err := p.A.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkB0, err := p.B.LinkStats()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +409,12 @@ func TestE2ETCPBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	linkB1, err := p.B.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
 	rows := stopCapture(t, tl, syscall.SIGINT)
+	rowsB := stopCapture(t, tlB, syscall.SIGINT)
 
 	for _, c := range []struct {
 		what      string
@@ -437,6 +452,25 @@ func TestE2ETCPBulk(t *testing.T) {
 	t.Logf("GSO: A's veth sent %d skbs (all protocols) for %d TCP segments", skbs, segsA)
 	if skbs >= segsA {
 		t.Errorf("A's veth sent %d skbs for %d segments: GSO was not active, so this test did not check segment counting", skbs, segsA)
+	}
+
+	// At the receiver, the same segments arrive in the same GSO skbs. A
+	// skb the veth dropped would be missing there although A's counters
+	// include it: the ground truth holds only without drops.
+	if d := link1.TxDropped - link0.TxDropped; d != 0 {
+		t.Fatalf("A's veth dropped %d skbs on the way to B: B's rows cannot match A's counters", d)
+	}
+	abIn := oneRow(t, rowsB, "TCP", src.Addr(), dst.Addr(), src.Port(), dst.Port())
+	baOut := oneRow(t, rowsB, "TCP", dst.Addr(), src.Addr(), dst.Port(), src.Port())
+	if abIn.Dir != "in" || baOut.Dir != "out" {
+		t.Errorf("at B, A->B is %q and B->A %q; want in and out", abIn.Dir, baOut.Dir)
+	}
+	wantCounts(t, "TCP A->B received at B (A's Tcp.OutSegs + RetransSegs)", abIn, segsA, size+info.Bytes_retrans+segsA*hdr+synExtra)
+	wantCounts(t, "TCP B->A sent by B (B's Tcp.OutSegs + RetransSegs)", baOut, segsB, segsB*hdr+synExtra)
+	rxSkbs := linkB1.RxPackets - linkB0.RxPackets
+	t.Logf("at B's ingress: %d skbs (all protocols) for %d TCP segments", rxSkbs, segsA)
+	if rxSkbs >= segsA {
+		t.Errorf("B's veth received %d skbs for %d segments: no GSO skb reached B's ingress, so this test did not check it", rxSkbs, segsA)
 	}
 }
 
