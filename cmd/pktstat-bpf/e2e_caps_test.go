@@ -273,6 +273,56 @@ func TestE2ECapsCgroup(t *testing.T) {
 	}
 }
 
+// TestE2ECapsProcess runs process mode as nobody, with the three
+// capabilities and then with CAP_DAC_READ_SEARCH too. Either way a
+// helper's datagrams are counted exactly, under its PID, name and cgroup.
+// Without CAP_DAC_READ_SEARCH, open_by_handle_at is refused, so the tool
+// names cgroups by walking the tree, and says so; with it, it does not.
+func TestE2ECapsProcess(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	dirs := makeProcCgroups(t, "caps")
+	h := startProcHelper(t, p.A, dirs["caps"], "pktproc-caps")
+	for i, caps := range [][]string{modeCaps, append(slices.Clone(modeCaps), "cap_dac_read_search")} {
+		t.Run(strings.Join(caps, ","), func(t *testing.T) {
+			const n, size = 12, 300
+			dst := netip.AddrPortFrom(p.B.IPv4, uint16(6300+i))
+			rx, err := p.B.ListenUDP(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rx.Close()
+			tl := testnet.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-k", "-t", "0", "-j")...)
+			wantCreds(t, tl.PID(), caps)
+			u := h.call(t, "udp udp4 %s:0 %s", p.A.IPv4, dst)
+			defer h.call(t, "close %s", u[0])
+			h.call(t, "write %s %d %d", u[0], n, size)
+			if got, err := testnet.ReadUDP(rx, n, size, 5*time.Second); err != nil {
+				t.Fatalf("%d of %d datagrams arrived: %v", got, n, err)
+			}
+			var found []testnet.Row
+			for _, r := range stopCapture(t, tl, syscall.SIGINT) {
+				if r.Proto == "UDP" && r.Dir == "out" && r.DstPort == dst.Port() {
+					found = append(found, r)
+				}
+			}
+			// Process mode counts UDP payload bytes.
+			if len(found) != 1 || found[0].Packets != n || found[0].Bytes != n*size ||
+				found[0].PID != uint32(h.pid) || found[0].Comm != h.name || found[0].Cgroup != h.cg {
+				t.Fatalf("rows for the datagrams: %+v; want one of %d packets, %d bytes, pid %d, comm %s, cgroup %s",
+					found, n, n*size, h.pid, h.name, h.cg)
+			}
+			walked := strings.Contains(tl.Stderr(), "named by walking the cgroup tree")
+			if dac := slices.Contains(caps, "cap_dac_read_search"); walked == dac {
+				t.Errorf("with cap_dac_read_search %v, the tool warned of walking the tree: %v\nstderr:\n%s", dac, walked, tl.Stderr())
+			}
+			t.Logf("%d packets, %d bytes, pid %d, comm %q, cgroup %q; walked the cgroup tree: %v",
+				found[0].Packets, found[0].Bytes, found[0].PID, found[0].Comm, found[0].Cgroup, walked)
+		})
+	}
+}
+
 // TestE2ECapsOneLess leaves out each capability of TC mode in turn: the
 // run must fail with exit code 1, one line that names the missing
 // capability, and nothing attached.
