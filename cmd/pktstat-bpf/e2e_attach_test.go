@@ -247,7 +247,8 @@ func TestE2ENothingLeftLegacy(t *testing.T) {
 			if !strings.Contains(tl.Stderr(), "mode=tc/legacy") {
 				t.Fatalf("not attached through legacy tc:\n%s", tl.Stderr())
 			}
-			name := "pktstat-bpf:" + strconv.Itoa(tl.PID())
+			// The run created the clsact qdisc: its filters' names say so.
+			name := "pktstat-bpf:" + strconv.Itoa(tl.PID()) + ":clsact"
 			s := legacyState(t, p.A)
 			if !s.clsact || len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
 				t.Fatalf("while running: %v; want clsact and one filter %q each way", s, name)
@@ -274,7 +275,8 @@ func TestE2ENothingLeftLegacy(t *testing.T) {
 			if swept != 2 || !strings.Contains(next.Stderr(), name) {
 				t.Fatalf("the next run logged %d removals of %q, want 2:\n%s", swept, name, next.Stderr())
 			}
-			nextName := "pktstat-bpf:" + strconv.Itoa(next.PID())
+			// The next run owns the qdisc now, and its names say so too.
+			nextName := "pktstat-bpf:" + strconv.Itoa(next.PID()) + ":clsact"
 			if s := legacyState(t, p.A); len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, nextName) || !filterNamed(s.egress, nextName) {
 				t.Fatalf("during the next run: %v; want only its own filters %q", s, nextName)
 			}
@@ -287,6 +289,46 @@ func TestE2ENothingLeftLegacy(t *testing.T) {
 			t.Logf("the next run removed both leftovers at its start, and left no filter and no qdisc at its exit")
 		})
 	}
+}
+
+// addClsact adds a clsact qdisc to e's veth, as another tool would.
+func addClsact(t *testing.T, e testnet.End) {
+	t.Helper()
+	if err := e.Do(func() error {
+		return netlink.QdiscAdd(&netlink.GenericQdisc{
+			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: e.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+			QdiscType:  "clsact",
+		})
+	}); err != nil {
+		t.Fatalf("add a clsact qdisc to %s: %v", e.Link, err)
+	}
+}
+
+// TestE2ELegacyKeepsForeignQdisc: a clsact qdisc that was there before
+// the tool is never removed, not even by the run that sweeps up after a
+// killed one. The killed run's filters say that it did not own the qdisc.
+func TestE2ELegacyKeepsForeignQdisc(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	addClsact(t, p.A)
+	tl := startCapture(t, p.A, bin, "--tc-attach", "legacy")
+	name := "pktstat-bpf:" + strconv.Itoa(tl.PID())
+	if s := legacyState(t, p.A); !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+		t.Fatalf("while running: %v; want one filter %q each way, without the qdisc owner's mark", s, name)
+	}
+	if code := endCapture(t, tl, "SIGKILL"); code != wantExit("SIGKILL") {
+		t.Fatalf("exit code %d after SIGKILL\nstderr:\n%s", code, tl.Stderr())
+	}
+	next := startCapture(t, p.A, bin, "--tc-attach", "legacy")
+	if n := strings.Count(next.Stderr(), "removed a tc filter left by an earlier run"); n != 2 {
+		t.Fatalf("the next run logged %d removals, want 2:\n%s", n, next.Stderr())
+	}
+	stopCapture(t, next, syscall.SIGINT)
+	s := legacyState(t, p.A)
+	if !s.clsact || len(s.ingress) != 0 || len(s.egress) != 0 {
+		t.Fatalf("after the next run: %v; want the qdisc that was there before, and no filter", s)
+	}
+	t.Logf("after a killed run and the run that swept up: %v, the qdisc that was there before stays", s)
 }
 
 // counterProg is a program of some other tool on the same hook: it counts
@@ -400,13 +442,8 @@ func TestE2ECoexist(t *testing.T) {
 		p := testnet.NewPair(t)
 		p.PinNeighbors(t)
 		foreign := newCounterProg(t, "foreign", frameLen, 0)
+		addClsact(t, p.A)
 		err := p.A.Do(func() error {
-			if err := netlink.QdiscAdd(&netlink.GenericQdisc{
-				QdiscAttrs: netlink.QdiscAttrs{LinkIndex: p.A.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
-				QdiscType:  "clsact",
-			}); err != nil {
-				return fmt.Errorf("add clsact: %w", err)
-			}
 			return netlink.FilterAdd(&netlink.BpfFilter{
 				FilterAttrs: netlink.FilterAttrs{LinkIndex: p.A.Index, Parent: netlink.HANDLE_MIN_INGRESS,
 					Priority: 100, Protocol: unix.ETH_P_ALL},

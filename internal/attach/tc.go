@@ -4,6 +4,7 @@
 package attach
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,8 +30,23 @@ const (
 
 // filterNamePrefix starts the name of every cls_bpf filter this tool adds.
 // The rest of the name is the PID of the run that added it, so that a
-// later run can tell a live run's filter from a killed run's leftover.
-const filterNamePrefix = "pktstat-bpf:"
+// later run can tell a live run's filter from a killed run's leftover,
+// then ownsQdiscMark if that run owns the clsact qdisc: it created it, or
+// took it over from a killed run that did. A qdisc that was there before
+// is never anyone's to remove.
+const (
+	filterNamePrefix = "pktstat-bpf:"
+	ownsQdiscMark    = ":clsact"
+)
+
+// filterName is the name of this run's filters.
+func filterName(ownsQdisc bool) string {
+	name := filterNamePrefix + strconv.Itoa(os.Getpid())
+	if ownsQdisc {
+		name += ownsQdiscMark
+	}
+	return name
+}
 
 // TCPrograms are the programs for both directions of one interface.
 type TCPrograms struct {
@@ -60,10 +76,8 @@ func AttachTC(ifindex int, progs TCPrograms, mode TCMode, log *slog.Logger) (*TC
 	if err != nil {
 		return nil, err
 	}
-	// The clsact qdisc that held a killed run's filters was most likely
-	// created by that run: Close removes it if nothing else uses it by then.
-	// Should it have existed before, it is empty, and an empty clsact does
-	// nothing, so removing it loses nothing.
+	// The clsact qdisc that a killed run created and left is this run's
+	// now: Close removes it if nothing else uses it by then.
 	t := &TC{log: log, qdisc: swept}
 	if mode == TCAuto || mode == TCX {
 		err := t.attachTCX(ifindex, progs)
@@ -129,7 +143,7 @@ func (t *TC) attachLegacy(ifindex int, progs TCPrograms) error {
 		}
 		t.qdisc = q
 	}
-	name := filterNamePrefix + strconv.Itoa(os.Getpid())
+	name := filterName(t.qdisc != nil)
 	for _, d := range []struct {
 		prog   *ebpf.Program
 		parent uint32
@@ -244,13 +258,13 @@ func findClsact(ifindex int) (netlink.Qdisc, error) {
 // removeStaleFilters deletes cls_bpf filters that a killed run of this tool
 // left behind: filters running one of our programs (by name) whose owner
 // PID is no longer a running pktstat-bpf. Other filters are never touched.
-// It returns the clsact qdisc if it removed any filter from it, else nil.
+// It returns the clsact qdisc if a removed filter's run owned it, else nil.
 func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) (netlink.Qdisc, error) {
 	q, err := findClsact(ifindex)
 	if err != nil || q == nil {
 		return nil, err
 	}
-	removed := false
+	owned := false
 	ours := map[string]bool{}
 	for _, p := range []*ebpf.Program{progs.Ingress, progs.Egress} {
 		info, err := p.Info()
@@ -276,10 +290,10 @@ func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) (netlin
 				return nil, fmt.Errorf("remove stale filter %q (prio %d): %w", bf.Name, bf.Priority, err)
 			}
 			log.Info("removed a tc filter left by an earlier run", "filter", bf.Name, "program_id", bf.Id)
-			removed = true
+			owned = owned || strings.HasSuffix(bf.Name, ownsQdiscMark)
 		}
 	}
-	if !removed {
+	if !owned {
 		return nil, nil
 	}
 	return q, nil
@@ -299,9 +313,11 @@ func programName(id int) string {
 }
 
 // ownerAlive reports whether the PID in a filter name is a running
-// pktstat-bpf (other than a recycled PID of some other program).
-func ownerAlive(filterName string) bool {
-	pid, err := strconv.Atoi(strings.TrimPrefix(filterName, filterNamePrefix))
+// process of this program, by its process name, whatever the binary is
+// called (and not a recycled PID of some other program).
+func ownerAlive(name string) bool {
+	pidText, _, _ := strings.Cut(strings.TrimPrefix(name, filterNamePrefix), ":")
+	pid, err := strconv.Atoi(pidText)
 	if err != nil {
 		return false
 	}
@@ -309,7 +325,8 @@ func ownerAlive(filterName string) bool {
 		return true
 	}
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return err == nil && strings.TrimSpace(string(comm)) == "pktstat-bpf"
+	self, serr := os.ReadFile("/proc/self/comm")
+	return err == nil && serr == nil && bytes.Equal(comm, self)
 }
 
 func (t *TC) closeLinks() error {
