@@ -8,7 +8,8 @@ package main
 // (a connected socket and an unconnected one, to the server's one
 // unconnected wildcard socket) and ICMP (ping and raw sockets, both
 // families), and the helpers count their own successful send and receive
-// system calls. Every row of those three processes must be one the test
+// system calls. A TCP connection and a UDP socket of client 1 exist before
+// the tool starts. Every row of those three processes must be one the test
 // expects, with the right PID, name and cgroup, and exact packets and
 // bytes in both directions.
 
@@ -469,6 +470,10 @@ func TestE2EProcess(t *testing.T) {
 	acc1 := srv.send(t, "accept")
 	c1 := cli1.call(t, "dial tcp4 %s:%s", p.B.IPv4, lport)
 	s1 := acc1()
+	// And client 1 opens a UDP socket, whose datagrams only the start-up
+	// walk of every process's files can attribute: no send or receive call
+	// names a datagram socket's owner.
+	u0 := cli1.call(t, "udp udp4 %s:0", p.A.IPv4)
 
 	tl := testnet.StartTool(t, p.B, bin, "-k", "-t", "0", "-j")
 	if !strings.Contains(tl.Stderr(), "mode=process/") {
@@ -518,6 +523,17 @@ func TestE2EProcess(t *testing.T) {
 	}
 	want.add("UDP", u1src, u1dst, 5*300, cli1, 5, srv, 5)
 	want.add("UDP", u1dst, u1src, 5*120, srv, 5, cli1, 5)
+
+	// Client 1's socket from before start-up sends with sendto.
+	u0src := parseAddrPort(t, u0[1])
+	serve = srv.send(t, "serve %s 2 50", us[0])
+	cli1.call(t, "sendto %s %s 2 400", u0[0], u1dst)
+	cli1.call(t, "recv %s 2 50", u0[0])
+	if got := serve(); got[0] != "800" {
+		t.Fatalf("the server received %s bytes from client 1's older socket, want 800", got[0])
+	}
+	want.add("UDP", u0src, u1dst, 2*400, cli1, 2, srv, 2)
+	want.add("UDP", u1dst, u0src, 2*50, srv, 2, cli1, 2)
 
 	u2 := cli2.call(t, "udp udp6 [%s]:0", p.A.IPv6)
 	u2src, u2dst := parseAddrPort(t, u2[1]), netip.AddrPortFrom(p.B.IPv6, uport)
