@@ -461,8 +461,10 @@ func (m *Model) View() string {
 	if m.o.MaxEntries > 0 {
 		table += "/" + strconv.FormatUint(uint64(m.o.MaxEntries), 10)
 	}
-	head := fmt.Sprintf("iface %s  mode %s  up %s  flows %d shown, table %s",
-		m.o.Iface, m.o.Mode, clock(up), m.tot.active, table)
+	// The numbers first: a narrow terminal cuts the end, where a cgroup's
+	// path can be long.
+	head := fmt.Sprintf("mode %s  up %s  flows %d shown, table %s  iface %s",
+		m.o.Mode, clock(up), m.tot.active, table, m.o.Iface)
 	if ansi.StringWidth(head)+len("pktstat-bpf  ") <= m.width {
 		head = "pktstat-bpf  " + head
 	}

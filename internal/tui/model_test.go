@@ -183,7 +183,7 @@ func TestModelScreen(t *testing.T) {
 	lines = m.screen(t)
 	screen := strings.Join(lines, "\n")
 	for i, want := range []string{
-		"pktstat-bpf  iface pa1  mode tc/tcx  up 0:00:01  flows 3 shown, table 3/1024",
+		"pktstat-bpf  mode tc/tcx  up 0:00:01  flows 3 shown, table 3/1024  iface pa1",
 		// in: 200*142 + 20*1242 bytes and 220 packets in 1 s; out: 300 bytes, 3 packets.
 		"in 425.92 Kbps 220.0 pps   out 2.40 Kbps 3.0 pps   (last 1s)",
 	} {
@@ -216,6 +216,19 @@ func TestModelScreen(t *testing.T) {
 		if !strings.Contains(lines[23], k) {
 			t.Errorf("help line %q lacks %q", lines[23], k)
 		}
+	}
+}
+
+// TestModelHeaderNarrow: at 80 columns, a cgroup's long path is what the
+// header cuts, not the mode, the run time or the table's size.
+func TestModelHeaderNarrow(t *testing.T) {
+	m := NewModel(nil, Options{Iface: "all (cgroup /sys/fs/cgroup/unified/system.slice/nginx.service)", Mode: "cgroup",
+		Start: t0, Refresh: time.Second, MaxEntries: 1024, Owners: true})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.read(time.Second, twoFlows(200, 20))
+	head := m.screen(t)[0]
+	if !strings.HasPrefix(head, "mode cgroup  up 0:00:01  flows 3 shown, table 3/1024  iface all (cgroup /sys/") {
+		t.Errorf("header at 80 columns: %q", head)
 	}
 }
 
