@@ -147,6 +147,9 @@ func checkXDPStartLog(t *testing.T, tl *testnet.Tool, mode string) {
 // The frames carry a destination MAC that is not B's, so that after XDP
 // passes them the stack drops them at once (PACKET_OTHERHOST): the
 // generator's rate is then bounded by XDP and skb allocation, not by IP.
+// The same frames are first sent into an empty XDP_PASS program (the
+// ceiling with a passing program) and an XDP_DROP one (the generator's
+// own), and the rates are logged beside the tool's.
 func TestE2EXDPHighRate(t *testing.T) {
 	bin := e2eBinary(t)
 	p := testnet.NewPair(t)
@@ -214,6 +217,33 @@ func TestE2EXDPHighRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gen.Close()
+
+	// The rate the same frames reach without the tool, in the same run:
+	// into an XDP program that passes them, after which B's stack builds an
+	// skb for each as it does with the tool, and into one that drops them,
+	// which is the generator's own ceiling.
+	for _, base := range []struct {
+		name string
+		ret  int32
+	}{{"an empty XDP_PASS program", 2}, {"an XDP_DROP program", 1}} {
+		prog := bpftest.EmptyProgram(t, ebpf.XDP, base.ret)
+		var l link.Link
+		if err := p.B.Do(func() (err error) {
+			l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: p.B.Index, Flags: link.XDPDriverMode})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		rep, err := gen.Send(ctx, frames)
+		cancel()
+		l.Close()
+		// A baseline that lost frames on a busy machine is still a rate.
+		if err != nil && !errors.Is(err, livegen.ErrNotDelivered) {
+			t.Fatal(err)
+		}
+		t.Logf("baseline, into %s: %.2f Mpps while the kernel sent", base.name, rep.KernelRate()/1e6)
+	}
 
 	// Send fails with ErrNotDelivered unless the veth's counters show every
 	// frame delivered to B's receive ring; then each flow's Count is exact
