@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
 // XDPMode is how an XDP program is attached.
@@ -117,6 +119,9 @@ var xdpFlags = map[XDPMode]link.XDPAttachFlags{
 // modeError names the mode and the driver when the driver cannot do it.
 func modeError(m XDPMode, iface string, err error) error {
 	driver := DriverName(iface)
+	if hint := kernel.Hint("XDP through a BPF link", 5, 9); hint != "" {
+		return fmt.Errorf("attach XDP in %s mode to %s (driver %s)%s: %w", m, iface, driver, hint, err)
+	}
 	switch {
 	case m == XDPNative && errors.Is(err, unix.EOPNOTSUPP):
 		return fmt.Errorf("attach XDP in native mode to %s: driver %s does not support native XDP (try --xdp_mode generic): %w", iface, driver, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
 // TCOptions configure a TC capture.
@@ -43,7 +44,7 @@ func StartTC(o TCOptions) (*TC, error) {
 	}
 	t := &TC{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
-		return nil, loadError(err, o.MaxEntries)
+		return nil, fmt.Errorf("%w%s", loadError(err, o.MaxEntries), kernel.Hint("TC mode", 5, 7))
 	}
 	t.table, err = newTable(tableMaps{
 		Slot:      t.objs.FlowTables,
