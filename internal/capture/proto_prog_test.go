@@ -28,8 +28,10 @@ func activeRows(t testing.TB, tb *table[bpfprog.TCFlowKey]) []flow.Flow {
 }
 
 // loadHooks loads every program the parser serves with tables of
-// maxEntries rows: TC ingress and egress, and the XDP program that this
-// kernel gets (multi-buffer when it can). noARP is --no-arp.
+// maxEntries rows: TC ingress and egress, and the XDP programs: the
+// single-buffer one (native mode at a standard MTU), and the multi-buffer
+// one where the kernel has it (generic mode, jumbo MTUs). noARP is
+// --no-arp.
 func loadHooks(t testing.TB, maxEntries uint32, noARP bool) []hookUnderTest {
 	t.Helper()
 	bpftest.RequireRoot(t)
@@ -51,22 +53,34 @@ func loadHooks(t testing.TB, maxEntries uint32, noARP bool) []hookUnderTest {
 		pass:    tcPass(),
 		accepts: skbTestRunAccepts,
 	}
-	frags, err := ProbeXDPFrags()
+	multiBuffer, err := ProbeXDPFrags()
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := loadXDPWith(xdpLoad{maxEntries: maxEntries, frags: frags, noARP: noARP})
-	if err != nil {
-		t.Fatalf("load XDP program: %+v", err)
+	hooks := []hookUnderTest{tc}
+	for _, frags := range []bool{false, true} {
+		if frags && !multiBuffer {
+			continue
+		}
+		x, err := loadXDPWith(xdpLoad{maxEntries: maxEntries, frags: frags, noARP: noARP})
+		if err != nil {
+			t.Fatalf("load XDP program (multi-buffer %v): %+v", frags, err)
+		}
+		t.Cleanup(func() { x.Close() })
+		accepts := func(frame []byte) bool { return len(frame) >= 14 }
+		if !frags {
+			// A single-buffer program gets frames that fit one page, as
+			// BPF_PROG_TEST_RUN and the drivers give it.
+			accepts = func(frame []byte) bool { return len(frame) >= 14 && len(frame) <= 3500 }
+		}
+		hooks = append(hooks, hookUnderTest{
+			progs:   []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
+			tb:      x.table,
+			pass:    xdpPass,
+			accepts: accepts,
+		})
 	}
-	t.Cleanup(func() { x.Close() })
-	xdp := hookUnderTest{
-		progs:   []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
-		tb:      x.table,
-		pass:    xdpPass,
-		accepts: func(frame []byte) bool { return len(frame) >= 14 },
-	}
-	return []hookUnderTest{tc, xdp}
+	return hooks
 }
 
 // runOne runs frame once through p and returns the one row it made; it
