@@ -381,13 +381,20 @@ func TestE2ETUI(t *testing.T) {
 // gets "EXIT=<code>" once the binary exits.
 func startTUI(t *testing.T, bin string, p *testnet.Pair, args ...string) (*tmuxSession, string) {
 	t.Helper()
+	return startTUISized(t, bin, p, 80, 24, "iface "+p.A.Link, append([]string{"-i", p.A.Link}, args...)...)
+}
+
+// startTUISized is startTUI in a pane of width x height, with args as
+// given, waiting for a header that contains head.
+func startTUISized(t *testing.T, bin string, p *testnet.Pair, width, height int, head string, args ...string) (*tmuxSession, string) {
+	t.Helper()
 	dir := t.TempDir()
 	exitFile, logFile := filepath.Join(dir, "exit"), filepath.Join(dir, "stderr")
-	command := fmt.Sprintf("nsenter --net=%s -- %s -g -i %s %s 2>%s; echo EXIT=$? >%s; sleep 60",
-		p.A.NetnsPath(), bin, p.A.Link, strings.Join(args, " "), logFile, exitFile)
-	tm := newTmux(t, 80, 24, command)
+	command := fmt.Sprintf("nsenter --net=%s -- %s -g %s 2>%s; echo EXIT=$? >%s; sleep 60",
+		p.A.NetnsPath(), bin, strings.Join(args, " "), logFile, exitFile)
+	tm := newTmux(t, width, height, command)
 	tm.waitScreen(30*time.Second, "the table", func(l []string) bool {
-		return len(l) == 24 && strings.Contains(l[0], "iface "+p.A.Link) && strings.HasPrefix(l[23], "q quit")
+		return len(l) == height && strings.Contains(l[0], head) && strings.HasPrefix(l[height-1], "q quit")
 	})
 	return tm, exitFile
 }
@@ -404,6 +411,66 @@ func waitExit(t *testing.T, exitFile string) string {
 			t.Fatal("pktstat-bpf still running 10s after it was told to quit")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestE2ETUIOtherModes: the live table in XDP mode, and in process mode
+// with its owner columns, shows a paced UDP flow with its exact packets
+// and bytes (frames at XDP, payload in process mode) and, in process mode,
+// the sending process; q ends both with exit code 0.
+func TestE2ETUIOtherModes(t *testing.T) {
+	bin := e2eBinary(t)
+	const n, payload = 40, 100
+	for _, m := range []struct {
+		name, head string
+		args       []string
+		width      int
+		bytes      uint64 // what the mode counts of the n datagrams
+	}{
+		{"xdp", "mode xdp/native", []string{"-x", "--xdp_mode", "native"}, 80, n * (ethLen + ipv4Len + udpLen + payload)},
+		{"process", "mode process/", []string{"-k"}, 160, n * payload},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			p := testnet.NewPair(t)
+			p.PinNeighbors(t)
+			args := append(append([]string(nil), m.args...), "-r", "200ms")
+			if m.name == "xdp" {
+				args = append(args, "-i", p.A.Link)
+			}
+			tm, exitFile := startTUISized(t, bin, p, m.width, 24, m.head, args...)
+			ln, err := p.A.ListenUDP(netip.AddrPortFrom(p.A.IPv4, 9010))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			src, dst := netip.AddrPortFrom(p.B.IPv4, 40010), netip.AddrPortFrom(p.A.IPv4, 9010)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if sent := pacedUDP(ctx, t, p.B, src, dst, payload, n, 10*time.Millisecond)(); sent != n {
+				t.Fatalf("sent %d of %d datagrams", sent, n)
+			}
+			screen := tm.waitScreen(10*time.Second, "the flow with every datagram", func(l []string) bool {
+				for _, line := range l {
+					f := strings.Fields(line)
+					if !strings.Contains(line, src.String()) || !strings.Contains(line, dst.String()) || len(f) < 5 {
+						continue
+					}
+					packets, err1 := strconv.ParseUint(f[3], 10, 64)
+					bytes, err2 := strconv.ParseUint(f[4], 10, 64)
+					if err1 != nil || err2 != nil || packets != n || bytes != m.bytes {
+						continue
+					}
+					// Process mode names the sender, this test process.
+					return m.name != "process" || strings.Contains(line, " "+strconv.Itoa(os.Getpid())+" ")
+				}
+				return false
+			})
+			t.Logf("%s mode:\n%s", m.name, strings.Join(screen, "\n"))
+			tm.keys("q")
+			if got := waitExit(t, exitFile); got != "EXIT=0" {
+				t.Errorf("after q: %s, want EXIT=0", got)
+			}
+		})
 	}
 }
 
