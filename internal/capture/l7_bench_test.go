@@ -3,6 +3,7 @@ package capture
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -206,5 +207,84 @@ func TestL7BenchScenarios(t *testing.T) {
 	}
 	if len(snap.Flows) != 1 || snap.Untracked[flow.In].Packets != 3 {
 		t.Errorf("tcp-first: rows %+v, untracked %+v; want the other flow's row and 3 untracked packets", snap.Flows, snap.Untracked)
+	}
+}
+
+// BenchmarkL7FirstPacket measures a real first packet: a TCP segment with
+// an HTTP request whose flow has no row yet, so the program misses the
+// lookup, detects the protocol and inserts the row. That cannot repeat
+// within one BPF_PROG_TEST_RUN call, so each call runs once, after the
+// row is deleted; in turns with it run the same segment once more (the
+// flow now known and labelled, one lookup) and an empty program, each a
+// single run too, so that the calls' timing overhead is in all three. It
+// reports medians over 2000 turns, and the first packet's cost over the
+// known one: the insert and the detection.
+//
+//	go test -run '^$' -bench L7FirstPacket -benchtime 1x ./internal/capture/
+func BenchmarkL7FirstPacket(b *testing.B) {
+	const turns = 2000
+	bpftest.RequireRoot(b)
+	tcp := bpftest.L7Frame(b, bpftest.HTTPRequest(b), false, false, 40555)
+
+	_, tc := loadTC(b, 131072)
+	x, err := loadXDP(131072, false, false, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { x.Close() })
+	for _, hook := range []struct {
+		name  string
+		prog  *ebpf.Program
+		tb    *table[bpfprog.TCFlowKey]
+		empty *ebpf.Program
+	}{
+		{"tc", tc.progs[0].prog, tc.tb, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
+		{"xdp", x.objs.PktstatXdp, x.table, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
+	} {
+		b.Run(hook.name, func(b *testing.B) {
+			run := func(p *ebpf.Program) time.Duration {
+				_, d, err := p.Benchmark(tcp, 1, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return d
+			}
+			// The row's key as the kernel writes it, to delete it by.
+			run(hook.prog)
+			active := hook.tb.tables[hook.tb.active]
+			var key bpfprog.TCFlowKey
+			if err := active.NextKey(nil, &key); err != nil {
+				b.Fatalf("no row after the first run: %v", err)
+			}
+			var first, known, empty []time.Duration
+			for range b.N {
+				for range turns {
+					if err := active.Delete(&key); err != nil {
+						b.Fatalf("delete the row: %v", err)
+					}
+					first = append(first, run(hook.prog))
+					known = append(known, run(hook.prog))
+					empty = append(empty, run(hook.empty))
+				}
+			}
+			snap, err := hook.tb.drain(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// The last turn's row: labelled HTTP by its first packet.
+			if len(snap.Flows) != 1 || snap.Flows[0].L7 != flow.L7HTTP || snap.Flows[0].Packets != 2 {
+				b.Fatalf("after the turns: rows %+v, want one HTTP row of 2 packets", snap.Flows)
+			}
+			med := func(ds []time.Duration) float64 {
+				slices.Sort(ds)
+				return float64(ds[len(ds)/2].Nanoseconds())
+			}
+			f, k, e := med(first), med(known), med(empty)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(e, "empty-ns/call")
+			b.ReportMetric(f, "first-ns/call")
+			b.ReportMetric(k, "known-ns/call")
+			b.ReportMetric(f-k, "first-over-known-ns")
+		})
 	}
 }
