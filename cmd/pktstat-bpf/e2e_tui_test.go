@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -471,6 +472,46 @@ func TestE2ETUIOtherModes(t *testing.T) {
 				t.Errorf("after q: %s, want EXIT=0", got)
 			}
 		})
+	}
+}
+
+// TestE2ETUICgroup: the live table in cgroup mode shows a process inside
+// the cgroup with its PID and name, and its datagrams' exact L3 bytes.
+func TestE2ETUICgroup(t *testing.T) {
+	bin := e2eBinary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	parent, child := makeCgroupTree(t)
+	h := startInside(t, p.A, child)
+	const n, size = 25, 200
+	dst := netip.AddrPortFrom(p.B.IPv4, 6500)
+	rx, err := p.B.ListenUDP(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tm, exitFile := startTUISized(t, bin, p, 160, 24, "mode cgroup", "-c", parent, "-r", "200ms")
+	src := netip.AddrPortFrom(p.A.IPv4, 42500)
+	id := h.call(t, "udp udp4 %s %s", src, dst)[0]
+	defer h.call(t, "close %s", id)
+	h.call(t, "write %s %d %d", id, n, size)
+	if got, err := testnet.ReadUDP(rx, n, size, 5*time.Second); err != nil {
+		t.Fatalf("%d of %d datagrams arrived: %v", got, n, err)
+	}
+	want := []string{strconv.Itoa(n), strconv.Itoa(n * (ipv4Len + udpLen + size)), "UDP", src.String(), dst.String(), "out", strconv.Itoa(h.pid), cgHelperComm}
+	screen := tm.waitScreen(10*time.Second, "the inside process's row", func(l []string) bool {
+		for _, line := range l {
+			f := strings.Fields(line)
+			if len(f) >= 11 && slices.Equal(f[3:11], want) {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("cgroup mode:\n%s", strings.Join(screen, "\n"))
+	tm.keys("q")
+	if got := waitExit(t, exitFile); got != "EXIT=0" {
+		t.Errorf("after q: %s, want EXIT=0", got)
 	}
 }
 
