@@ -92,32 +92,46 @@ func testFlood(t *testing.T, trafgen string, modeArgs []string) {
 	}
 	frame[28], frame[29] = 0, 0
 
-	tl := startCapture(t, p.A, bin, append([]string{"--max-entries", strconv.Itoa(maxEntries)}, modeArgs...)...)
-	link0, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	out, err := p.B.Command(trafgen, "--dev", p.B.Link, "--conf", conf, "-n", strconv.Itoa(n),
-		"--no-sock-mem", "-P", "1", "-q").CombinedOutput()
-	if err != nil {
-		t.Fatalf("trafgen: %v\n%s", err, out)
-	}
-	elapsed := time.Since(start)
-	// Wait until A's veth has received everything trafgen sent.
-	deadline := time.Now().Add(5 * time.Second)
-	var link1 = link0
-	for time.Now().Before(deadline) {
-		if link1, err = p.A.LinkStats(); err != nil {
+	// The report must hold exactly the n frames sent, which holds only if
+	// A's veth dropped none before the hook; on a loaded machine its
+	// receive backlog can overflow, and then the run starts over.
+	var (
+		rows    []testnet.Row
+		elapsed time.Duration
+		dropped uint64
+	)
+	for attempt := 1; ; attempt++ {
+		tl := startCapture(t, p.A, bin, append([]string{"--max-entries", strconv.Itoa(maxEntries)}, modeArgs...)...)
+		link0, err := p.A.LinkStats()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if link1.RxPackets+link1.RxDropped-link0.RxPackets-link0.RxDropped >= n {
+		start := time.Now()
+		out, err := p.B.Command(trafgen, "--dev", p.B.Link, "--conf", conf, "-n", strconv.Itoa(n),
+			"--no-sock-mem", "-P", "1", "-q").CombinedOutput()
+		if err != nil {
+			t.Fatalf("trafgen: %v\n%s", err, out)
+		}
+		elapsed = time.Since(start)
+		// Wait until A's veth has received everything trafgen sent.
+		deadline := time.Now().Add(5 * time.Second)
+		var link1 = link0
+		for time.Now().Before(deadline) {
+			if link1, err = p.A.LinkStats(); err != nil {
+				t.Fatal(err)
+			}
+			if link1.RxPackets+link1.RxDropped-link0.RxPackets-link0.RxDropped >= n {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		rows = stopCapture(t, tl, syscall.SIGINT)
+		dropped = link1.RxDropped - link0.RxDropped
+		if dropped == 0 || attempt == 3 {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		t.Logf("attempt %d: A's veth dropped %d frames before the hook; starting over", attempt, dropped)
 	}
-	rows := stopCapture(t, tl, syscall.SIGINT)
-	dropped := link1.RxDropped - link0.RxDropped
 
 	var total, overflow testnet.Row
 	tracked := 0
@@ -138,9 +152,12 @@ func testFlood(t *testing.T, trafgen string, modeArgs []string) {
 	if tracked != maxEntries {
 		t.Errorf("%d rows, want a full table of %d", tracked, maxEntries)
 	}
-	if want := uint64(n) - dropped; total.Packets != want || total.Bytes != want*uint64(len(frame)) {
-		t.Errorf("rows + overflow = %d packets / %d bytes, want every frame that reached the hook: %d / %d",
-			total.Packets, total.Bytes, want, want*uint64(len(frame)))
+	if dropped != 0 {
+		t.Fatalf("A's veth dropped %d frames before the hook in each of 3 runs: the frames sent are not what the hook saw", dropped)
+	}
+	if total.Packets != n || total.Bytes != n*uint64(len(frame)) {
+		t.Errorf("rows + overflow = %d packets / %d bytes, want every frame sent: %d / %d",
+			total.Packets, total.Bytes, n, n*len(frame))
 	}
 	// Distinct flows: 10^6 draws from 2^32 (source, port) pairs repeat
 	// about n^2/2^33 = 116 times, so about n - 4096 - 116 had no row. The
