@@ -132,9 +132,13 @@ struct socket {
 } __attribute__((preserve_access_index));
 
 struct task_struct {
+	unsigned int flags;
 	int tgid;
 	char comm[16];
 } __attribute__((preserve_access_index));
+
+/* task_struct.flags: a kernel thread, such as a worker of an in-kernel socket user (NFS, iSCSI). */
+#define PF_KTHREAD_ 0x00200000
 
 struct file;
 struct msghdr;
@@ -491,7 +495,12 @@ static __always_inline void tcp_call(struct sock *sk, enum flow_dir dir, long re
 	 * one comparison.
 	 */
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (st->owner.pid != pid) {
+	if (st->owner.pid != pid && (!st->owner.pid || !(bpf_get_current_task_btf()->flags & PF_KTHREAD_))) {
+		/*
+		 * A kernel thread takes a socket only if it has no owner: an
+		 * in-kernel socket user's calls come from whichever worker runs,
+		 * and would otherwise split its connection over their PIDs.
+		 */
 		st->owner.pid = pid;
 		st->owner.cgroup_id = bpf_get_current_cgroup_id();
 		remember_comm(pid);
