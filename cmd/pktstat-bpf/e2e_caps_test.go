@@ -340,6 +340,11 @@ func TestE2ECapsOneLess(t *testing.T) {
 			cmd := p.A.Command("capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "-t", "1s", "-j")...)
 			r := runBinary(t, cmd, nil)
 			r.want(t, 1, "missing "+strings.ToUpper(missing), "tc mode needs CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON")
+			// The cause is named: no guess about a MEMLOCK limit, which
+			// does not apply, and no second piece of advice.
+			if strings.Contains(r.stderr, "MEMLOCK") || strings.Contains(r.stderr, "grant CAP_") {
+				t.Errorf("the error guesses or repeats itself: %q", r.stderr)
+			}
 			if left := ourTCX(t, p.A); len(left) != 0 {
 				t.Errorf("attached without %s: %v", missing, left)
 			}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -54,8 +55,16 @@ func withCapsHint(err error, mode cli.Mode) error {
 	if len(missing) == 0 {
 		return err
 	}
-	return fmt.Errorf("missing %s: %s mode needs %s (or root): %w",
-		strings.Join(missing, ", "), mode, strings.Join(all, ", "), err)
+	// The cause is known now: keep the kernel's answer, and leave out the
+	// loader's guesses about it (such as a MEMLOCK limit, which does not
+	// apply where CAP_BPF exists) and its own advice.
+	cause := err
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		cause = errno
+	}
+	return fmt.Errorf("missing %s: %s mode needs %s (or root); the kernel answered: %w",
+		strings.Join(missing, ", "), mode, strings.Join(all, ", "), cause)
 }
 
 // effectiveCaps returns the process's effective capability set.

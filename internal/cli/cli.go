@@ -139,7 +139,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs := pflag.NewFlagSet("pktstat-bpf", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned and printed once, by main
 	fs.SortFlags = false
-	fs.StringVarP(&cfg.Iface, "iface", "i", "", "interface to watch (default: the default route's interface)")
+	fs.StringVarP(&cfg.Iface, "iface", "i", "", "interface to watch (default: the default route's interface, else the first up, non-loopback interface with a MAC address)")
 	fs.DurationVarP(&cfg.Timeout, "timeout", "t", 10*time.Minute, "capture time; 0 runs until SIGINT or SIGTERM")
 	fs.BoolVarP(&cfg.JSON, "json", "j", false, "print the report as JSON")
 	fs.Int64Var(&maxEntries, "max-entries", 0, fmt.Sprintf("flow table size; 0 keeps the default of %d", DefaultMaxEntries))
