@@ -189,13 +189,24 @@ func layoutTable(cols []column, rows []*Flow, width int, sortCol colID, mark str
 			keep[i] = false
 		}
 	}
-	shrink := func() {
+	// floor is how far a flex column may shrink: its minimum, or, while
+	// soft, an address no narrower than a whole IPv4 address and port, so
+	// that a name or a path is cut before an address that could be
+	// misread once cut.
+	floor := func(i int, soft bool) int {
+		c := cols[i]
+		if soft && c.cutLeft && c.id != colCgroup {
+			return max(c.min, min(natural[i], len("255.255.255.255:65535")))
+		}
+		return c.min
+	}
+	shrink := func(soft bool) {
 		// Take a cell at a time from the widest flex column still above
-		// its minimum.
+		// its floor.
 		for total(widths) > width {
 			best := -1
 			for i, c := range cols {
-				if keep[i] && c.flex && widths[i] > c.min && (best < 0 || widths[i] > widths[best]) {
+				if keep[i] && c.flex && widths[i] > floor(i, soft) && (best < 0 || widths[i] > widths[best]) {
 					best = i
 				}
 			}
@@ -205,9 +216,11 @@ func layoutTable(cols []column, rows []*Flow, width int, sortCol colID, mark str
 			widths[best]--
 		}
 	}
-	shrink()
+	shrink(true)
+	shrink(false)
 	for total(widths) > width && dropOne(1) {
-		shrink()
+		shrink(true)
+		shrink(false)
 	}
 	for i := range cols {
 		if keep[i] {

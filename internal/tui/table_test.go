@@ -239,6 +239,14 @@ func TestLayoutModeColumns(t *testing.T) {
 			t.Errorf("process mode at 80 columns: %d cells: %q", ansi.StringWidth(l), l)
 		}
 	}
+	// A process name is cut before an IPv4 address is: a cut address can
+	// be misread as another.
+	k.Owner = flow.NewOwner(flow.OwnerInfo{PID: 4242, Comm: "nginx: worker", Cgroup: "/system.slice/x.service"})
+	busy := &Flow{Key: k, Rate: Rate{BPS: 1.5e6, PPS: 1234}, Total: flow.Counters{Packets: 123456, Bytes: 9876543}}
+	_, lines = render(columns(true, false), []*Flow{busy}, 80)
+	if !strings.Contains(lines[0], " 198.18.0.2:40000 198.18.0.1:9001 ") || !strings.Contains(lines[0], "4242 nginx: wor") || strings.Contains(lines[0], "nginx: worker") {
+		t.Errorf("process mode at 80 columns: %q; want whole addresses, the pid, and the name cut", lines[0])
+	}
 }
 
 func TestFit(t *testing.T) {
