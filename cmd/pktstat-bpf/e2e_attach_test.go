@@ -401,9 +401,10 @@ func (c *counterProg) count(t *testing.T, slot uint32) uint64 {
 	return v
 }
 
-func (c *counterProg) id(t *testing.T) ebpf.ProgramID {
+// programID returns the kernel's ID of prog.
+func programID(t *testing.T, prog *ebpf.Program) ebpf.ProgramID {
 	t.Helper()
-	info, err := c.prog.Info()
+	info, err := prog.Info()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +495,7 @@ func TestE2ECoexist(t *testing.T) {
 			t.Fatalf("attach the other tool's TCX program: %v", err)
 		}
 		t.Cleanup(func() { l.Close() })
-		theirs := foreign.id(t)
+		theirs := programID(t, foreign.prog)
 
 		tl := startCapture(t, p.A, bin, "--tc-attach", "tcx")
 		chain, err := tcxChain(p.A, ebpf.AttachTCXIngress)

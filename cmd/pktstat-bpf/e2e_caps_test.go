@@ -176,12 +176,7 @@ func TestE2ECapsTCDaemon(t *testing.T) {
 		}
 	}
 
-	if err := tl.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-		t.Fatalf("exit %d, %v after SIGINT, want 0\nstderr:\n%s", code, err, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGINT)
 	if left := ourTCX(t, p.A); len(left) != 0 {
 		t.Errorf("still attached after exit: %v", left)
 	}
@@ -241,16 +236,7 @@ func TestE2ECapsCgroup(t *testing.T) {
 			if got, err := testnet.ReadUDP(rx, n, size, 5*time.Second); err != nil {
 				t.Fatalf("%d of %d datagrams arrived: %v", got, n, err)
 			}
-			if err := tl.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-				t.Fatalf("exit %d, %v, want 0\nstderr:\n%s", code, err, tl.Stderr())
-			}
-			rows, err := testnet.ParseRows(tl.Stdout())
-			if err != nil {
-				t.Fatal(err)
-			}
+			rows := stopCapture(t, tl, syscall.SIGINT)
 			var found []testnet.Row
 			for _, r := range rows {
 				if r.Proto == "UDP" && r.DstPort == dst.Port() {
@@ -375,12 +361,7 @@ func TestE2ECapsBPFStats(t *testing.T) {
 	} else {
 		t.Logf("ingress program: %v runs, %.0f ns per run", runs, secs/runs*1e9)
 	}
-	if err := tl.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-		t.Fatalf("exit %d, %v after SIGTERM, want 0\nstderr:\n%s", code, err, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGTERM)
 }
 
 // TestE2ECapsBPFStatsRefused: --bpf-stats without CAP_SYS_ADMIN fails

@@ -727,13 +727,7 @@ func TestE2ECgroup(t *testing.T) {
 			sn.waitClosed(t, c.up)
 		}
 	}
-	if err := tl.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	code, err := tl.Wait(toolWait)
-	if err != nil || code != 0 {
-		t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGTERM)
 	drops, err := sn.close()
 	if err != nil || drops != 0 {
 		t.Fatalf("the capture on %s failed (%v) or dropped %d frames: no ground truth", p.B.Link, err, drops)

@@ -188,16 +188,7 @@ func TestE2EIntervals(t *testing.T) {
 		sendUDPFlow(t, f, make([]byte, payload), perBurs)
 		time.Sleep(150 * time.Millisecond)
 	}
-	if err := tl.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-		t.Fatalf("exit %d, %v\n%s", code, err, tl.Stderr())
-	}
-	ivs, err := testnet.ParseIntervals(tl.Stdout())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ivs := stopIntervals(t, tl, syscall.SIGINT)
 	var got testnet.Row
 	withTraffic := 0
 	for i, iv := range ivs {
@@ -290,16 +281,7 @@ func TestE2EIntervalChurnBoundedMemory(t *testing.T) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	if err := tl.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-		t.Fatalf("exit %d, %v\n%s", code, err, tl.Stderr())
-	}
-	ivs, err := testnet.ParseIntervals(tl.Stdout())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ivs := stopIntervals(t, tl, syscall.SIGINT)
 	var packets, rows uint64
 	maxRows := 0
 	for _, iv := range ivs {

@@ -572,13 +572,7 @@ func TestE2EProcess(t *testing.T) {
 		want.add(proto, netip.AddrPortFrom(pg.dst, rep), netip.AddrPortFrom(src, 0), bytes, nil, 0, pg.h, n)
 	}
 
-	if err := tl.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	code, err := tl.Wait(toolWait)
-	if err != nil || code != 0 {
-		t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGTERM)
 	wantProgramsGone(t, progs)
 
 	rows := decodeProcRows(t, tl.Stdout())
@@ -675,12 +669,7 @@ func TestE2EProcessWorker(t *testing.T) {
 	reads = cli.callInt(t, "read %s 12000", c[0])
 	want.add("TCP", dst, src, 12000, worker, sends, cli, reads)
 
-	if err := tl.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-		t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGTERM)
 	for _, r := range checkProcRows(t, decodeProcRows(t, tl.Stdout()), want, worker, cli) {
 		if r.Proto == "TCP" && r.PID == uint32(os.Getpid()) {
 			t.Errorf("the master has a TCP row, but the worker made every call: %s", procKey(r))

@@ -448,16 +448,7 @@ scrape_configs:
 		t.Logf("ns per run, from the kernel's statistics: %v", byLabel(ss, "program"))
 	}
 
-	if err := tl.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	code, err := tl.Wait(toolWait)
-	if err != nil {
-		t.Fatalf("%v\nstderr:\n%s", err, tl.Stderr())
-	}
-	if code != 0 {
-		t.Fatalf("exit code %d after SIGTERM, want 0\nstderr:\n%s", code, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGTERM)
 	if out := tl.Stdout(); out != "" {
 		t.Errorf("a daemon without -j printed a report: %.300q", out)
 	}
@@ -518,25 +509,16 @@ func TestE2EDaemonReports(t *testing.T) {
 			if pk != n || by != wireBytes {
 				t.Errorf("counters: %v packets / %v bytes, sent %d / %d", pk, by, n, wireBytes)
 			}
-			if err := tl.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			if code, err := tl.Wait(toolWait); err != nil || code != 0 {
-				t.Fatalf("exit %d, %v, want 0\nstderr:\n%s", code, err, tl.Stderr())
-			}
 			var rows []testnet.Row
 			reports := 1
 			if c.name == "--interval" {
-				ivs, err := testnet.ParseIntervals(tl.Stdout())
-				if err != nil {
-					t.Fatal(err)
-				}
+				ivs := stopIntervals(t, tl, syscall.SIGTERM)
 				reports = len(ivs)
 				for _, iv := range ivs {
 					rows = append(rows, iv.Rows...)
 				}
-			} else if rows, err = testnet.ParseRows(tl.Stdout()); err != nil {
-				t.Fatal(err)
+			} else {
+				rows = stopCapture(t, tl, syscall.SIGTERM)
 			}
 			var got testnet.Row
 			for _, r := range testnet.Find(rows, "UDP", f.src.Addr().String(), f.dst.Addr().String(), f.src.Port(), f.dst.Port()) {

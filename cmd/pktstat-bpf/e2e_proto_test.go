@@ -53,13 +53,7 @@ type protoRow struct {
 // stopProto ends the capture and parses its JSON report.
 func stopProto(t *testing.T, tl *testnet.Tool) []protoRow {
 	t.Helper()
-	if err := tl.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	code, err := tl.Wait(toolWait)
-	if err != nil || code != 0 {
-		t.Fatalf("pktstat-bpf: exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
-	}
+	stopTool(t, tl, syscall.SIGINT)
 	var rows []protoRow
 	if err := json.Unmarshal([]byte(tl.Stdout()), &rows); err != nil {
 		t.Fatalf("parse the JSON report: %v\n%s", err, tl.Stdout())

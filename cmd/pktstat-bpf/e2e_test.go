@@ -87,6 +87,15 @@ func startCapture(t *testing.T, e testnet.End, bin string, extra ...string) *tes
 	return testnet.StartTool(t, e, bin, args...)
 }
 
+// stopTool sends sig and expects exit code 0.
+func stopTool(t *testing.T, tl *testnet.Tool, sig syscall.Signal) {
+	t.Helper()
+	if err := tl.Signal(sig); err != nil {
+		t.Fatalf("send %v: %v", sig, err)
+	}
+	waitExitZero(t, tl)
+}
+
 // stopCapture sends sig, expects exit code 0 and returns the parsed report.
 func stopCapture(t *testing.T, tl *testnet.Tool, sig syscall.Signal) []testnet.Row {
 	t.Helper()
@@ -99,6 +108,17 @@ func stopCapture(t *testing.T, tl *testnet.Tool, sig syscall.Signal) []testnet.R
 // waitReport waits for the tool to exit 0 and parses its report.
 func waitReport(t *testing.T, tl *testnet.Tool) []testnet.Row {
 	t.Helper()
+	waitExitZero(t, tl)
+	rows, err := testnet.ParseRows(tl.Stdout())
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, tl.Stderr())
+	}
+	return rows
+}
+
+// waitExitZero waits for the tool to exit, and fails unless it exits 0.
+func waitExitZero(t *testing.T, tl *testnet.Tool) {
+	t.Helper()
 	code, err := tl.Wait(toolWait)
 	if err != nil {
 		t.Fatalf("%v\nstderr:\n%s", err, tl.Stderr())
@@ -106,11 +126,18 @@ func waitReport(t *testing.T, tl *testnet.Tool) []testnet.Row {
 	if code != 0 {
 		t.Fatalf("pktstat-bpf exited %d, want 0\nstderr:\n%s", code, tl.Stderr())
 	}
-	rows, err := testnet.ParseRows(tl.Stdout())
+}
+
+// stopIntervals sends sig, expects exit code 0 and returns the interval
+// reports (--interval).
+func stopIntervals(t *testing.T, tl *testnet.Tool, sig syscall.Signal) []testnet.Interval {
+	t.Helper()
+	stopTool(t, tl, sig)
+	ivs, err := testnet.ParseIntervals(tl.Stdout())
 	if err != nil {
 		t.Fatalf("%v\nstderr:\n%s", err, tl.Stderr())
 	}
-	return rows
+	return ivs
 }
 
 // oneRow returns the single row with exactly these fields (ports included,
@@ -255,6 +282,86 @@ func tcpInfo(c *net.TCPConn) (*unix.TCPInfo, error) {
 	return info, gerr
 }
 
+// sendTCP sends size bytes from src, on A, to ln, B's listener at dst,
+// over one connection, and closes it from both ends: B reads everything,
+// then closes; A reads B's FIN and closes. It returns A's TCP_INFO as read
+// after B's FIN, when A had sent all but its last ACK, and returns once
+// both ends are done: B holds no connection, A's waits in TIME_WAIT, and
+// neither sends anything more.
+func sendTCP(t *testing.T, p *testnet.Pair, ln *net.TCPListener, src, dst netip.AddrPort, size int) *unix.TCPInfo {
+	t.Helper()
+	received := make(chan error, 1)
+	go func() {
+		if err := ln.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			received <- err
+			return
+		}
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			received <- err
+			return
+		}
+		defer c.Close()
+		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			received <- err
+			return
+		}
+		n, err := io.Copy(io.Discard, c)
+		if err == nil && n != int64(size) {
+			err = fmt.Errorf("received %d bytes, want %d", n, size)
+		}
+		received <- err
+	}()
+
+	var c *net.TCPConn
+	if err := p.A.Do(func() error {
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(src), Timeout: 5 * time.Second}
+		conn, err := d.Dial("tcp4", dst.String())
+		if err != nil {
+			return err
+		}
+		c = conn.(*net.TCPConn)
+		return nil
+	}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatalf("send %d bytes: %v", size, err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// B's FIN: once it is read, A has sent everything but the ACK of it.
+	if n, err := io.Copy(io.Discard, c); n != 0 || err != nil {
+		t.Fatalf("A read %d bytes from B, error %v; want 0 and EOF", n, err)
+	}
+	info, err := tcpInfo(c)
+	if err != nil {
+		t.Fatalf("TCP_INFO: %v", err)
+	}
+	c.Close() // A's last ACK goes out now
+	if err := <-received; err != nil {
+		t.Fatalf("B: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		stA, errA := p.A.TCPStates()
+		stB, errB := p.B.TCPStates()
+		if err := errors.Join(errA, errB); err != nil {
+			t.Fatal(err)
+		}
+		if len(stB)-stB["LISTEN"] == 0 && len(stA) == 1 && stA["TIME_WAIT"] == 1 {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection did not finish within 5s: A %v, B %v", stA, stB)
+		}
+	}
+}
+
 // snmpDelta returns after[key] - before[key].
 func snmpDelta(before, after map[string]uint64, key string) uint64 { return after[key] - before[key] }
 
@@ -320,83 +427,7 @@ func TestE2ETCPBulk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// B reads everything, then closes.
-	type result struct {
-		n   int64
-		err error
-	}
-	received := make(chan result, 1)
-	go func() {
-		if err := ln.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			received <- result{0, err}
-			return
-		}
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			received <- result{0, err}
-			return
-		}
-		defer c.Close()
-		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			received <- result{0, err}
-			return
-		}
-		n, err := io.Copy(io.Discard, c)
-		received <- result{n, err}
-	}()
-
-	var c *net.TCPConn
-	if err := p.A.Do(func() error {
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(src), Timeout: 5 * time.Second}
-		conn, err := d.Dial("tcp4", dst.String())
-		if err != nil {
-			return err
-		}
-		c = conn.(*net.TCPConn)
-		return nil
-	}); err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(make([]byte, size)); err != nil {
-		t.Fatalf("send %d bytes: %v", size, err)
-	}
-	if err := c.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	// B's FIN: once it is read, A has sent its last segment, the ACK of it.
-	if n, err := io.Copy(io.Discard, c); n != 0 || err != nil {
-		t.Fatalf("A read %d bytes from B, error %v; want 0 and EOF", n, err)
-	}
-	info, err := tcpInfo(c)
-	if err != nil {
-		t.Fatalf("TCP_INFO: %v", err)
-	}
-	c.Close()
-	if r := <-received; r.n != size || r.err != nil {
-		t.Fatalf("B received %d bytes, error %v; want %d", r.n, r.err, size)
-	}
-	ln.Close()
-	// Both ends are done once B's socket is gone (its FIN was ACKed) and
-	// A's waits in TIME_WAIT, which sends nothing.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stA, errA := p.A.TCPStates()
-		stB, errB := p.B.TCPStates()
-		if err := errors.Join(errA, errB); err != nil {
-			t.Fatal(err)
-		}
-		if len(stB) == 0 && len(stA) == 1 && stA["TIME_WAIT"] == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connection did not finish within 5s: A %v, B %v", stA, stB)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	info := sendTCP(t, p, ln, src, dst, size)
 	snmpA1, err := p.A.SNMP()
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -478,16 +477,6 @@ func (f *foreignXDP) count(t *testing.T) uint64 {
 	return v
 }
 
-func (f *foreignXDP) id(t *testing.T) ebpf.ProgramID {
-	t.Helper()
-	info, err := f.prog.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return id
-}
-
 // attachNetlink attaches f the way ip link set ... xdp does: through
 // netlink, owned by the interface rather than by a file descriptor.
 func (f *foreignXDP) attachNetlink(t *testing.T, e testnet.End, ifname string, flags uint32) {
@@ -542,7 +531,7 @@ func TestE2EXDPNothingLeft(t *testing.T) {
 	foreign := newForeignXDP(t)
 	foreign.attachNetlink(t, p.B, other, nl.XDP_FLAGS_DRV_MODE)
 	before := xdpOn(t, p.B, other)
-	if before.ID != foreign.id(t) {
+	if before.ID != programID(t, foreign.prog) {
 		t.Fatalf("%s has %v, want the foreign program", other, before)
 	}
 
@@ -621,7 +610,7 @@ func TestE2EXDPForeignProgram(t *testing.T) {
 			foreign := newForeignXDP(t)
 			c.attach(t, foreign, p.B)
 			before := xdpOn(t, p.B, p.B.Link)
-			if before.ID != foreign.id(t) {
+			if before.ID != programID(t, foreign.prog) {
 				t.Fatalf("%s has %v, want the foreign program", p.B.Link, before)
 			}
 			for _, mode := range []string{"auto", "native", "generic"} {
@@ -777,75 +766,7 @@ func TestE2EXDPNativeTCPSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	received := make(chan error, 1)
-	go func() {
-		if err := ln.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			received <- err
-			return
-		}
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			received <- err
-			return
-		}
-		defer c.Close()
-		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			received <- err
-			return
-		}
-		n, err := io.Copy(io.Discard, c)
-		if err == nil && n != size {
-			err = fmt.Errorf("received %d bytes, want %d", n, size)
-		}
-		received <- err
-	}()
-	var c *net.TCPConn
-	if err := p.A.Do(func() error {
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(src), Timeout: 5 * time.Second}
-		conn, err := d.Dial("tcp4", dst.String())
-		if err != nil {
-			return err
-		}
-		c = conn.(*net.TCPConn)
-		return nil
-	}); err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(make([]byte, size)); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	if err := c.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	// B's FIN: once read, A has sent everything but the ACK of that FIN.
-	if n, err := io.Copy(io.Discard, c); n != 0 || err != nil {
-		t.Fatalf("A read %d bytes, error %v; want EOF", n, err)
-	}
-	info, err := tcpInfo(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close() // A's last ACK goes out now
-	if err := <-received; err != nil {
-		t.Fatalf("B: %v", err)
-	}
-	// A's socket sends nothing more once B's is gone.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		st, err := p.B.TCPStates()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st["LISTEN"] == 1 && len(st) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("B's connection did not finish: %v", st)
-		}
-	}
+	info := sendTCP(t, p, ln, src, dst, size)
 	snmp1, err := p.A.SNMP()
 	if err != nil {
 		t.Fatal(err)

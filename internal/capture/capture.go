@@ -9,6 +9,8 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
@@ -58,6 +60,20 @@ func KeyFromBPF(k *bpfprog.TCFlowKey) flow.Key {
 		fk.Dst = netip.AddrFrom16(k.Daddr)
 	}
 	return fk
+}
+
+// haveHelper reports whether programs of type typ may call helper fn, as
+// a feature probe finds; what names the feature in a failed probe's error.
+func haveHelper(typ ebpf.ProgramType, fn asm.BuiltinFunc, what string) (bool, error) {
+	err := features.HaveProgramHelper(typ, fn)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return false, nil
+	default:
+		return false, fmt.Errorf("probe for %s: %w", what, loadError(err, 0))
+	}
 }
 
 // loadError explains the usual reasons a load fails. entries is the size

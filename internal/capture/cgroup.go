@@ -11,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
@@ -96,15 +95,7 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 // MPTCP sockets is counted without a PID. Go's net.Listen makes MPTCP
 // listeners by default since Go 1.24, so this is not rare.
 func ProbeMPTCPOwner() (bool, error) {
-	err := features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return false, nil
-	default:
-		return false, fmt.Errorf("probe for bpf_skc_to_mptcp_sock: %w", loadError(err, 0))
-	}
+	return haveHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock, "bpf_skc_to_mptcp_sock")
 }
 
 func (c *Cgroup) start() error {

@@ -34,25 +34,7 @@ func activeRows(t testing.TB, tb *table[bpfprog.TCFlowKey]) []flow.Flow {
 // --no-arp.
 func loadHooks(t testing.TB, maxEntries uint32, noARP bool) []hookUnderTest {
 	t.Helper()
-	bpftest.RequireRoot(t)
-	spec, err := bpfprog.LoadTC()
-	if err != nil {
-		t.Fatalf("load TC spec: %v", err)
-	}
-	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!noARP); err != nil {
-		t.Fatal(err)
-	}
-	var objs bpfprog.TCObjects
-	bpftest.Load(t, spec, maxEntries, &objs)
-	tc := hookUnderTest{
-		progs: []hookProg{
-			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
-			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
-		},
-		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF),
-		pass:    tcPass(),
-		accepts: skbTestRunAccepts,
-	}
+	_, tc := loadTCWith(t, maxEntries, noARP)
 	multiBuffer, err := ProbeXDPFrags()
 	if err != nil {
 		t.Fatal(err)

@@ -43,10 +43,19 @@ func tcPass() uint32 {
 // loadTC loads the TC programs with a flow table of maxEntries rows.
 func loadTC(t testing.TB, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest) {
 	t.Helper()
+	return loadTCWith(t, maxEntries, false)
+}
+
+// loadTCWith is loadTC with --no-arp's setting.
+func loadTCWith(t testing.TB, maxEntries uint32, noARP bool) (*bpfprog.TCObjects, hookUnderTest) {
+	t.Helper()
 	bpftest.RequireRoot(t)
 	spec, err := bpfprog.LoadTC()
 	if err != nil {
 		t.Fatalf("load TC spec: %v", err)
+	}
+	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!noARP); err != nil {
+		t.Fatal(err)
 	}
 	var objs bpfprog.TCObjects
 	bpftest.Load(t, spec, maxEntries, &objs)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
@@ -92,15 +91,7 @@ const singleBufferMTU = 1500
 // frames (Linux 5.18+): BPF_F_XDP_HAS_FRAGS and bpf_xdp_get_buff_len came
 // together, so the helper's presence stands for both.
 func ProbeXDPFrags() (bool, error) {
-	err := features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return false, nil
-	default:
-		return false, fmt.Errorf("probe for multi-buffer XDP support: %w", loadError(err, 0))
-	}
+	return haveHelper(ebpf.XDP, asm.FnXdpGetBuffLen, "multi-buffer XDP support")
 }
 
 // loadXDP loads the XDP object. With frags, the program is marked as
