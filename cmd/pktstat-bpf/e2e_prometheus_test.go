@@ -455,8 +455,8 @@ scrape_configs:
 }
 
 // TestE2EDaemonReports checks the reports a daemon prints when asked for,
-// while scrapes drain the same table: with -j one report of the whole run
-// at the end, with --interval one per interval. Scrapes in between must
+// while scrapes drain the same table: with -j or --output plain one report
+// of the whole run at the end, with --interval one per interval. Scrapes in between must
 // take nothing away from the reports, and the reports nothing from the
 // counters: both must equal the traffic sent.
 func TestE2EDaemonReports(t *testing.T) {
@@ -473,6 +473,7 @@ func TestE2EDaemonReports(t *testing.T) {
 		args []string
 	}{
 		{"-j at the end", []string{"-j"}},
+		{"--output plain at the end", []string{"--output", "plain"}},
 		{"--interval", []string{"--interval", "150ms", "-j"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -508,6 +509,16 @@ func TestE2EDaemonReports(t *testing.T) {
 			by, _ := familyValue(fams, "pktstat_bytes_total", l)
 			if pk != n || by != wireBytes {
 				t.Errorf("counters: %v packets / %v bytes, sent %d / %d", pk, by, n, wireBytes)
+			}
+			if c.name == "--output plain at the end" {
+				stopTool(t, tl, syscall.SIGTERM)
+				want := fmt.Sprintf(", packets: %d, bytes: %d, proto: UDP, src: %s, dst: %s\n", n, wireBytes, f.src, f.dst)
+				if !strings.Contains(tl.Stdout(), want) || !strings.HasPrefix(tl.Stdout(), "bitrate: ") {
+					t.Errorf("plain report lacks a row ending in %q:\n%s", want, tl.Stdout())
+				} else {
+					t.Logf("the plain report and the counters each hold %d packets / %d bytes, as sent, after %d scrapes in between", n, wireBytes, batches+1)
+				}
+				return
 			}
 			var rows []testnet.Row
 			reports := 1

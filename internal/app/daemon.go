@@ -53,14 +53,14 @@ type programSource interface {
 
 // runDaemon serves /metrics on ln until ctx ends (SIGINT, SIGTERM) or
 // the timeout passes. Each scrape drains the kernel's table. Reports are
-// written only when asked for: with -j, one of the whole run at the end;
-// with --interval, one of every interval, built from the same drains as
-// the metrics, so each count lands in exactly one report and in the
-// counters.
+// written only when asked for: with -j or --output, one of the whole run
+// at the end; with --interval, one of every interval. They are built from
+// the same drains as the metrics, so each count lands in exactly one
+// report and in the counters.
 func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, ln net.Listener, statsOn func() bool, out io.Writer, log *slog.Logger) (err error) {
 	defer ln.Close()
 	var acc *accumulator
-	if cfg.JSON || cfg.Interval > 0 {
+	if !cfg.NoReport {
 		acc = newAccumulator(cfg.MaxEntries)
 	}
 
@@ -153,7 +153,10 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src cap
 	if err != nil {
 		return err
 	}
-	return report.WriteJSON(out, r)
+	if cfg.JSON {
+		return report.WriteJSON(out, r)
+	}
+	return report.WritePlain(out, r)
 }
 
 // serveError returns why the metrics server stopped on its own, or nil if

@@ -79,10 +79,13 @@ var xdpModeAliases = map[string]XDPMode{
 
 // Config is the validated command line.
 type Config struct {
-	Iface      string        // interface to watch; "" picks the default
-	Timeout    time.Duration // capture time; 0 runs until a signal
-	JSON       bool          // JSON instead of plain text
-	MaxEntries uint32        // flow-table size
+	Iface   string        // interface to watch; "" picks the default
+	Timeout time.Duration // capture time; 0 runs until a signal
+	JSON    bool          // JSON instead of plain text (-j, --output json)
+	// NoReport is set when the daemon (--listen) writes no report: none
+	// of -j, --output or --interval asks for one.
+	NoReport   bool
+	MaxEntries uint32 // flow-table size
 	TCAttach   TCAttach
 	Mode       Mode    // capture mode
 	XDPMode    XDPMode // how -x attaches; set only in ModeXDP
@@ -135,6 +138,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		kprobes    bool
 		process    bool
 		procBack   string
+		output     string
 	)
 	fs := pflag.NewFlagSet("pktstat-bpf", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned and printed once, by main
@@ -142,6 +146,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVarP(&cfg.Iface, "iface", "i", "", "interface to watch (default: the default route's interface, else the first up, non-loopback interface with a MAC address)")
 	fs.DurationVarP(&cfg.Timeout, "timeout", "t", 10*time.Minute, "capture time; 0 runs until SIGINT or SIGTERM")
 	fs.BoolVarP(&cfg.JSON, "json", "j", false, "print the report as JSON")
+	fs.StringVar(&output, "output", "plain", "report format: plain or json (-j is --output json); with --listen, asks for a report of the whole run at the end")
 	fs.Int64Var(&maxEntries, "max-entries", 0, fmt.Sprintf("flow table size; 0 keeps the default of %d", DefaultMaxEntries))
 	fs.StringVar(&tcAttach, "tc-attach", string(TCAttachAuto), "how to attach TC programs: auto, tcx or legacy")
 	fs.DurationVar(&cfg.Interval, "interval", 0, "write a report of every interval (at least 100ms) instead of one at the end; NDJSON with -j")
@@ -183,6 +188,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	}
 	if fs.Changed("interval") && cfg.Interval < MinInterval {
 		return Config{}, usageErrorf("invalid --interval %s: must be at least %s", cfg.Interval, MinInterval)
+	}
+	if err := parseOutput(fs, &cfg, output); err != nil {
+		return Config{}, err
 	}
 	if fs.Changed("top") && cfg.Top < 1 {
 		return Config{}, usageErrorf("invalid --top %d: must be at least 1", cfg.Top)
@@ -228,6 +236,21 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	return cfg, nil
 }
 
+// parseOutput validates --output, which -j must not contradict.
+func parseOutput(fs *pflag.FlagSet, cfg *Config, output string) error {
+	switch strings.ToLower(output) {
+	case "plain":
+		if cfg.JSON && fs.Changed("output") {
+			return usageErrorf("-j (--json) and --output %s cannot be combined: -j is --output json", output)
+		}
+	case "json":
+		cfg.JSON = true
+	default:
+		return usageErrorf("invalid --output %q: must be plain or json", output)
+	}
+	return nil
+}
+
 // MinRefresh bounds -r: faster refreshes measure rates over too few
 // packets, and reading a large flow table takes time.
 const MinRefresh = 100 * time.Millisecond
@@ -244,6 +267,8 @@ func checkTUI(fs *pflag.FlagSet, cfg *Config, refresh, expire time.Duration) err
 		return nil
 	}
 	switch {
+	case fs.Changed("output"):
+		return usageErrorf("--output and -g (--tui) cannot be combined: --output formats reports, and the live table prints none")
 	case cfg.JSON:
 		return usageErrorf("-j (--json) and -g (--tui) cannot be combined: JSON is a report printed at the end")
 	case fs.Changed("interval"):

@@ -9,7 +9,7 @@ import (
 
 func TestParseListen(t *testing.T) {
 	daemon := func(listen string, f func(*Config)) Config {
-		c := Config{MaxEntries: DefaultMaxEntries, TCAttach: TCAttachAuto, Listen: listen, MetricsTop: DefaultMetricsTop}
+		c := Config{MaxEntries: DefaultMaxEntries, TCAttach: TCAttachAuto, Listen: listen, MetricsTop: DefaultMetricsTop, NoReport: true}
 		if f != nil {
 			f(&c)
 		}
@@ -31,9 +31,12 @@ func TestParseListen(t *testing.T) {
 		{"metrics-top 0", []string{"--listen", ":9864", "--metrics-top=0"}, daemon("127.0.0.1:9864", func(c *Config) { c.MetricsTop = 0 })},
 		{"metrics-top at the bound", []string{"--listen", ":9864", "--metrics-top", "1000"}, daemon("127.0.0.1:9864", func(c *Config) { c.MetricsTop = MaxMetricsTop })},
 		{"web config", []string{"--listen", ":9864", "--web.config.file", "/etc/pktstat-bpf/web.yml"}, daemon("127.0.0.1:9864", func(c *Config) { c.WebConfigFile = "/etc/pktstat-bpf/web.yml" })},
-		{"-j asks for a report", []string{"--listen", ":9864", "-j"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON = true })},
-		{"--interval reports too", []string{"--listen", ":9864", "--interval", "1m"}, daemon("127.0.0.1:9864", func(c *Config) { c.Interval = time.Minute })},
-		{"--top with a report", []string{"--listen", ":9864", "-j", "--top", "3"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON, c.Top = true, 3 })},
+		{"-j asks for a report", []string{"--listen", ":9864", "-j"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON, c.NoReport = true, false })},
+		{"--output plain asks for a plain report", []string{"--listen", ":9864", "--output", "plain"}, daemon("127.0.0.1:9864", func(c *Config) { c.NoReport = false })},
+		{"--output json asks for a JSON report", []string{"--listen", ":9864", "--output=json"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON, c.NoReport = true, false })},
+		{"--top with a plain report", []string{"--listen", ":9864", "--output", "plain", "--top", "3"}, daemon("127.0.0.1:9864", func(c *Config) { c.NoReport, c.Top = false, 3 })},
+		{"--interval reports too", []string{"--listen", ":9864", "--interval", "1m"}, daemon("127.0.0.1:9864", func(c *Config) { c.Interval, c.NoReport = time.Minute, false })},
+		{"--top with a report", []string{"--listen", ":9864", "-j", "--top", "3"}, daemon("127.0.0.1:9864", func(c *Config) { c.JSON, c.Top, c.NoReport = true, 3, false })},
 		{"cgroup mode", []string{"--listen", ":9864", "-c", "/sys/fs/cgroup"}, daemon("127.0.0.1:9864", func(c *Config) { c.Mode, c.Cgroup = ModeCgroup, "/sys/fs/cgroup" })},
 		{"xdp mode", []string{"--listen", ":9864", "-x"}, daemon("127.0.0.1:9864", func(c *Config) { c.Mode, c.XDPMode = ModeXDP, XDPModeAuto })},
 	}

@@ -53,8 +53,9 @@ func checkListen(fs *pflag.FlagSet, cfg *Config) error {
 	if fs.Changed("web.config.file") && cfg.WebConfigFile == "" {
 		return usageErrorf("--web.config.file needs the path of a web config file")
 	}
-	if fs.Changed("top") && !cfg.JSON && cfg.Interval == 0 {
-		return usageErrorf("--top limits reports, and with --listen there is none unless -j (--json) or --interval asks for it; the metrics take --metrics-top")
+	cfg.NoReport = !cfg.JSON && !fs.Changed("output") && cfg.Interval == 0
+	if fs.Changed("top") && cfg.NoReport {
+		return usageErrorf("--top limits reports, and with --listen there is none unless -j (--json), --output or --interval asks for it; the metrics take --metrics-top")
 	}
 	if !fs.Changed("timeout") {
 		cfg.Timeout = 0
