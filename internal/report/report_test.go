@@ -23,8 +23,6 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 var (
 	a1 = netip.MustParseAddr("198.18.0.1")
 	a2 = netip.MustParseAddr("198.18.0.2")
-	b1 = netip.MustParseAddr("2001:2::1")
-	b2 = netip.MustParseAddr("2001:2::2")
 )
 
 // sampleReport has one row of every kind a report renders differently.
