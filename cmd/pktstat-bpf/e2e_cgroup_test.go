@@ -783,6 +783,7 @@ func TestE2ECgroup(t *testing.T) {
 	if len(rows) != 2*len(cases) {
 		t.Errorf("report has %d rows, want %d (two per flow):\n%s", len(rows), 2*len(cases), tl.Stdout())
 	}
+	wantBitrates(t, tl, rows)
 }
 
 // TestE2ECgroupEndings checks that nothing stays on the cgroup however the

@@ -174,6 +174,29 @@ func wantCounts(t *testing.T, what string, row testnet.Row, packets, bytes uint6
 	t.Logf("%s: %d packets / %d bytes, equal to ground truth", what, row.Packets, row.Bytes)
 }
 
+// wantBitrates checks the report's order and every row's bitrate against
+// its bytes and the run's capture time, which the tool's start, ready line,
+// signal and exit bound: a row's bitrate must lie between its bits over
+// the longest possible capture time and its bits over the shortest.
+func wantBitrates(t *testing.T, tl *testnet.Tool, rows []testnet.Row) {
+	t.Helper()
+	lo, hi, err := tl.RunBounds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const eps = 1e-9 // the report's bitrate went through a float and JSON
+	for i, r := range rows {
+		bits := float64(r.Bytes) * 8
+		if min, max := bits/hi.Seconds(), bits/lo.Seconds(); r.Bitrate < min*(1-eps) || r.Bitrate > max*(1+eps) {
+			t.Errorf("row %+v: bitrate %.1f, want between %.1f and %.1f (%d bytes over %s to %s)", r, r.Bitrate, min, max, r.Bytes, lo, hi)
+		}
+		if i > 0 && r.Bitrate > rows[i-1].Bitrate {
+			t.Errorf("rows %d and %d are not sorted by bitrate: %.1f before %.1f", i-1, i, rows[i-1].Bitrate, r.Bitrate)
+		}
+	}
+	t.Logf("%d rows sorted by bitrate, each within its bytes over a capture time of %s to %s", len(rows), lo, hi)
+}
+
 // udpFlow is one direction of datagrams between the pair's ends.
 type udpFlow struct {
 	name     string
@@ -225,6 +248,9 @@ func TestE2EUDP(t *testing.T) {
 	for _, f := range flows {
 		sendUDPFlow(t, f, payload, n)
 	}
+	// A second of capture makes the uncertainty of its start and end,
+	// which the bitrate check allows for, small beside it.
+	time.Sleep(time.Second)
 	rows := stopCapture(t, tl, syscall.SIGINT)
 
 	for _, f := range flows {
@@ -232,6 +258,7 @@ func TestE2EUDP(t *testing.T) {
 		frame := uint64(ethLen + f.l3Len + udpLen + len(payload))
 		wantCounts(t, f.name, row, n, n*frame)
 	}
+	wantBitrates(t, tl, rows)
 }
 
 // TCP_INFO's tcpi_options bits (linux/tcp.h).

@@ -69,9 +69,9 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 		return runTUI(ctx, cfg, ifc, src, begin, out)
 	}
 	if metricsLn != nil {
-		return runDaemon(ctx, cfg, ifc, src, metricsLn, stats.on, out, log)
+		return runDaemon(ctx, cfg, ifc, src, begin, metricsLn, stats.on, out, log)
 	}
-	p := newPeriods(src, ifc, cfg.Top, log)
+	p := newPeriods(src, ifc, cfg.Top, begin, log)
 
 	if cfg.Interval > 0 {
 		return streamIntervals(ctx, cfg, src, p, out)

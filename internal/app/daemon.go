@@ -57,7 +57,7 @@ type programSource interface {
 // at the end; with --interval, one of every interval. They are built from
 // the same drains as the metrics, so each count lands in exactly one
 // report and in the counters.
-func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, ln net.Listener, statsOn func() bool, out io.Writer, log *slog.Logger) (err error) {
+func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, begin time.Time, ln net.Listener, statsOn func() bool, out io.Writer, log *slog.Logger) (err error) {
 	defer ln.Close()
 	var acc *accumulator
 	if !cfg.NoReport {
@@ -135,7 +135,7 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src cap
 		return serveError(ctx)
 	}
 	rs := &accumulated{Source: src, coll: coll, acc: acc}
-	p := newPeriods(rs, ifc, cfg.Top, log)
+	p := newPeriods(rs, ifc, cfg.Top, begin, log)
 	if cfg.Interval > 0 {
 		if err := streamIntervals(ctx, cfg, rs, p, out); err != nil {
 			return err

@@ -23,8 +23,10 @@ type periods struct {
 	statsOK bool
 }
 
-func newPeriods(src capture.Source, ifc netif.Interface, top int, log *slog.Logger) *periods {
-	p := &periods{src: src, ifc: ifc, top: top, log: log, start: time.Now()}
+// newPeriods starts the first period at begin, when the programs were
+// attached and counting.
+func newPeriods(src capture.Source, ifc netif.Interface, top int, begin time.Time, log *slog.Logger) *periods {
+	p := &periods{src: src, ifc: ifc, top: top, log: log, start: begin}
 	if ifc.Index == 0 {
 		return p // cgroup mode watches no one interface
 	}

@@ -52,6 +52,28 @@ type Tool struct {
 	ready  chan struct{}
 	done   chan struct{}
 	err    error
+
+	// When the process started, when its ready line was read, when the
+	// first signal was sent and when it exited, and the time the ready
+	// line itself gives: they bound the time its report covers (RunBounds).
+	startedAt, readyAt, signaledAt, doneAt, readyLogged time.Time
+}
+
+// logTime is the time format of the tool's log lines (slog's TextHandler).
+const logTime = "2006-01-02T15:04:05.000Z07:00"
+
+// loggedAt is the time= field of a log line, or the zero time.
+func loggedAt(line string) time.Time {
+	v, ok := strings.CutPrefix(line, "time=")
+	if !ok {
+		return time.Time{}
+	}
+	v, _, _ = strings.Cut(v, " ")
+	at, err := time.Parse(logTime, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return at
 }
 
 // readyLine is what the tool logs once its programs are attached.
@@ -66,6 +88,7 @@ func StartTool(t testing.TB, e End, bin string, args ...string) *Tool {
 	tl.cmd.Stdout = &tl.stdout
 	pr, pw := io.Pipe()
 	tl.cmd.Stderr = pw
+	tl.startedAt = time.Now()
 	if err := tl.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
@@ -77,12 +100,17 @@ func StartTool(t testing.TB, e End, bin string, args ...string) *Tool {
 			tl.stderr.WriteString(sc.Text() + "\n")
 			tl.mu.Unlock()
 			if strings.Contains(sc.Text(), readyLine) {
-				once.Do(func() { close(tl.ready) })
+				once.Do(func() {
+					tl.readyAt = time.Now()
+					tl.readyLogged = loggedAt(sc.Text())
+					close(tl.ready)
+				})
 			}
 		}
 	}()
 	go func() {
 		tl.err = tl.cmd.Wait()
+		tl.doneAt = time.Now()
 		pw.Close()
 		close(tl.done)
 	}()
@@ -108,7 +136,39 @@ func StartTool(t testing.TB, e End, bin string, args ...string) *Tool {
 func (tl *Tool) PID() int { return tl.cmd.Process.Pid }
 
 // Signal sends sig to the tool.
-func (tl *Tool) Signal(sig syscall.Signal) error { return tl.cmd.Process.Signal(sig) }
+func (tl *Tool) Signal(sig syscall.Signal) error {
+	if tl.signaledAt.IsZero() {
+		tl.signaledAt = time.Now()
+	}
+	return tl.cmd.Process.Signal(sig)
+}
+
+// RunBounds bounds the capture time of a report written at the end of a
+// run that a signal ended. The tool starts its clock before it logs that
+// it is capturing, and stops it after the signal arrives and before it
+// exits. The start is also at most readySlack before the ready line's own
+// time, which is cut to the millisecond; without that time, the process's
+// start bounds it. Call it after Wait.
+func (tl *Tool) RunBounds() (lo, hi time.Duration, err error) {
+	select {
+	case <-tl.done:
+	default:
+		return 0, 0, fmt.Errorf("pktstat-bpf is still running")
+	}
+	if tl.signaledAt.IsZero() {
+		return 0, 0, fmt.Errorf("pktstat-bpf was not stopped by a signal")
+	}
+	begin := tl.startedAt
+	if at := tl.readyLogged.Add(-readySlack); at.After(begin) {
+		begin = at
+	}
+	return tl.signaledAt.Sub(tl.readyAt), tl.doneAt.Sub(begin), nil
+}
+
+// readySlack is how long before its ready line's time the tool may have
+// started its clock: the line is logged right after, so this allows for
+// the millisecond cut and a preemption in between.
+const readySlack = 50 * time.Millisecond
 
 // Wait waits up to timeout for the tool to exit and returns its exit code
 // (-1 if a signal killed it).
