@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -607,9 +608,16 @@ func TestE2ETUITableFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	tm, exitFile := startTUI(t, bin, p, "--max-entries", "2", "-r", "200ms")
+	// Every refresh drains the table, so the three flows fill it only if
+	// they arrive between two refreshes: the sockets are opened first, and
+	// the datagrams go out in turns within a fraction of a millisecond of
+	// the second between refreshes.
+	tm, exitFile := startTUI(t, bin, p, "--max-entries", "2", "-r", "1s")
 	const perFlow = 10
-	var srcs []netip.AddrPort
+	var (
+		srcs  []netip.AddrPort
+		conns []*net.UDPConn
+	)
 	for i := range 3 {
 		src := netip.AddrPortFrom(p.B.IPv4, uint16(41000+i))
 		srcs = append(srcs, src)
@@ -617,10 +625,15 @@ func TestE2ETUITableFull(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = testnet.SendUDP(c, make([]byte, 64), perFlow)
-		c.Close()
-		if err != nil {
-			t.Fatal(err)
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	payload := make([]byte, 64)
+	for range perFlow {
+		for _, c := range conns {
+			if _, err := c.Write(payload); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// Each of the test's packets is on a row or counted in the warning,
