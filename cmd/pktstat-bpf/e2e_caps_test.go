@@ -169,11 +169,18 @@ func TestE2ECapsTCDaemon(t *testing.T) {
 		}
 	}
 	// Without CAP_SYS_ADMIN the tool cannot turn on the kernel's run-time
-	// statistics, and says so instead of exporting zeros.
-	if on, _ := familyValue(fams, "pktstat_bpf_stats_enabled", nil); on == 0 {
-		if _, ok := fams["pktstat_bpf_program_runs_total"]; ok {
-			t.Error("program run counts exported while statistics are off")
-		}
+	// statistics, so they are on only if the host turned them on; the
+	// gauge says which, and run counts are exported only when they are.
+	raw, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostOn := strings.TrimSpace(string(raw)) != "0"
+	on, found := familyValue(fams, "pktstat_bpf_stats_enabled", nil)
+	_, runs := fams["pktstat_bpf_program_runs_total"]
+	if !found || (on == 1) != hostOn || runs != hostOn {
+		t.Errorf("kernel.bpf_stats_enabled is %v: scrape has pktstat_bpf_stats_enabled %v (found %v) and run counts %v, want %v and %v",
+			hostOn, on, found, runs, map[bool]int{false: 0, true: 1}[hostOn], hostOn)
 	}
 
 	stopTool(t, tl, syscall.SIGINT)

@@ -268,10 +268,8 @@ pktstat_flow_bytes_per_second{cgroup="/test.slice",comm="dig",direction="out",ds
 // cannot make a series per EtherType: unnamed ones share "other".
 func TestProtocolLabelIsBounded(t *testing.T) {
 	var rows []flow.Flow
-	var bytes uint64
 	for et := uint16(0x9000); et < 0x9000+1000; et++ {
 		rows = append(rows, flow.Flow{Key: flow.Key{EtherType: et}, Counters: flow.Counters{Packets: 1, Bytes: 60}})
-		bytes += 60
 	}
 	c := New(Options{Source: &script{snaps: []capture.Snapshot{{Flows: rows}}}, Iface: "pa0", MaxEntries: 4096})
 	want := `
@@ -281,9 +279,6 @@ pktstat_bytes_total{direction="in",iface="pa0",protocol="other"} 60000
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pktstat_bytes_total"); err != nil {
 		t.Fatal(err)
-	}
-	if bytes != 60000 {
-		t.Fatalf("sent %d bytes", bytes)
 	}
 }
 
