@@ -113,6 +113,11 @@ func TestE2ENonLinear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hooks run after the veth counted a frame as received; the tool
+	// stops only once the probe, on the same hook, has seen them all.
+	for deadline := time.Now().Add(5 * time.Second); probe.count(t, 0) < n && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	rows := stopCapture(t, tl, syscall.SIGINT)
 
 	seen, nonLinear := probe.count(t, 0), probe.count(t, 1)

@@ -346,6 +346,17 @@ func TestE2EVLANTC(t *testing.T) {
 		r.out = sendMarked(t, p, v, n, uint16(42011+i), i+1)
 		res = append(res, r)
 	}
+	// The hook runs after the send returns when the kernel defers the
+	// receive work: stop once the probes on A's hooks have seen it all.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		all := true
+		for _, r := range res {
+			all = all && r.inProbe.count(t) >= n && r.outProbe.count(t) >= n
+		}
+		if all {
+			break
+		}
+	}
 	rows := stopProto(t, tl)
 	for _, r := range res {
 		if got := r.inProbe.count(t); got != n {
