@@ -170,6 +170,18 @@ func TestSendDeliversExactly(t *testing.T) {
 	if rep.Calls < 3 {
 		t.Errorf("%d kernel calls for three distinct counts, want at least 3", rep.Calls)
 	}
+	// Delivered means queued on B's receive ring; the receiver's XDP
+	// program runs when the ring is processed, which may come later.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var got uint64
+		for i := range frames {
+			n, _ := rx.read(t, i)
+			got += n
+		}
+		if got >= want {
+			break
+		}
+	}
 	for i, f := range frames {
 		gotF, gotB := rx.read(t, i)
 		if gotF != uint64(f.Count) || gotB != uint64(f.Count)*uint64(len(f.Data)) {
