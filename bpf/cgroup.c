@@ -84,12 +84,7 @@ static __always_inline struct sock_owner *owner_of(struct bpf_sock *sk)
  */
 static __always_inline void count_cgroup_skb(struct __sk_buff *skb, enum flow_dir dir)
 {
-	struct pkt p = {
-		.ctx = skb,
-		.data = (void *)(long)skb->data,
-		.data_end = (void *)(long)skb->data_end,
-		.kind = PKT_SKB,
-	};
+	struct pkt p = skb_pkt(skb);
 	struct parse_result r = { .key.dir = dir };
 
 	parse_l3(&p, 0, bpf_ntohs(skb->protocol), &r);

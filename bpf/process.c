@@ -313,12 +313,7 @@ static __always_inline void count_datagram(struct __sk_buff *skb, enum flow_dir 
 		return; /* TCP is counted per call; other protocols not at all */
 	}
 
-	struct pkt p = {
-		.ctx = skb,
-		.data = (void *)(long)skb->data,
-		.data_end = (void *)(long)skb->data_end,
-		.kind = PKT_SKB,
-	};
+	struct pkt p = skb_pkt(skb);
 	struct parse_result r = { .key.dir = dir };
 	parse_l3(&p, 0, bpf_ntohs(skb->protocol), &r);
 	/* A raw socket of one ICMP protocol sees only its own; anything

@@ -19,12 +19,7 @@ volatile const _Bool arp_detail = 1;
  */
 static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 {
-	struct pkt p = {
-		.ctx = skb,
-		.data = (void *)(long)skb->data,
-		.data_end = (void *)(long)skb->data_end,
-		.kind = PKT_SKB,
-	};
+	struct pkt p = skb_pkt(skb);
 	struct parse_result r = { .key.dir = dir };
 	__u32 vlan_tag_len = 0;
 

@@ -26,12 +26,7 @@ volatile const _Bool arp_detail = 1;
 SEC("xdp")
 int pktstat_xdp(struct xdp_md *ctx)
 {
-	struct pkt p = {
-		.ctx = ctx,
-		.data = (void *)(long)ctx->data,
-		.data_end = (void *)(long)ctx->data_end,
-		.kind = PKT_XDP,
-	};
+	struct pkt p = xdp_pkt(ctx);
 	struct parse_result r = { .key.dir = FLOW_DIR_IN };
 
 	/* Headers sit in the first buffer, which is all the parser reads. */

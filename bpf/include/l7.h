@@ -368,23 +368,13 @@ static __always_inline enum l7_proto l7_detect(const struct pkt *p, __u64 off, _
  */
 __noinline int pktstat_l7_skb(struct __sk_buff *skb, __u64 off, __u64 end, __u32 proto, __u64 seen)
 {
-	struct pkt p = {
-		.ctx = skb,
-		.data = (void *)(long)skb->data,
-		.data_end = (void *)(long)skb->data_end,
-		.kind = PKT_SKB,
-	};
+	struct pkt p = skb_pkt(skb);
 	return l7_detect(&p, off, end, proto, seen);
 }
 
 __noinline int pktstat_l7_xdp(struct xdp_md *ctx, __u64 off, __u64 end, __u32 proto, __u64 seen)
 {
-	struct pkt p = {
-		.ctx = ctx,
-		.data = (void *)(long)ctx->data,
-		.data_end = (void *)(long)ctx->data_end,
-		.kind = PKT_XDP,
-	};
+	struct pkt p = xdp_pkt(ctx);
 	return l7_detect(&p, off, end, proto, seen);
 }
 

@@ -204,6 +204,30 @@ struct pkt {
 	enum pkt_kind kind;
 };
 
+/* The packet of an skb, from its first byte: Ethernet at TC, IP at cgroup_skb. */
+static __always_inline struct pkt skb_pkt(struct __sk_buff *skb)
+{
+	struct pkt p = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.kind = PKT_SKB,
+	};
+	return p;
+}
+
+/* The packet of an XDP frame: its first buffer, where the headers are. */
+static __always_inline struct pkt xdp_pkt(struct xdp_md *ctx)
+{
+	struct pkt p = {
+		.ctx = ctx,
+		.data = (void *)(long)ctx->data,
+		.data_end = (void *)(long)ctx->data_end,
+		.kind = PKT_XDP,
+	};
+	return p;
+}
+
 /*
  * Returns a pointer to n bytes at off: into the packet when they sit in the
  * linear area, else into buf, filled by bpf_skb_load_bytes. NULL if the

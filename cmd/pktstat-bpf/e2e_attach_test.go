@@ -331,10 +331,9 @@ func TestE2ELegacyKeepsForeignQdisc(t *testing.T) {
 	t.Logf("after a killed run and the run that swept up: %v, the qdisc that was there before stays", s)
 }
 
-// counterProg is a program of some other tool on the same hook: it counts
-// the skbs of one frame length in slot 0 of an array, and in slot 1 those
-// of them whose first hdrLen bytes are not all in the linear area, and
-// hands every packet on (TC_ACT_UNSPEC, which is TCX_NEXT).
+// counterProg is a TC program of some other tool on the same hook, or a
+// test's probe: it counts skbs in the slots of an array and hands every
+// packet on (TC_ACT_UNSPEC, which is TCX_NEXT).
 type counterProg struct {
 	prog   *ebpf.Program
 	counts *ebpf.Map
@@ -347,16 +346,20 @@ const (
 	skbDataEndOff = 80
 )
 
-func newCounterProg(t *testing.T, name string, frameLen, hdrLen int) *counterProg {
+// loadCounterProg loads a counterProg with slots counters. body starts
+// with the skb in R6 and jumps to "out" to hand a packet on; inc(slot,
+// label) gives the instructions that add one to a slot, the first of them
+// labelled unless label is empty.
+func loadCounterProg(t *testing.T, name string, slots uint32, body func(inc func(slot int32, label string) asm.Instructions) asm.Instructions) *counterProg {
 	t.Helper()
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: slots})
 	if err != nil {
 		t.Fatalf("create counter map: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	increment := func(slot int32, label string) asm.Instructions {
-		return asm.Instructions{
-			asm.StoreImm(asm.RFP, -4, int64(slot), asm.Word).WithSymbol(label),
+	inc := func(slot int32, label string) asm.Instructions {
+		insns := asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, int64(slot), asm.Word),
 			asm.Mov.Reg(asm.R2, asm.RFP),
 			asm.Add.Imm(asm.R2, -4),
 			asm.LoadMapPtr(asm.R1, m.FD()),
@@ -365,21 +368,12 @@ func newCounterProg(t *testing.T, name string, frameLen, hdrLen int) *counterPro
 			asm.Mov.Imm(asm.R1, 1),
 			asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
 		}
+		if label != "" {
+			insns[0] = insns[0].WithSymbol(label)
+		}
+		return insns
 	}
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMem(asm.R2, asm.R6, skbLenOff, asm.Word),
-		asm.JNE.Imm(asm.R2, int32(frameLen), "out"),
-		asm.Mov.Imm(asm.R7, 0),
-		asm.LoadMem(asm.R3, asm.R6, skbDataOff, asm.Word),
-		asm.LoadMem(asm.R4, asm.R6, skbDataEndOff, asm.Word),
-		asm.Add.Imm(asm.R3, int32(hdrLen)),
-		asm.JLE.Reg(asm.R3, asm.R4, "all"),
-		asm.Mov.Imm(asm.R7, 1),
-	}
-	insns = append(insns, increment(0, "all")...)
-	insns = append(insns, asm.JEq.Imm(asm.R7, 0, "out"))
-	insns = append(insns, increment(1, "nonlinear")...)
+	insns := append(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, body(inc)...)
 	insns = append(insns,
 		asm.Mov.Imm(asm.R0, -1).WithSymbol("out"), // TC_ACT_UNSPEC
 		asm.Return(),
@@ -390,6 +384,28 @@ func newCounterProg(t *testing.T, name string, frameLen, hdrLen int) *counterPro
 	}
 	t.Cleanup(func() { prog.Close() })
 	return &counterProg{prog: prog, counts: m}
+}
+
+// newCounterProg counts the skbs of one frame length in slot 0, and in
+// slot 1 those of them whose first hdrLen bytes are not all in the linear
+// area.
+func newCounterProg(t *testing.T, name string, frameLen, hdrLen int) *counterProg {
+	t.Helper()
+	return loadCounterProg(t, name, 2, func(inc func(int32, string) asm.Instructions) asm.Instructions {
+		insns := asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R6, skbLenOff, asm.Word),
+			asm.JNE.Imm(asm.R2, int32(frameLen), "out"),
+			asm.Mov.Imm(asm.R7, 0),
+			asm.LoadMem(asm.R3, asm.R6, skbDataOff, asm.Word),
+			asm.LoadMem(asm.R4, asm.R6, skbDataEndOff, asm.Word),
+			asm.Add.Imm(asm.R3, int32(hdrLen)),
+			asm.JLE.Reg(asm.R3, asm.R4, "all"),
+			asm.Mov.Imm(asm.R7, 1),
+		}
+		insns = append(insns, inc(0, "all")...)
+		insns = append(insns, asm.JEq.Imm(asm.R7, 0, "out"))
+		return append(insns, inc(1, "")...)
+	})
 }
 
 func (c *counterProg) count(t *testing.T, slot uint32) uint64 {

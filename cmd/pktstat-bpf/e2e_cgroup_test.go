@@ -198,7 +198,7 @@ func startInside(t *testing.T, e testnet.End, dir string) *inside {
 // when the test ends.
 func makeCgroupTree(t *testing.T) (parent, child string) {
 	t.Helper()
-	parent, dirs := makeCgroups(t, "pktcg", "child")
+	parent, dirs := testnet.MakeCgroups(t, "pktcg", "child")
 	return parent, dirs["child"]
 }
 

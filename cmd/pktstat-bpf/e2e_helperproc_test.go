@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
@@ -188,39 +186,4 @@ func (h *helperProc) send(t *testing.T, format string, args ...any) (wait func()
 func (h *helperProc) call(t *testing.T, format string, args ...any) []string {
 	t.Helper()
 	return h.send(t, format, args...)()
-}
-
-// makeCgroups creates <cgroup v2 mount>/<prefix>-<random>/{names...} and
-// removes them when the test ends, after the processes in them are gone.
-func makeCgroups(t *testing.T, prefix string, names ...string) (parent string, dirs map[string]string) {
-	t.Helper()
-	mount, err := cgroups.V2Mount()
-	if err != nil {
-		t.Skipf("skipped: %v", err)
-	}
-	parent = filepath.Join(mount, prefix+"-"+strconv.FormatInt(time.Now().UnixNano()%1e9, 36)+strconv.Itoa(os.Getpid()))
-	dirs = map[string]string{}
-	all := []string{parent}
-	for _, n := range names {
-		dirs[n] = filepath.Join(parent, n)
-		all = append(all, dirs[n])
-	}
-	for _, d := range all {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				err := os.Remove(d)
-				if err == nil || errors.Is(err, os.ErrNotExist) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("remove cgroup %s: %v", d, err)
-					return
-				}
-			}
-		})
-	}
-	return parent, dirs
 }

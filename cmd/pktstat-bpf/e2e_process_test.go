@@ -398,7 +398,7 @@ func (h *helperProc) callInt(t *testing.T, format string, args ...any) uint64 {
 // and removes them when the test ends, after the processes in them.
 func makeProcCgroups(t *testing.T, names ...string) map[string]string {
 	t.Helper()
-	_, dirs := makeCgroups(t, "pktproc", names...)
+	_, dirs := testnet.MakeCgroups(t, "pktproc", names...)
 	return dirs
 }
 

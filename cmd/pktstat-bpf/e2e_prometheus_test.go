@@ -481,25 +481,10 @@ func TestE2EDaemonReports(t *testing.T) {
 			p.PinNeighbors(t)
 			tl := testnet.StartTool(t, p.A, bin, append([]string{"-i", p.A.Link, "--listen", addr}, c.args...)...)
 			f := udpFlow{"IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 43001), netip.AddrPortFrom(p.A.IPv4, 7001), ipv4Len}
-			rx, err := f.to.ListenUDP(f.dst)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rx.Close()
-			tx, err := f.from.DialUDP(f.src, f.dst)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Close()
 			// Batches of datagrams with a scrape (a drain) after each one,
 			// and pauses long enough for interval reports in between.
 			for range batches {
-				if err := testnet.SendUDP(tx, make([]byte, size), perBatch); err != nil {
-					t.Fatal(err)
-				}
-				if got, err := testnet.ReadUDP(rx, perBatch, size, 5*time.Second); err != nil {
-					t.Fatalf("%d of %d arrived: %v", got, perBatch, err)
-				}
+				sendUDPFlow(t, f, make([]byte, size), perBatch)
 				scrapeText(t, p.A, addr)
 				time.Sleep(200 * time.Millisecond)
 			}

@@ -177,55 +177,11 @@ const (
 	skbVlanTCIOff     = 24
 )
 
-// vlanProg is a TCX program for the VLAN tests: the tagger pushes tags on
-// packets that carry a mark, the probe counts skbs whose metadata holds a
-// VLAN tag. Either counts in slot 0 of counts.
-type vlanProg struct {
-	prog   *ebpf.Program
-	counts *ebpf.Map
-}
-
-// count reads slot 0.
-func (v *vlanProg) count(t *testing.T) uint64 {
-	t.Helper()
-	var c uint64
-	if err := v.counts.Lookup(uint32(0), &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func newVLANProg(t *testing.T, name string, body func(counts *ebpf.Map) asm.Instructions) *vlanProg {
-	t.Helper()
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	insns := append(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, body(m)...)
-	insns = append(insns,
-		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.LoadMapPtr(asm.R1, m.FD()),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.Mov.Imm(asm.R1, 1),
-		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, -1).WithSymbol("out"), // TC_ACT_UNSPEC: on to the next program
-		asm.Return(),
-	)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: name, Type: ebpf.SchedCLS, License: "MIT", Instructions: insns})
-	if err != nil {
-		t.Fatalf("load %s: %v", name, err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	return &vlanProg{prog: prog, counts: m}
-}
-
 // newTagger pushes v's tags, C-tag first, on every packet marked mark.
-func newTagger(t *testing.T, v vlanCase, mark int32) *vlanProg {
-	return newVLANProg(t, "vlan_tagger", func(*ebpf.Map) asm.Instructions {
+// It counts them in slot 0.
+func newTagger(t *testing.T, v vlanCase, mark int32) *counterProg {
+	t.Helper()
+	return loadCounterProg(t, "vlan_tagger", 1, func(inc func(int32, string) asm.Instructions) asm.Instructions {
 		insns := asm.Instructions{
 			asm.LoadMem(asm.R2, asm.R6, skbMarkOff, asm.Word),
 			asm.JNE.Imm(asm.R2, mark, "out"),
@@ -241,22 +197,26 @@ func newTagger(t *testing.T, v vlanCase, mark int32) *vlanProg {
 		}
 		if v.inner != 0 {
 			insns = append(insns, push(0x0081, v.inner)...) // ETH_P_8021Q
-			return append(insns, push(0xA888, v.outer)...)  // ETH_P_8021AD
+			insns = append(insns, push(0xA888, v.outer)...) // ETH_P_8021AD
+		} else {
+			insns = append(insns, push(0x0081, v.outer)...)
 		}
-		return append(insns, push(0x0081, v.outer)...)
+		return append(insns, inc(0, "")...)
 	})
 }
 
-// newVLANProbe counts skbs whose metadata holds a tag of VLAN vid.
-func newVLANProbe(t *testing.T, vid uint16) *vlanProg {
-	return newVLANProg(t, "vlan_probe", func(*ebpf.Map) asm.Instructions {
-		return asm.Instructions{
+// newVLANProbe counts, in slot 0, skbs whose metadata holds a tag of
+// VLAN vid.
+func newVLANProbe(t *testing.T, vid uint16) *counterProg {
+	t.Helper()
+	return loadCounterProg(t, "vlan_probe", 1, func(inc func(int32, string) asm.Instructions) asm.Instructions {
+		return append(asm.Instructions{
 			asm.LoadMem(asm.R2, asm.R6, skbVlanPresentOff, asm.Word),
 			asm.JEq.Imm(asm.R2, 0, "out"),
 			asm.LoadMem(asm.R2, asm.R6, skbVlanTCIOff, asm.Word),
 			asm.And.Imm(asm.R2, 0x0FFF),
 			asm.JNE.Imm(asm.R2, int32(vid), "out"),
-		}
+		}, inc(0, "")...)
 	})
 }
 
@@ -331,9 +291,9 @@ func TestE2EVLANTC(t *testing.T) {
 	type result struct {
 		v        vlanCase
 		in, out  udpFlow
-		inProbe  *vlanProg
-		outProbe *vlanProg
-		tagger   *vlanProg
+		inProbe  *counterProg
+		outProbe *counterProg
+		tagger   *counterProg
 	}
 	var res []result
 	for i, v := range vlanCases {
@@ -351,7 +311,7 @@ func TestE2EVLANTC(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		all := true
 		for _, r := range res {
-			all = all && r.inProbe.count(t) >= n && r.outProbe.count(t) >= n
+			all = all && r.inProbe.count(t, 0) >= n && r.outProbe.count(t, 0) >= n
 		}
 		if all {
 			break
@@ -359,10 +319,10 @@ func TestE2EVLANTC(t *testing.T) {
 	}
 	rows := stopProto(t, tl)
 	for _, r := range res {
-		if got := r.inProbe.count(t); got != n {
+		if got := r.inProbe.count(t, 0); got != n {
 			t.Errorf("%s: %d frames arrived at A's TC ingress with the tag in metadata, want %d", r.v.name, got, n)
 		}
-		if tagged, meta := r.tagger.count(t), r.outProbe.count(t); tagged != n || meta != n {
+		if tagged, meta := r.tagger.count(t, 0), r.outProbe.count(t, 0); tagged != n || meta != n {
 			t.Errorf("%s: the tagger tagged %d datagrams and %d left with the tag in metadata, want %d", r.v.name, tagged, meta, n)
 		}
 		wantVLANRow(t, rows, r.in, r.v, n)

@@ -80,6 +80,12 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 	if err := src.Stop(); err != nil {
 		return fmt.Errorf("detach from %s: %w", where.Value, err)
 	}
+	return writeReport(cfg, p, out)
+}
+
+// writeReport writes the report of the period that ends now, as JSON or
+// plain text as cfg asks.
+func writeReport(cfg cli.Config, p *periods, out io.Writer) error {
 	r, err := p.next(time.Now())
 	if err != nil {
 		return err

@@ -23,7 +23,6 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/metrics"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
 )
 
 // shutdownWait bounds how long a scrape under way may delay the exit.
@@ -149,14 +148,7 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src cap
 	if err := src.Stop(); err != nil {
 		return fmt.Errorf("detach: %w", err)
 	}
-	r, err := p.next(time.Now())
-	if err != nil {
-		return err
-	}
-	if cfg.JSON {
-		return report.WriteJSON(out, r)
-	}
-	return report.WritePlain(out, r)
+	return writeReport(cfg, p, out)
 }
 
 // serveError returns why the metrics server stopped on its own, or nil if

@@ -160,12 +160,3 @@ func BenchmarkMedians(frame []byte, repeat, runs int, progs ...*ebpf.Program) ([
 	}
 	return medians, rets, nil
 }
-
-// BenchmarkMedian is BenchmarkMedians for a single program.
-func BenchmarkMedian(prog *ebpf.Program, frame []byte, repeat, runs int) (time.Duration, uint32, error) {
-	med, rets, err := BenchmarkMedians(frame, repeat, runs, prog)
-	if err != nil {
-		return 0, 0, err
-	}
-	return med[0], rets[0], nil
-}

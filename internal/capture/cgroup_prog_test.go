@@ -2,8 +2,6 @@ package capture
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -25,6 +22,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
 // cgPass is what a cgroup_skb program returns to let a packet pass.
@@ -383,36 +381,8 @@ func TestCgroupRead(t *testing.T) {
 // test ends.
 func testCgroupTree(t *testing.T) (parent, child string) {
 	t.Helper()
-	mounts := cgroups.Mounts("cgroup2")
-	if len(mounts) == 0 {
-		t.Skip("skipped: no cgroup v2 hierarchy is mounted")
-	}
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	parent = filepath.Join(mounts[0], "pktcg-"+hex.EncodeToString(b))
-	child = filepath.Join(parent, "child")
-	for _, d := range []string{parent, child} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				err := os.Remove(d)
-				if err == nil || errors.Is(err, os.ErrNotExist) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("remove cgroup %s: %v", d, err)
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		})
-	}
-	return parent, child
+	parent, dirs := testnet.MakeCgroups(t, "pktcg", "child")
+	return parent, dirs["child"]
 }
 
 // socketFile opens a socket that never binds or sends.

@@ -303,14 +303,8 @@ func TestProcessOwners(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := waitReadable(s, 2100); err != nil {
-		t.Fatal(err)
-	}
 	peekAndRead(t, s, 2100)
 	if _, err := s.Write(make([]byte, 1234)); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReadable(c, 1234); err != nil {
 		t.Fatal(err)
 	}
 	peekAndRead(t, c, 1234)
@@ -346,9 +340,13 @@ func waitReadable(c net.Conn, n int) error {
 	return errors.New("the data did not arrive within 5s")
 }
 
-// peekAndRead peeks at n queued bytes, then reads them, each in one call.
+// peekAndRead waits until n bytes are queued on c, then peeks at them and
+// reads them, each in one call.
 func peekAndRead(t *testing.T, c net.Conn, n int) {
 	t.Helper()
+	if err := waitReadable(c, n); err != nil {
+		t.Fatal(err)
+	}
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
@@ -466,9 +464,6 @@ func TestProcessMPTCP(t *testing.T) {
 	}
 	defer s.Close()
 	if _, err := c.Write(make([]byte, 4321)); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitReadable(s, 4321); err != nil {
 		t.Fatal(err)
 	}
 	peekAndRead(t, s, 4321)

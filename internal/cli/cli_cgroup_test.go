@@ -60,20 +60,7 @@ func TestParseCgroupConflicts(t *testing.T) {
 		{"--tc-attach", []string{"-c", dir, "--tc-attach", "tcx"}, []string{"--tc-attach applies to TC mode, not to -c (--cgroup)"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse(tt.args, io.Discard)
-			if err == nil {
-				t.Fatalf("Parse(%q) = %+v, want a usage error", tt.args, cfg)
-			}
-			if !IsUsage(err) {
-				t.Errorf("Parse(%q): %v is not a usage error (exit 2)", tt.args, err)
-			}
-			for _, p := range tt.parts {
-				if !strings.Contains(err.Error(), p) {
-					t.Errorf("Parse(%q) error %q does not contain %q", tt.args, err, p)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.args, tt.parts...) })
 	}
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"io"
-	"strings"
 	"testing"
 	"time"
 )
@@ -33,9 +32,6 @@ func TestParseIntervalAndTop(t *testing.T) {
 		{[]string{"--top", "0"}, "--top 0: must be at least 1"},
 		{[]string{"--top", "-3"}, "--top -3"},
 	} {
-		_, err := Parse(tc.args, io.Discard)
-		if !IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Parse(%q) = %v, want a usage error containing %q", tc.args, err, tc.want)
-		}
+		wantUsageError(t, tc.args, tc.want)
 	}
 }

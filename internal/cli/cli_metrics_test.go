@@ -83,18 +83,7 @@ func TestParseListenUsageErrors(t *testing.T) {
 		{[]string{"--listen", ":9864", "--web.config.file", ""}, "--web.config.file needs the path"},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, err := Parse(tt.args, io.Discard)
-			if err == nil {
-				t.Fatalf("Parse(%q) succeeded", tt.args)
-			}
-			if !IsUsage(err) {
-				t.Errorf("Parse(%q): %v is not a usage error", tt.args, err)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Parse(%q) = %q, want it to contain %q", tt.args, err, tt.want)
-			}
-		})
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) { wantUsageError(t, tt.args, tt.want) })
 	}
 }
 

@@ -70,20 +70,7 @@ func TestParseProcessConflicts(t *testing.T) {
 		{"backend with -x", []string{"-x", "--process-backend", "kprobe"}, []string{"--process-backend applies only to process mode"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.args, io.Discard)
-			if err == nil {
-				t.Fatalf("Parse(%q) = %+v, want a usage error", tt.args, got)
-			}
-			if !IsUsage(err) {
-				t.Errorf("Parse(%q): %v is not a usage error", tt.args, err)
-			}
-			for _, p := range tt.parts {
-				if !strings.Contains(err.Error(), p) {
-					t.Errorf("Parse(%q) = %q, want it to contain %q", tt.args, err, p)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantUsageError(t, tt.args, tt.parts...) })
 	}
 }
 

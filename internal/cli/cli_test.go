@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,6 +127,25 @@ func TestParseUsageErrors(t *testing.T) {
 				t.Errorf("Parse(%q) wrote %q on an error; errors are printed by main", tt.args, out.String())
 			}
 		})
+	}
+}
+
+// wantUsageError fails unless Parse(args) is a usage error (exit 2) whose
+// message contains every one of parts.
+func wantUsageError(t *testing.T, args []string, parts ...string) {
+	t.Helper()
+	cfg, err := Parse(args, io.Discard)
+	if err == nil {
+		t.Errorf("Parse(%q) = %+v, want a usage error", args, cfg)
+		return
+	}
+	if !IsUsage(err) {
+		t.Errorf("Parse(%q): %v is not a usage error (exit 2)", args, err)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("Parse(%q) error %q does not contain %q", args, err, p)
+		}
 	}
 }
 

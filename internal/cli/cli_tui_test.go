@@ -63,17 +63,7 @@ func TestParseTUIUsageErrors(t *testing.T) {
 		{[]string{"--expire", "2s"}, "--expire applies only to the live table: add -g (--tui)"},
 	}
 	for _, tt := range tests {
-		_, err := Parse(tt.args, io.Discard)
-		if err == nil {
-			t.Errorf("Parse(%q) succeeded, want a usage error", tt.args)
-			continue
-		}
-		if !IsUsage(err) {
-			t.Errorf("Parse(%q) = %v, not a usage error", tt.args, err)
-		}
-		if !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Parse(%q) = %q, want it to contain %q", tt.args, err, tt.want)
-		}
+		wantUsageError(t, tt.args, tt.want)
 	}
 }
 
