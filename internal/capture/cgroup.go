@@ -1,17 +1,12 @@
 package capture
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
@@ -110,172 +105,17 @@ func (c *Cgroup) start() error {
 	if err := c.cg.Attach(c.objs.PktstatCgSock, ebpf.AttachCGroupInetSockCreate); err != nil {
 		return err
 	}
-	st, err := seedOwners(c.dir.Path, c.objs.SockOwners, c.objs.Comms)
+	pids, err := cgroups.Procs(c.dir.Path, cgroups.DefaultMaxDirs)
 	if err != nil {
 		return err
 	}
-	if st.denied > 0 {
-		c.log.Warn("could not read the sockets of some processes (pidfd_getfd needs CAP_SYS_PTRACE over them): their connections opened before start-up are counted without a PID",
-			"processes", st.denied, "first_error", st.deniedErr)
+	if err := seedAndReport(pids, c.objs.SockOwners, c.objs.Comms, c.log); err != nil {
+		return err
 	}
-	c.log.Debug("recorded the owners of existing sockets", "processes", st.procs, "sockets", st.sockets)
 	if err := c.cg.Attach(c.objs.PktstatCgIn, ebpf.AttachCGroupInetIngress); err != nil {
 		return err
 	}
 	return c.cg.Attach(c.objs.PktstatCgOut, ebpf.AttachCGroupInetEgress)
-}
-
-// seedStats says what seedOwners did.
-type seedStats struct {
-	procs     int   // processes whose sockets were read
-	sockets   int   // inet sockets given an owner
-	denied    int   // processes whose sockets could not be read
-	deniedErr error // the first such error
-}
-
-// seedOwners records the owner of every inet socket that a process in the
-// cgroup tree at root holds open, in the socket-local storage that the
-// counting programs read.
-//
-// A socket iterator (iter/tcp, iter/udp) sees every socket but no process,
-// and only those of the network namespace it runs in; the processes of a
-// cgroup may live in many. So this walks the processes instead: each
-// process's fd table names its sockets, pidfd_getfd lends us a descriptor
-// for each, and the kernel accepts a socket descriptor as the key of a
-// socket-storage map. A socket shared by several processes (inherited, or
-// passed over a unix socket) goes to the lowest PID that holds it. Sockets
-// that no process holds any longer (closed while still sending) stay
-// ownerless.
-func seedOwners(root string, owners, comms *ebpf.Map) (seedStats, error) {
-	var st seedStats
-	pids, err := cgroups.Procs(root, cgroups.DefaultMaxDirs)
-	if err != nil {
-		return st, err
-	}
-	seen := map[uint64]bool{} // socket inodes already handled
-	for _, pid := range pids {
-		n, err := seedProcess(pid, owners, seen)
-		switch {
-		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
-			st.denied++
-			if st.deniedErr == nil {
-				st.deniedErr = err
-			}
-			continue
-		case err != nil:
-			return st, err
-		}
-		st.procs++
-		st.sockets += n
-		if n == 0 {
-			continue
-		}
-		var name bpfprog.CgroupOwnerComm
-		if comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil {
-			for i, ch := range bytes.TrimSuffix(comm, []byte("\n")) {
-				if i < len(name.Comm)-1 {
-					name.Comm[i] = int8(ch)
-				}
-			}
-			if err := comms.Update(uint32(pid), &name, ebpf.UpdateAny); err != nil {
-				return st, fmt.Errorf("record the name of process %d: %w", pid, err)
-			}
-		}
-	}
-	return st, nil
-}
-
-// seedProcess records pid as the owner of the inet sockets in its fd table
-// that have no owner yet, and returns how many it recorded. A process that
-// exits meanwhile has nothing left to record.
-func seedProcess(pid int, owners *ebpf.Map, seen map[uint64]bool) (int, error) {
-	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	entries, err := os.ReadDir(fdDir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("list the files of process %d: %w", pid, err)
-	}
-	pidfd := -1
-	defer func() {
-		if pidfd >= 0 {
-			unix.Close(pidfd)
-		}
-	}()
-	n := 0
-	for _, e := range entries {
-		target, err := os.Readlink(fdDir + "/" + e.Name())
-		if err != nil {
-			continue // closed meanwhile
-		}
-		ino, ok := socketInode(target)
-		if !ok || seen[ino] {
-			continue
-		}
-		fdNum, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pidfd < 0 {
-			if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
-				if errors.Is(err, unix.ESRCH) {
-					return n, nil
-				}
-				return n, fmt.Errorf("pidfd_open(%d): %w", pid, err)
-			}
-		}
-		fd, err := unix.PidfdGetfd(pidfd, fdNum, 0)
-		if err != nil {
-			if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ESRCH) {
-				continue // closed, or the process exited
-			}
-			return n, fmt.Errorf("pidfd_getfd(%d, fd %d): %w", pid, fdNum, err)
-		}
-		seen[ino] = true
-		recorded, err := recordOwner(fd, pid, owners)
-		unix.Close(fd)
-		if err != nil {
-			return n, err
-		}
-		if recorded {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// recordOwner gives the socket behind fd the owner pid, unless it is not an
-// inet socket or already has an owner.
-func recordOwner(fd, pid int, owners *ebpf.Map) (bool, error) {
-	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	if err != nil || (domain != unix.AF_INET && domain != unix.AF_INET6) {
-		return false, nil
-	}
-	err = owners.Update(uint32(fd), &bpfprog.CgroupSockOwner{Pid: uint32(pid)}, ebpf.UpdateNoExist)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, ebpf.ErrKeyExist):
-		return false, nil // created after sock_create was attached: it knows its owner
-	default:
-		return false, fmt.Errorf("record the owner of a socket of process %d: %w", pid, err)
-	}
-}
-
-// socketInode reads the inode number out of a /proc/PID/fd link to a
-// socket, "socket:[12345]".
-func socketInode(link string) (uint64, bool) {
-	s, ok := strings.CutPrefix(link, "socket:[")
-	if !ok {
-		return 0, false
-	}
-	s, ok = strings.CutSuffix(s, "]")
-	if !ok {
-		return 0, false
-	}
-	ino, err := strconv.ParseUint(s, 10, 64)
-	return ino, err == nil
 }
 
 // Path is the watched cgroup directory.

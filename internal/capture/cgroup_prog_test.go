@@ -437,7 +437,11 @@ func TestSeedOwners(t *testing.T) {
 		_ = cmd.Wait()
 	}()
 
-	st, err := seedOwners(parent, objs.SockOwners, objs.Comms)
+	pids, err := cgroups.Procs(parent, cgroups.DefaultMaxDirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := seedOwners(pids, objs.SockOwners, objs.Comms)
 	if err != nil {
 		t.Fatal(err)
 	}

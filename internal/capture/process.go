@@ -45,6 +45,10 @@ type ProcessOptions struct {
 	// KernelBTF is checked for before anything loads; "" is
 	// DefaultKernelBTF.
 	KernelBTF string
+	// walkFromUser seeds the owners of existing sockets from /proc even
+	// where the kernel accepts the iterator, so that tests reach that path
+	// on every kernel.
+	walkFromUser bool
 }
 
 // BackendAttempt is one backend that StartProcess tried, and why it could
@@ -139,9 +143,12 @@ type Process struct {
 	table   *table[bpfprog.CgroupOwnedFlowKey]
 	links   attach.Tracing
 	cg      *attach.Cgroup // the cgroup v2 root, with the socket and datagram programs
-	names   *cgroups.IDResolver
-	log     *slog.Logger
-	closed  bool
+	// seed is the iterator that gives existing sockets their owners; nil
+	// where the kernel refuses it, and then /proc is walked instead.
+	seed   *ebpf.Program
+	names  *cgroups.IDResolver
+	log    *slog.Logger
+	closed bool
 	// rowCgroups holds the cgroup id of each row of the drain under way.
 	rowCgroups []uint64
 }
@@ -199,7 +206,7 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 	var tried []BackendAttempt
 	for _, b := range backends {
 		p := &Process{backend: b, names: names, log: log}
-		err := p.start(spec)
+		err := p.start(spec, o.walkFromUser)
 		if err == nil {
 			p.tried = append(tried, BackendAttempt{Backend: b})
 			return p, nil
@@ -229,12 +236,13 @@ func ProcessSpec(maxEntries uint32) (*ebpf.CollectionSpec, error) {
 }
 
 // loadBackend loads the programs of backend b (and every map) from spec;
-// the other backends' programs are not loaded.
+// the other backends' programs are not loaded, and neither is the
+// start-up iterator, which loadSeed loads on its own.
 func loadBackend(spec *ebpf.CollectionSpec, b ProcessBackend) (*ebpf.Collection, error) {
 	s := spec.Copy()
 	keep := map[string]bool{}
 	for _, h := range backendHooks(b) {
-		keep[h.prog] = true
+		keep[h.prog] = h.kind != hookIter
 	}
 	for name := range s.Programs {
 		if !keep[name] {
@@ -251,14 +259,50 @@ func loadBackend(spec *ebpf.CollectionSpec, b ProcessBackend) (*ebpf.Collection,
 	return coll, nil
 }
 
+// loadSeed loads the start-up iterator (pktstat_seed) on the maps of coll.
+// It is optional: a walk of /proc from user space finds the same owners.
+// Some kernels refuse it: 5.10 has no bpf_sock_from_file, and the verifier
+// of 6.18.44 marks the sock of the socket (sock->sk) untrusted, which
+// bpf_sk_storage_get does not take.
+func loadSeed(spec *ebpf.CollectionSpec, coll *ebpf.Collection) (*ebpf.Program, error) {
+	s := spec.Copy()
+	for name := range s.Programs {
+		if name != progSeed {
+			delete(s.Programs, name)
+		}
+	}
+	maps := make(map[string]*ebpf.Map, len(s.Maps))
+	for name := range s.Maps {
+		if m := coll.Maps[name]; m != nil {
+			maps[name] = m
+		}
+	}
+	c, err := ebpf.NewCollectionWithOptions(s, ebpf.CollectionOptions{MapReplacements: maps})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", progSeed, err)
+	}
+	prog := c.Programs[progSeed]
+	delete(c.Programs, progSeed)
+	c.Close()
+	return prog, nil
+}
+
 // start loads the backend's programs, attaches them and seeds the owners
-// of the sockets that exist already.
-func (p *Process) start(spec *ebpf.CollectionSpec) error {
+// of the sockets that exist already: with the iterator where the kernel
+// takes it, and otherwise from /proc (unless walkFromUser, always from
+// /proc).
+func (p *Process) start(spec *ebpf.CollectionSpec, walkFromUser bool) error {
 	coll, err := loadBackend(spec, p.backend)
 	if err != nil {
 		return err
 	}
 	p.coll = coll
+	if !walkFromUser {
+		if p.seed, err = loadSeed(spec, coll); err != nil {
+			p.log.Debug("the kernel refuses the iterator that finds the owners of existing sockets; they are read from /proc instead",
+				"error", err)
+		}
+	}
 	p.table, err = newTable(tableMaps{
 		Slot:      coll.Maps["flow_tables"],
 		Flows:     coll.Maps["flows"],
@@ -294,10 +338,7 @@ func (p *Process) attach(seed bool) error {
 			if !seed {
 				continue
 			}
-			err = attach.RunIter(prog, h.prog)
-			if err == nil {
-				p.log.Debug("recorded the owners of the sockets that exist already")
-			}
+			err = p.seedOwners()
 		case hookCgroup:
 			if p.cg == nil {
 				if p.cg, err = attach.OpenCgroup(p.names.Mount()); err != nil {
@@ -311,6 +352,23 @@ func (p *Process) attach(seed bool) error {
 		}
 	}
 	return nil
+}
+
+// seedOwners gives the sockets that exist already their holders: the
+// iterator if it loaded, or else a walk of /proc.
+func (p *Process) seedOwners() error {
+	if p.seed != nil {
+		if err := attach.RunIter(p.seed, progSeed); err != nil {
+			return err
+		}
+		p.log.Debug("recorded the owners of the sockets that exist already")
+		return nil
+	}
+	pids, err := hostPIDs()
+	if err != nil {
+		return err
+	}
+	return seedAndReport(pids, p.coll.Maps["proc_owners"], p.coll.Maps["comms"], p.log)
 }
 
 // detach detaches every program; attach can attach them again.
@@ -360,6 +418,10 @@ func (p *Process) closeObjects() error {
 	if p.coll != nil {
 		p.coll.Close()
 		p.coll = nil
+	}
+	if p.seed != nil {
+		p.seed.Close()
+		p.seed = nil
 	}
 	return errors.Join(errs...)
 }

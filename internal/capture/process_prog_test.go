@@ -43,13 +43,44 @@ func TestProcessBackendsVerify(t *testing.T) {
 			}
 			defer coll.Close()
 			for _, h := range backendHooks(b) {
-				if coll.Programs[h.prog] == nil {
+				if h.kind != hookIter && coll.Programs[h.prog] == nil {
 					t.Errorf("program %s is not loaded", h.prog)
 				}
 			}
 			t.Logf("%s: %d programs loaded, accepted by the verifier", b, len(coll.Programs))
 		})
 	}
+}
+
+// TestProcessSeedIterator loads the start-up iterator on a backend's maps.
+// It is optional (TestProcessOwners checks that /proc gives the same
+// owners), but a kernel may refuse it only for a reason that loadSeed's
+// comment names: the verifier's, or a missing helper.
+func TestProcessSeedIterator(t *testing.T) {
+	testnet.RequireRoot(t)
+	spec, err := ProcessSpec(1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll, err := loadBackend(spec, ProcessKprobe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	prog, err := loadSeed(spec, coll)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if !errors.As(err, &ve) && !errors.Is(err, ebpf.ErrNotSupported) {
+			t.Fatalf("the iterator fails to load for another reason than the verifier's or a missing helper: %v", err)
+		}
+		t.Logf("this kernel refuses the iterator, and /proc is walked instead: %v", err)
+		return
+	}
+	defer prog.Close()
+	if prog.Type() != ebpf.Tracing {
+		t.Errorf("iterator loaded as %v, want %v", prog.Type(), ebpf.Tracing)
+	}
+	t.Logf("this kernel accepts the iterator")
 }
 
 // TestProcessBackendSelection starts each backend by name, then auto: auto
@@ -251,7 +282,21 @@ func wantRows(t *testing.T, got, want map[flow.Key]flow.Counters) {
 // the start-up walk, a socket created later its creator, and a socket
 // accepted later its listener's owner. Then it checks the rows of a
 // connection, with a peek that must not count.
+//
+// It runs once with each way of finding the owners of existing sockets:
+// the iterator (where the kernel accepts it; elsewhere that run walks
+// /proc too) and the walk of /proc.
 func TestProcessOwners(t *testing.T) {
+	testnet.RequireRoot(t)
+	for _, walk := range []struct {
+		name     string
+		fromUser bool
+	}{{"iterator", false}, {"proc", true}} {
+		t.Run(walk.name, func(t *testing.T) { testProcessOwners(t, walk.fromUser) })
+	}
+}
+
+func testProcessOwners(t *testing.T, walkFromUser bool) {
 	p := testnet.NewPair(t)
 	p.PinNeighbors(t)
 	self := os.Getpid()
@@ -262,11 +307,14 @@ func TestProcessOwners(t *testing.T) {
 	}
 	defer old.Close()
 
-	pr, err := StartProcess(ProcessOptions{MaxEntries: 1024})
+	pr, err := StartProcess(ProcessOptions{MaxEntries: 1024, walkFromUser: walkFromUser})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
+	if walkFromUser && pr.seed != nil {
+		t.Fatal("asked to walk /proc, the capture loaded the iterator")
+	}
 
 	if o, ok := ownerOf(t, pr, old.(syscall.Conn)); !ok || o.Pid != uint32(self) {
 		t.Errorf("listener from before start-up: owner %+v (kept %v), want pid %d from the start-up walk", o, ok, self)

@@ -64,6 +64,32 @@ const DefaultBatchSize = 64
 // that needs exact ground truth starts its measurement over.
 var ErrNotDelivered = errors.New("not every frame was delivered")
 
+// ErrUnsupported means the kernel refuses BPF_F_TEST_XDP_LIVE_FRAMES:
+// older than 5.18, or built to refuse it (6.18.44-fc answers EPERM even to
+// root, while an ordinary BPF_PROG_TEST_RUN of the same program works).
+var ErrUnsupported = errors.New("this kernel refuses BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES")
+
+// Probe reports whether the kernel runs XDP programs in live-frames mode:
+// nil, or an error that wraps ErrUnsupported. It runs a program that drops
+// its one frame, so nothing is sent.
+func Probe() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "livegen_probe",
+		Type:         ebpf.XDP,
+		License:      "Dual MIT/GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1 /* XDP_DROP */), asm.Return()},
+	})
+	if err != nil {
+		return fmt.Errorf("load the live-frames probe: %w", err)
+	}
+	defer prog.Close()
+	_, err = prog.Run(&ebpf.RunOptions{Data: make([]byte, 64), Repeat: 1, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES})
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOTSUP) {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return err
+}
+
 // Frame is one frame to send Count times. A frame longer than the peer's
 // MTU plus 18 bytes (Ethernet header and a VLAN tag) is dropped by the
 // kernel before it reaches the veth; Send then fails.
@@ -146,6 +172,10 @@ func New(ifname string, maxFlows int, inNetns InNetns) (*Generator, error) {
 		return nil, err
 	}
 	if err := g.load(); err != nil {
+		g.Close()
+		return nil, err
+	}
+	if err := Probe(); err != nil {
 		g.Close()
 		return nil, err
 	}

@@ -131,11 +131,7 @@ func TestSendDeliversExactly(t *testing.T) {
 	p := testnet.NewPair(t)
 	const flows = 300
 	rx := newReceiver(t, p.B, flows)
-	g, err := livegen.New(p.A.Link, flows, p.A.Do)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := newGenerator(t, p, flows)
 	if g.Ifindex() != p.A.Index {
 		t.Fatalf("generator resolved %s to ifindex %d, want %d", p.A.Link, g.Ifindex(), p.A.Index)
 	}
@@ -152,6 +148,7 @@ func TestSendDeliversExactly(t *testing.T) {
 	// arrived, and the run starts over from zeroed counters.
 	var rep livegen.Report
 	for attempt := 1; ; attempt++ {
+		var err error
 		rep, err = g.Send(ctx, frames)
 		if err == nil {
 			break
@@ -194,11 +191,7 @@ func TestSendDeliversExactly(t *testing.T) {
 // send as given are refused before anything is sent.
 func TestSendRefusesWhatItCannotSendExactly(t *testing.T) {
 	p := testnet.NewPair(t)
-	g, err := livegen.New(p.A.Link, 2, p.A.Do)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := newGenerator(t, p, 2)
 	good := udpFrame(t, p, basePort, 200)
 	dirty := append([]byte(nil), good...)
 	dirty[livegen.HeaderRoom+1] = 1
@@ -218,11 +211,7 @@ func TestSendRefusesWhatItCannotSendExactly(t *testing.T) {
 // every frame, and Send says so instead of reporting frames as sent.
 func TestSendFailsWithoutReceiver(t *testing.T) {
 	p := testnet.NewPair(t)
-	g, err := livegen.New(p.A.Link, 1, p.A.Do)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := newGenerator(t, p, 1)
 	rep, err := g.Send(context.Background(), []livegen.Frame{{Data: udpFrame(t, p, basePort, 60), Count: 1000}})
 	if !errors.Is(err, livegen.ErrNotDelivered) {
 		t.Fatalf("Send with nothing to receive: %v, want ErrNotDelivered; %+v", err, rep)
@@ -243,4 +232,20 @@ func TestNewRejectsNonVeth(t *testing.T) {
 	if _, err := livegen.New("nosuch0", 1, p.A.Do); err == nil {
 		t.Fatal("New accepted an interface that does not exist")
 	}
+}
+
+// newGenerator makes a generator on A's veth, closed when the test ends.
+// The test is skipped, with the kernel's answer, where the kernel refuses
+// live-frames mode.
+func newGenerator(t *testing.T, p *testnet.Pair, maxFlows int) *livegen.Generator {
+	t.Helper()
+	g, err := livegen.New(p.A.Link, maxFlows, p.A.Do)
+	if errors.Is(err, livegen.ErrUnsupported) {
+		t.Skipf("skipped: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
 }
