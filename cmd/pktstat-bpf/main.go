@@ -14,7 +14,11 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/app"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
+
+// verifierLogLines is how much of a refusing verifier's log --debug prints.
+const verifierLogLines = 20
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -38,8 +42,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := app.Run(ctx, cfg, stdout, log); err != nil {
+		if cfg.Debug {
+			for _, r := range kernel.Refusals(err) {
+				fmt.Fprintf(stderr, "the end of the verifier's log for %s:\n", r.Program)
+				for _, l := range r.LogTail(verifierLogLines) {
+					fmt.Fprintf(stderr, "  %s\n", l)
+				}
+			}
+		}
 		fmt.Fprintf(stderr, "pktstat-bpf: %v\n", err)
 		if cli.IsUsage(err) {
 			return 2

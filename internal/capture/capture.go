@@ -15,6 +15,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
 // Snapshot is what the kernel counted over one period: from the start of
@@ -85,6 +86,10 @@ func loadError(err error, entries uint32) error {
 			size = fmt.Sprintf("they would lock about %s of kernel memory (two tables, counters for %d CPUs), and", mib(tableBytes(entries, ncpu)), ncpu)
 		}
 		return fmt.Errorf("load eBPF programs: the kernel refused flow tables of %d flows: %s %w: lower --max-entries", entries, size, err)
+	}
+	if r := kernel.AsRefusal(err); r != nil {
+		// The verifier ran and said no: no capability would change that.
+		return r
 	}
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 		return fmt.Errorf("load eBPF programs: %w: run as root, or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON", err)

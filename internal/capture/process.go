@@ -14,6 +14,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
 // ProcessBackend is how process mode hooks the kernel (see bpf/process.c).
@@ -217,11 +218,15 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 		}
 	}
 	names.Close()
+	// One %w per backend keeps every cause reachable (a verifier's log for
+	// --debug, an errno for errors.Is).
 	parts := make([]string, len(tried))
+	errs := make([]any, len(tried))
 	for i, t := range tried {
-		parts[i] = string(t.Backend) + ": " + t.Err.Error()
+		parts[i] = string(t.Backend) + ": %w"
+		errs[i] = t.Err
 	}
-	return nil, fmt.Errorf("no process backend works on this kernel (%s)", strings.Join(parts, "; "))
+	return nil, fmt.Errorf("no process backend works on this kernel ("+strings.Join(parts, "; ")+")", errs...)
 }
 
 // ProcessSpec loads the process object's spec with its flow table sized
@@ -253,6 +258,9 @@ func loadBackend(spec *ebpf.CollectionSpec, b ProcessBackend) (*ebpf.Collection,
 	if err != nil {
 		if b == ProcessFentry && errors.Is(err, unix.EPERM) && os.Geteuid() == 0 {
 			return nil, fmt.Errorf("load: the kernel refuses fentry/fexit programs (EPERM as root: BPF trampolines are not allowed here; the MEMLOCK hint does not apply): %w", err)
+		}
+		if r := kernel.AsRefusal(err); r != nil {
+			return nil, r
 		}
 		return nil, fmt.Errorf("load: %w", err)
 	}

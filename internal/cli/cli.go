@@ -99,6 +99,9 @@ type Config struct {
 	Interval time.Duration // report every Interval; 0 reports once, at the end
 	Top      int           // rows per report; 0 shows every row
 	Version  bool          // print the version and exit
+	// Debug logs at debug level and, when a verifier refuses a program,
+	// prints the end of its log (--debug).
+	Debug bool
 	Help     bool          // print usage and exit
 
 	// ProcessBackend is how -k hooks the kernel; set only in ModeProcess.
@@ -166,6 +169,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "with --listen, a Prometheus exporter web config file that enables TLS and/or basic auth")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "with --listen, turn on the kernel's run-time statistics of eBPF programs and export them (needs CAP_SYS_ADMIN; times every run of every eBPF program on the host)")
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")
+	fs.BoolVar(&cfg.Debug, "debug", false, "log every step, and print the end of the verifier's log when the kernel refuses a program")
 	fs.BoolVarP(&cfg.Help, "help", "?", false, "show this help")
 
 	if err := fs.Parse(args); err != nil {

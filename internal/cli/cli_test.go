@@ -46,6 +46,7 @@ func TestParse(t *testing.T) {
 		{"--tc-attach in capitals", []string{"--tc-attach", "LEGACY"}, with(func(c *Config) { c.TCAttach = TCAttachLegacy })},
 		{"--tc-attach auto", []string{"--tc-attach", "auto"}, defaults()},
 		{"--version", []string{"--version"}, with(func(c *Config) { c.Version = true })},
+		{"--debug", []string{"--debug"}, with(func(c *Config) { c.Debug = true })},
 		{
 			"everything",
 			[]string{"-j", "-i", "veth1", "-t", "5s", "--max-entries", "65536", "--tc-attach", "tcx"},

@@ -1,8 +1,15 @@
 package kernel
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 func TestBefore(t *testing.T) {
@@ -38,5 +45,56 @@ func TestRelease(t *testing.T) {
 	}
 	if h := Hint("TC mode", 99, 0); h != "; TC mode needs Linux 99.0 or later, and this kernel is "+r {
 		t.Errorf("Hint(99, 0) = %q", h)
+	}
+}
+
+// TestRefusal has the real verifier refuse a program that reads a register
+// it never wrote, and checks what the error says: the program, the
+// kernel, the verifier's reason, and no capability advice.
+func TestRefusal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root (CAP_BPF) to have the verifier check a program")
+	}
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"reads_r2": {
+			Type:         ebpf.SocketFilter,
+			License:      "MIT",
+			Instructions: asm.Instructions{asm.Mov.Reg(asm.R0, asm.R2), asm.Return()},
+		},
+	}}
+	coll, err := ebpf.NewCollection(spec)
+	if err == nil {
+		coll.Close()
+		t.Fatal("the verifier accepted a read of an uninitialised register")
+	}
+	r := AsRefusal(err)
+	if r == nil {
+		t.Fatalf("%v: not seen as a verifier refusal", err)
+	}
+	release, _ := Release()
+	if r.Program != "reads_r2" || r.Release != release {
+		t.Errorf("program %q on %q, want reads_r2 on %q", r.Program, r.Release, release)
+	}
+	msg := r.Error()
+	for _, want := range []string{"the verifier of Linux " + release + " refused program reads_r2: ", "R2 !read_ok", "--debug"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "CAP_") || strings.Contains(msg, "MEMLOCK") {
+		t.Errorf("%q blames capabilities or a limit for a refusal", msg)
+	}
+	if tail := r.LogTail(20); len(tail) == 0 || len(tail) > 20 {
+		t.Errorf("log tail has %d lines, want 1 to 20", len(tail))
+	}
+	if !errors.Is(err, unix.EACCES) || !errors.Is(r, unix.EACCES) {
+		t.Errorf("the refusal hides the kernel's EACCES: %v", err)
+	}
+	joined := fmt.Errorf("a: %w; b: %w", r, fmt.Errorf("wrapped: %w", r))
+	if got := Refusals(joined); len(got) != 2 || got[0] != r || got[1] != r {
+		t.Errorf("Refusals found %v in a tree of two", got)
+	}
+	if got := Refusals(errors.New("no verifier here")); got != nil {
+		t.Errorf("Refusals found %v where there is none", got)
 	}
 }
