@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
@@ -18,6 +20,8 @@ type TCOptions struct {
 	Log        *slog.Logger
 	// NoARP counts ARP frames without their opcode and addresses.
 	NoARP bool
+	// specHook, for tests, changes the spec before it loads.
+	specHook func(*ebpf.CollectionSpec)
 }
 
 // TC counts both directions of one interface with TC programs.
@@ -42,8 +46,18 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!o.NoARP); err != nil {
 		return nil, fmt.Errorf("set arp_detail: %w", err)
 	}
+	if o.specHook != nil {
+		o.specHook(spec)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	t := &TC{}
-	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
+		return s.LoadAndAssign(&t.objs, nil)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%w%s", loadError(err, o.MaxEntries), kernel.Hint("TC mode", 5, 7))
 	}
 	t.table, err = newTable(tableMaps{

@@ -59,7 +59,7 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 		}
 		var err error
 		x, err = loadXDPWith(xdpLoad{maxEntries: o.MaxEntries, frags: frags, offload: m == attach.XDPOffload,
-			ifindex: o.Ifindex, noARP: o.NoARP})
+			ifindex: o.Ifindex, noARP: o.NoARP, log: o.Log})
 		if err != nil {
 			return nil, err
 		}
@@ -109,6 +109,7 @@ type xdpLoad struct {
 	frags, offload bool
 	ifindex        int
 	noARP          bool
+	log            *slog.Logger // warns of extras the kernel refuses
 }
 
 func loadXDPWith(o xdpLoad) (*XDP, error) {
@@ -131,8 +132,15 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	if offload {
 		prog.Ifindex = uint32(ifindex)
 	}
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	x := &XDP{frags: frags}
-	if err := spec.LoadAndAssign(&x.objs, nil); err != nil {
+	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
+		return s.LoadAndAssign(&x.objs, nil)
+	})
+	if err != nil {
 		if offload {
 			name := ifaceName(ifindex)
 			return nil, fmt.Errorf("load XDP in offload mode for %s: driver %s cannot run this program on the device (try --xdp_mode native or generic): %w",
