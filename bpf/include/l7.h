@@ -281,10 +281,17 @@ static __always_inline __u32 l7_peek(const struct pkt *p, __u64 off, __u32 plen,
 		return n;
 	}
 	if (p->kind == PKT_SKB) {
-		/* The verifier must see the bounds on the very register passed. */
+		/*
+		 * The verifier must see the bounds on the very register passed,
+		 * and older ones learn no lower bound from len != 0 (which is
+		 * what clang makes of len < 1): 6.1 refuses the call as a
+		 * possible zero-sized read. A mask and an add give [1, 32]
+		 * whatever the verifier knows of n; the test then caps it.
+		 */
 		__u64 len = n;
 		asm volatile("" : "+r"(len));
-		if (len < 1 || len > L7_PEEK)
+		len = ((len - 1) & 31) + 1;
+		if (len > L7_PEEK)
 			return 0;
 		return bpf_skb_load_bytes(p->ctx, off, buf, len) == 0 ? n : 0;
 	}
