@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
@@ -199,10 +201,32 @@ func captureArgs(mode, how string) []string {
 	return args
 }
 
+// requireTCX skips the test, with the loader's reason, on a kernel without
+// TCX (before 6.6): it attaches an empty program to e's veth and takes it
+// off again.
+func requireTCX(t *testing.T, e testnet.End) {
+	t.Helper()
+	prog := bpftest.EmptyProgram(t, ebpf.SchedCLS, -1)
+	err := e.Do(func() error {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: e.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("skipped: this kernel has no TCX: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("probe TCX on %s: %v", e.Link, err)
+	}
+}
+
 // TestE2ENothingLeftTCX: TCX links go with the process, however it ends.
 func TestE2ENothingLeftTCX(t *testing.T) {
 	bin := e2eBinary(t)
 	p := testnet.NewPair(t)
+	requireTCX(t, p.A)
 	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
 		t.Run(how, func(t *testing.T) {
 			tl := startCapture(t, p.A, bin, captureArgs("tcx", how)...)

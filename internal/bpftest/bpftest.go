@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/rlimit"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
@@ -46,6 +48,16 @@ func RequireRoot(tb testing.TB) {
 	if missing := missingCaps(); len(missing) > 0 {
 		tb.Skipf("needs root: loading and running eBPF programs needs %s, which this process lacks",
 			strings.Join(missing, ", "))
+	}
+	removeMemlock(tb)
+}
+
+// removeMemlock lifts RLIMIT_MEMLOCK where the kernel charges eBPF maps to
+// it (before 5.11), as the tool itself does at start-up.
+func removeMemlock(tb testing.TB) {
+	tb.Helper()
+	if err := rlimit.RemoveMemlock(); err != nil {
+		tb.Fatalf("lift RLIMIT_MEMLOCK for the eBPF maps: %v", err)
 	}
 }
 

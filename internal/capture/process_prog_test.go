@@ -18,6 +18,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
@@ -38,6 +39,14 @@ func TestProcessBackendsVerify(t *testing.T) {
 				var ve *ebpf.VerifierError
 				if b == ProcessFentry && errors.Is(err, unix.EPERM) && !errors.As(err, &ve) {
 					t.Skipf("skipped: this kernel refuses to load fentry/fexit programs at all, so the verifier never sees them: %v", err)
+				}
+				if errors.Is(err, ebpf.ErrNotSupported) && !errors.As(err, &ve) {
+					// Such as the sock_send_length tracepoint before 6.3.
+					t.Skipf("skipped: this kernel lacks a hook of the %s backend: %v", b, err)
+				}
+				if r := kernel.AsRefusal(err); r != nil && r.MissingHelper() != "" {
+					// Such as bpf_sk_storage_get in tracing programs before 5.11.
+					t.Skipf("skipped: %v", err)
 				}
 				t.Fatalf("the %s backend does not load: %v", b, err)
 			}

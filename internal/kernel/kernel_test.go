@@ -76,7 +76,9 @@ func TestRefusal(t *testing.T) {
 		t.Errorf("program %q on %q, want reads_r2 on %q", r.Program, r.Release, release)
 	}
 	msg := r.Error()
-	for _, want := range []string{"the verifier of Linux " + release + " refused program reads_r2: ", "R2 !read_ok", "--debug"} {
+	// The verifier's own words vary ("R2 !read_ok"; 7.3 adds "Initialize
+	// R2 on every path before this instruction."), but name the register.
+	for _, want := range []string{"the verifier of Linux " + release + " refused program reads_r2: ", "R2", "--debug"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not say %q", msg, want)
 		}
@@ -96,5 +98,25 @@ func TestRefusal(t *testing.T) {
 	}
 	if got := Refusals(errors.New("no verifier here")); got != nil {
 		t.Errorf("Refusals found %v where there is none", got)
+	}
+}
+
+// TestMissingHelper reads the verifier's two words for a helper the kernel
+// lacks: one it knows, but not for this program type (5.10's tracing
+// programs and bpf_sk_storage_get), and one it does not know at all (5.10
+// and bpf_sock_from_file, helper 162).
+func TestMissingHelper(t *testing.T) {
+	for _, c := range []struct{ last, want string }{
+		{"unknown func bpf_sk_storage_get#107", "bpf_sk_storage_get"},
+		{"invalid func unknown#162", "bpf_sock_from_file"},
+		{"R2 !read_ok", ""},
+	} {
+		r := &Refusal{Program: "p", Release: "5.10.0-32-amd64", Err: &ebpf.VerifierError{Cause: unix.EINVAL, Log: []string{"0: (85) call", c.last, "processed 3 insns"}}}
+		if got := r.MissingHelper(); got != c.want {
+			t.Errorf("%q: missing helper %q, want %q", c.last, got, c.want)
+		}
+		if c.want != "" && !strings.Contains(r.Error(), "Linux 5.10.0-32-amd64 has no helper "+c.want+" for program p") {
+			t.Errorf("%q: error %q does not name the kernel and the helper", c.last, r.Error())
+		}
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 )
 
 // Refusal is the verifier's refusal of one program: what the kernel said,
@@ -52,7 +55,38 @@ func (r *Refusal) Error() string {
 	if release == "" {
 		release = "(release unknown)"
 	}
+	if h := r.MissingHelper(); h != "" {
+		return fmt.Sprintf("Linux %s has no helper %s for %s, which needs it (the verifier: %s)", release, h, prog, r.lastWord())
+	}
 	return fmt.Sprintf("the verifier of Linux %s refused %s: %s (--debug prints its log)", release, prog, r.lastWord())
+}
+
+// missingHelperRE matches the verifier's word for a helper call it does
+// not know: "unknown func NAME#ID" where the kernel knows the helper but
+// not for this program type, "invalid func unknown#ID" where it does not
+// know the helper at all.
+var missingHelperRE = regexp.MustCompile(`^(?:unknown|invalid) func (\S+)#(\d+)$`)
+
+// MissingHelper names the helper that the kernel lacks (for this program
+// type), when that is why the verifier refused, and is "" otherwise: a
+// feature the kernel does not have, rather than code it cannot prove safe.
+func (r *Refusal) MissingHelper() string {
+	m := missingHelperRE.FindStringSubmatch(r.lastWord())
+	if m == nil {
+		return ""
+	}
+	if m[1] != "unknown" {
+		return m[1]
+	}
+	id, err := strconv.ParseUint(m[2], 10, 32)
+	if err != nil {
+		return "helper #" + m[2]
+	}
+	fn, err := asm.BuiltinFuncForPlatform("linux", uint32(id))
+	if err != nil {
+		return "helper #" + m[2]
+	}
+	return helperName(fn)
 }
 
 // Unwrap gives the loader's own error, so that errors.Is still finds the
@@ -107,4 +141,19 @@ func Refusals(err error) []*Refusal {
 		return Refusals(e.Unwrap())
 	}
 	return nil
+}
+
+// helperName turns asm's name of a helper (FnSockFromFile) into the
+// kernel's (bpf_sock_from_file).
+func helperName(fn asm.BuiltinFunc) string {
+	var b strings.Builder
+	b.WriteString("bpf")
+	for _, c := range strings.TrimPrefix(fn.String(), "Fn") {
+		if unicode.IsUpper(c) {
+			b.WriteByte('_')
+			c = unicode.ToLower(c)
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

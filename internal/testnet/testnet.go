@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/vishvananda/netns"
 )
@@ -27,6 +30,11 @@ func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN) to load eBPF programs and create network namespaces; run the tests as root")
+	}
+	// Before 5.11 the kernel charges eBPF maps to RLIMIT_MEMLOCK; the tool
+	// lifts it at start-up, and so must tests that load programs.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatalf("lift RLIMIT_MEMLOCK for the eBPF maps: %v", err)
 	}
 }
 
@@ -192,4 +200,20 @@ func parseSNMP(raw []byte) (map[string]uint64, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// SlowdownEnv names a factor by which this machine is slower than the one
+// the tests' time bounds were set on: the kernel matrix runs the tests in
+// an emulated guest, 7 to 20 times slower, and sets it there.
+const SlowdownEnv = "PKTSTAT_TEST_SLOWDOWN"
+
+// Patience stretches a bound on how long a test waits for something that
+// will happen (a tool's start, its exit) by SlowdownEnv's factor. Bounds
+// that a test checks as a result are never stretched.
+func Patience(d time.Duration) time.Duration {
+	f, err := strconv.ParseFloat(os.Getenv(SlowdownEnv), 64)
+	if err != nil || f < 1 {
+		return d
+	}
+	return time.Duration(float64(d) * f)
 }

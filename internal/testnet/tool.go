@@ -16,8 +16,20 @@ import (
 	"time"
 )
 
-// BuildBinary builds cmd/pktstat-bpf into dir and returns its path.
+// PrebuiltBinaryEnv names a pktstat-bpf binary that BuildBinary returns
+// instead of building one: the kernel matrix builds it once on the host,
+// where building inside each emulated guest would take minutes.
+const PrebuiltBinaryEnv = "PKTSTAT_E2E_BINARY"
+
+// BuildBinary builds cmd/pktstat-bpf into dir and returns its path, or the
+// binary that PrebuiltBinaryEnv names.
 func BuildBinary(dir string) (string, error) {
+	if bin := os.Getenv(PrebuiltBinaryEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("%s: %w", PrebuiltBinaryEnv, err)
+		}
+		return bin, nil
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -126,8 +138,8 @@ func StartTool(t testing.TB, e End, bin string, args ...string) *Tool {
 	case <-tl.ready:
 	case <-tl.done:
 		t.Fatalf("pktstat-bpf exited before capturing: %v\nstderr:\n%s", tl.err, tl.Stderr())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("pktstat-bpf did not start capturing within 30s\nstderr:\n%s", tl.Stderr())
+	case <-time.After(Patience(30 * time.Second)):
+		t.Fatalf("pktstat-bpf did not start capturing within %v\nstderr:\n%s", Patience(30*time.Second), tl.Stderr())
 	}
 	return tl
 }
@@ -170,13 +182,13 @@ func (tl *Tool) RunBounds() (lo, hi time.Duration, err error) {
 // the millisecond cut and a preemption in between.
 const readySlack = 50 * time.Millisecond
 
-// Wait waits up to timeout for the tool to exit and returns its exit code
-// (-1 if a signal killed it).
+// Wait waits up to timeout (stretched by Patience) for the tool to exit
+// and returns its exit code (-1 if a signal killed it).
 func (tl *Tool) Wait(timeout time.Duration) (int, error) {
 	select {
 	case <-tl.done:
-	case <-time.After(timeout):
-		return 0, fmt.Errorf("pktstat-bpf still running after %s", timeout)
+	case <-time.After(Patience(timeout)):
+		return 0, fmt.Errorf("pktstat-bpf still running after %s", Patience(timeout))
 	}
 	if tl.err == nil {
 		return 0, nil
