@@ -102,7 +102,7 @@ type Config struct {
 	// Debug logs at debug level and, when a verifier refuses a program,
 	// prints the end of its log (--debug).
 	Debug bool
-	Help     bool          // print usage and exit
+	Help  bool // print usage and exit
 
 	// ProcessBackend is how -k hooks the kernel; set only in ModeProcess.
 	ProcessBackend ProcessBackend
