@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +92,9 @@ func loggedAt(line string) time.Time {
 // readyLine is what the tool logs once its programs are attached.
 const readyLine = "msg=capturing"
 
+// modeRE finds the mode in the ready line.
+var modeRE = regexp.MustCompile(`mode=\S+`)
+
 // StartTool runs bin with args inside e's namespace and waits until it
 // logs that it is capturing. The process is killed in t.Cleanup if the test
 // has not waited for it.
@@ -136,6 +140,11 @@ func StartTool(t testing.TB, e End, bin string, args ...string) *Tool {
 	})
 	select {
 	case <-tl.ready:
+		// The mode it chose (tc/tcx or tc/legacy, process/BACKEND), for
+		// the log and the kernel matrix's table.
+		if m := modeRE.FindString(tl.Stderr()); m != "" {
+			t.Logf("pktstat-bpf is capturing, %s, %v after its start", m, tl.readyAt.Sub(tl.startedAt).Round(time.Millisecond))
+		}
 	case <-tl.done:
 		t.Fatalf("pktstat-bpf exited before capturing: %v\nstderr:\n%s", tl.err, tl.Stderr())
 	case <-time.After(Patience(30 * time.Second)):
