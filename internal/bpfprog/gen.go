@@ -9,7 +9,7 @@ package bpfprog
 
 // The XDP object shares the TC object's flow_key and flow_val, byte for
 // byte (both come from bpf/include/pktstat.h), so no second set of Go types
-// is generated: capture reads every mode's maps as TCFlowKey and TCFlowVal,
+// is generated: capture reads every mode's maps as FlowKey and FlowVal (types.go),
 // and a test in internal/capture checks that the two objects agree.
 //go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -no-global-types XDP ../../bpf/xdp.c -- -I../../bpf/include
 
@@ -21,5 +21,5 @@ package bpfprog
 // programs read registers, which differ by architecture, so it is built
 // per architecture. Its rows and process names are laid out as the cgroup
 // object's (both come from bpf/include/owner.h; a test in internal/capture
-// checks), so it reuses the Cgroup Go types.
+// checks), so it reuses the Cgroup Go types (OwnedFlowKey, types.go).
 //go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target amd64,arm64 -no-global-types Process ../../bpf/process.c -- -I../../bpf/include

@@ -40,7 +40,7 @@ func (s *Snapshot) UntrackedTotal() flow.Counters {
 }
 
 // KeyFromBPF converts the kernel's flow key into the model's.
-func KeyFromBPF(k *bpfprog.TCFlowKey) flow.Key {
+func KeyFromBPF(k *bpfprog.FlowKey) flow.Key {
 	fk := flow.Key{
 		EtherType: k.EthProto,
 		Proto:     k.Proto,

@@ -25,7 +25,7 @@ type CgroupOptions struct {
 // below it, both directions, with the owner of each socket on its rows.
 type Cgroup struct {
 	objs   bpfprog.CgroupObjects
-	table  *table[bpfprog.CgroupOwnedFlowKey]
+	table  *table[bpfprog.OwnedFlowKey]
 	cg     *attach.Cgroup
 	dir    cgroups.Dir
 	names  *cgroups.Resolver
@@ -160,6 +160,6 @@ func (c *Cgroup) Drain() (Snapshot, error) {
 
 // ownedKey converts a cgroup-mode key into the model's key with the
 // owner's PID, and notes the row's cgroup id for Drain to name.
-func (c *Cgroup) ownedKey(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
+func (c *Cgroup) ownedKey(k *bpfprog.OwnedFlowKey) flow.Key {
 	return ownedKey(k, &c.rowCgroups)
 }

@@ -48,7 +48,7 @@ func loadCgroup(t testing.TB, maxEntries uint32) *bpfprog.CgroupObjects {
 // resetCgroup empties the flow table and the untracked counters.
 func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
 	t.Helper()
-	var key bpfprog.CgroupOwnedFlowKey
+	var key bpfprog.OwnedFlowKey
 	for {
 		err := objs.Flows.NextKey(nil, &key)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -66,7 +66,7 @@ func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
 		t.Fatal(err)
 	}
 	for i := range objs.Untracked.MaxEntries() {
-		if err := objs.Untracked.Put(i, make([]bpfprog.CgroupFlowVal, cpus)); err != nil {
+		if err := objs.Untracked.Put(i, make([]bpfprog.FlowVal, cpus)); err != nil {
 			t.Fatalf("zero untracked counters: %v", err)
 		}
 	}
@@ -74,7 +74,7 @@ func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
 
 // rawRow is one entry of the cgroup flow table, per-CPU slots summed.
 type rawRow struct {
-	key bpfprog.CgroupOwnedFlowKey
+	key bpfprog.OwnedFlowKey
 	c   flow.Counters
 }
 
@@ -82,8 +82,8 @@ func readRaw(t testing.TB, objs *bpfprog.CgroupObjects) []rawRow {
 	t.Helper()
 	var (
 		out    []rawRow
-		key    bpfprog.CgroupOwnedFlowKey
-		perCPU []bpfprog.CgroupFlowVal
+		key    bpfprog.OwnedFlowKey
+		perCPU []bpfprog.FlowVal
 	)
 	it := objs.Flows.Iterate()
 	for it.Next(&key, &perCPU) {
@@ -134,19 +134,19 @@ func TestCgroupKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var k bpfprog.CgroupOwnedFlowKey
+	var k bpfprog.OwnedFlowKey
 	for _, c := range []struct {
 		what      string
 		got, want uintptr
 	}{
 		{"flows key", unsafe.Sizeof(k), uintptr(spec.Maps[bpfprog.CgroupMapFlows].KeySize)},
-		{"flows value", unsafe.Sizeof(bpfprog.CgroupFlowVal{}), uintptr(spec.Maps[bpfprog.CgroupMapFlows].ValueSize)},
-		{"embedded flow_key", unsafe.Sizeof(k.Flow), unsafe.Sizeof(bpfprog.TCFlowKey{})},
-		{"pid offset", unsafe.Offsetof(k.Pid), unsafe.Sizeof(bpfprog.TCFlowKey{})},
-		{"cgroup_id offset", unsafe.Offsetof(k.CgroupId), unsafe.Sizeof(bpfprog.TCFlowKey{}) + 4},
-		{"key size, no tail padding", unsafe.Sizeof(k), unsafe.Sizeof(bpfprog.TCFlowKey{}) + 4 + 8},
-		{"sock_owners value", unsafe.Sizeof(bpfprog.CgroupSockOwner{}), uintptr(spec.Maps[bpfprog.CgroupMapSockOwners].ValueSize)},
-		{"comms value", unsafe.Sizeof(bpfprog.CgroupOwnerComm{}), uintptr(spec.Maps[bpfprog.CgroupMapComms].ValueSize)},
+		{"flows value", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(spec.Maps[bpfprog.CgroupMapFlows].ValueSize)},
+		{"embedded flow_key", unsafe.Sizeof(k.Flow), unsafe.Sizeof(bpfprog.FlowKey{})},
+		{"pid offset", unsafe.Offsetof(k.Pid), unsafe.Sizeof(bpfprog.FlowKey{})},
+		{"cgroup_id offset", unsafe.Offsetof(k.CgroupId), unsafe.Sizeof(bpfprog.FlowKey{}) + 4},
+		{"key size, no tail padding", unsafe.Sizeof(k), unsafe.Sizeof(bpfprog.FlowKey{}) + 4 + 8},
+		{"sock_owners value", unsafe.Sizeof(bpfprog.SockOwner{}), uintptr(spec.Maps[bpfprog.CgroupMapSockOwners].ValueSize)},
+		{"comms value", unsafe.Sizeof(bpfprog.OwnerComm{}), uintptr(spec.Maps[bpfprog.CgroupMapComms].ValueSize)},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.what, c.got, c.want)
@@ -315,14 +315,14 @@ func TestCgroupRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bk bpfprog.CgroupOwnedFlowKey
+	var bk bpfprog.OwnedFlowKey
 	copy(bk.Flow.Saddr[:], fk.Src.AsSlice())
 	copy(bk.Flow.Daddr[:], fk.Dst.AsSlice())
 	bk.Flow.Sport, bk.Flow.Dport, bk.Flow.EthProto, bk.Flow.Proto = fk.SrcPort, fk.DstPort, fk.EtherType, fk.Proto
 
 	self := uint32(os.Getpid())
 	const other = 4_000_000 // above pid_max's default: no such process
-	var name bpfprog.CgroupOwnerComm
+	var name bpfprog.OwnerComm
 	for i, ch := range []byte("nginx\nworker") { // a newline a process put in its name
 		name.Comm[i] = int8(ch)
 	}
@@ -336,8 +336,8 @@ func TestCgroupRead(t *testing.T) {
 	put := func(pid uint32, cgid uint64, packets uint64) {
 		k := bk
 		k.Pid, k.CgroupId = pid, cgid
-		vals := make([]bpfprog.CgroupFlowVal, cpus)
-		vals[0] = bpfprog.CgroupFlowVal{Packets: packets, Bytes: 128 * packets}
+		vals := make([]bpfprog.FlowVal, cpus)
+		vals[0] = bpfprog.FlowVal{Packets: packets, Bytes: 128 * packets}
 		vals[cpus-1].Packets += 1 // a second CPU's slot adds up too
 		vals[cpus-1].Bytes += 128
 		if err := objs.Flows.Put(&k, vals); err != nil {
@@ -417,7 +417,7 @@ func TestSeedOwners(t *testing.T) {
 	defer unix.Close(fds[1])
 
 	const earlier = 4242
-	if err := objs.SockOwners.Update(uint32(owned.Fd()), &bpfprog.CgroupSockOwner{Pid: earlier}, ebpf.UpdateNoExist); err != nil {
+	if err := objs.SockOwners.Update(uint32(owned.Fd()), &bpfprog.SockOwner{Pid: earlier}, ebpf.UpdateNoExist); err != nil {
 		t.Fatalf("record an owner through a socket fd: %v", err)
 	}
 
@@ -458,7 +458,7 @@ func TestSeedOwners(t *testing.T) {
 		{"tcp6", tcp6, pid},
 		{"already owned", owned, earlier},
 	} {
-		var o bpfprog.CgroupSockOwner
+		var o bpfprog.SockOwner
 		if err := objs.SockOwners.Lookup(uint32(c.f.Fd()), &o); err != nil {
 			t.Errorf("%s: no owner recorded: %v", c.name, err)
 			continue
@@ -467,11 +467,11 @@ func TestSeedOwners(t *testing.T) {
 			t.Errorf("%s: owner %d, want %d", c.name, o.Pid, c.want)
 		}
 	}
-	var o bpfprog.CgroupSockOwner
+	var o bpfprog.SockOwner
 	if err := objs.SockOwners.Lookup(uint32(local.Fd()), &o); err == nil {
 		t.Errorf("a unix socket got owner %+v; only inet sockets are counted", o)
 	}
-	var name bpfprog.CgroupOwnerComm
+	var name bpfprog.OwnerComm
 	if err := objs.Comms.Lookup(pid, &name); err != nil {
 		t.Fatalf("no name recorded for %d: %v", pid, err)
 	}
@@ -480,7 +480,7 @@ func TestSeedOwners(t *testing.T) {
 	}
 }
 
-func commString(c bpfprog.CgroupOwnerComm) string {
+func commString(c bpfprog.OwnerComm) string {
 	var b []byte
 	for _, ch := range c.Comm {
 		if ch == 0 {

@@ -42,16 +42,16 @@ func TestTypesMatchMaps(t *testing.T) {
 		what      string
 		got, want uintptr
 	}{
-		{"flows key (TCFlowKey)", unsafe.Sizeof(bpfprog.TCFlowKey{}), uintptr(flows.KeySize)},
-		{"flows value (TCFlowVal)", unsafe.Sizeof(bpfprog.TCFlowVal{}), uintptr(flows.ValueSize)},
+		{"flows key (FlowKey)", unsafe.Sizeof(bpfprog.FlowKey{}), uintptr(flows.KeySize)},
+		{"flows value (TCFlowVal)", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(flows.ValueSize)},
 		{"untracked key (uint32)", unsafe.Sizeof(uint32(0)), uintptr(untracked.KeySize)},
-		{"untracked value (TCFlowVal)", unsafe.Sizeof(bpfprog.TCFlowVal{}), uintptr(untracked.ValueSize)},
+		{"untracked value (TCFlowVal)", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(untracked.ValueSize)},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: Go size %d, map spec %d", c.what, c.got, c.want)
 		}
 	}
-	for _, typ := range []reflect.Type{reflect.TypeFor[bpfprog.TCFlowKey](), reflect.TypeFor[bpfprog.TCFlowVal]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[bpfprog.FlowKey](), reflect.TypeFor[bpfprog.FlowVal]()} {
 		var sum uintptr
 		for i := range typ.NumField() {
 			sum += typ.Field(i).Type.Size()

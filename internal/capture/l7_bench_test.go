@@ -235,7 +235,7 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 	for _, hook := range []struct {
 		name  string
 		prog  *ebpf.Program
-		tb    *table[bpfprog.TCFlowKey]
+		tb    *table[bpfprog.FlowKey]
 		empty *ebpf.Program
 	}{
 		{"tc", tc.progs[0].prog, tc.tb, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
@@ -252,7 +252,7 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 			// The row's key as the kernel writes it, to delete it by.
 			run(hook.prog)
 			active := hook.tb.tables[hook.tb.active]
-			var key bpfprog.TCFlowKey
+			var key bpfprog.FlowKey
 			if err := active.NextKey(nil, &key); err != nil {
 				b.Fatalf("no row after the first run: %v", err)
 			}

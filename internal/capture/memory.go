@@ -19,7 +19,7 @@ import (
 // bytes), a 16-byte bucket, and a per-CPU value (counters and application
 // protocol, 24 bytes) on every CPU.
 func tableBytes(entries uint32, ncpu int) uint64 {
-	return 2 * uint64(entries) * uint64(104+16+int(unsafe.Sizeof(bpfprog.TCFlowVal{}))*ncpu)
+	return 2 * uint64(entries) * uint64(104+16+int(unsafe.Sizeof(bpfprog.FlowVal{}))*ncpu)
 }
 
 // checkTableMemory refuses a flow table that would take more than half of

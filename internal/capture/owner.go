@@ -14,7 +14,7 @@ import (
 )
 
 // The modes that know a socket's owner (cgroup and process mode) share
-// the row key of bpf/include/owner.h, read as bpfprog.CgroupOwnedFlowKey,
+// the row key of bpf/include/owner.h, read as bpfprog.OwnedFlowKey,
 // and the naming of its owner: the process name from the object's comms
 // map and the cgroup's path from its id.
 
@@ -27,7 +27,7 @@ type cgroupNamer interface {
 // ownedKey converts an owner-keyed row into the model's key with the
 // owner's PID, and appends the row's cgroup id to rowCgroups for
 // nameOwners.
-func ownedKey(k *bpfprog.CgroupOwnedFlowKey, rowCgroups *[]uint64) flow.Key {
+func ownedKey(k *bpfprog.OwnedFlowKey, rowCgroups *[]uint64) flow.Key {
 	fk := OwnedKeyFromBPF(k)
 	fk.Owner = flow.NewOwner(flow.OwnerInfo{PID: k.Pid})
 	*rowCgroups = append(*rowCgroups, k.CgroupId)
@@ -71,7 +71,7 @@ func nameOwners(s *Snapshot, rowCgroups []uint64, names cgroupNamer, comms *ebpf
 // commOf names process pid: from the comms map, else from /proc (the map
 // is an LRU and may have forgotten it), else "".
 func commOf(comms *ebpf.Map, pid uint32) string {
-	var name bpfprog.CgroupOwnerComm
+	var name bpfprog.OwnerComm
 	if err := comms.Lookup(pid, &name); err == nil {
 		b := make([]byte, 0, len(name.Comm))
 		for _, ch := range name.Comm {
@@ -102,9 +102,9 @@ func cleanComm(b []byte) string {
 
 // OwnedKeyFromBPF converts the flow part of an owner-keyed row into the
 // model's key; the owner is left for the caller to name.
-func OwnedKeyFromBPF(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
+func OwnedKeyFromBPF(k *bpfprog.OwnedFlowKey) flow.Key {
 	f := &k.Flow
-	return KeyFromBPF(&bpfprog.TCFlowKey{
+	return KeyFromBPF(&bpfprog.FlowKey{
 		Saddr:    f.Saddr,
 		Daddr:    f.Daddr,
 		Sport:    f.Sport,

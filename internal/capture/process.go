@@ -141,7 +141,7 @@ type Process struct {
 	backend ProcessBackend
 	tried   []BackendAttempt
 	coll    *ebpf.Collection
-	table   *table[bpfprog.CgroupOwnedFlowKey]
+	table   *table[bpfprog.OwnedFlowKey]
 	links   attach.Tracing
 	cg      *attach.Cgroup // the cgroup v2 root, with the socket and datagram programs
 	// seed is the iterator that gives existing sockets their owners; nil
@@ -460,6 +460,6 @@ func (p *Process) Drain() (Snapshot, error) {
 	return s, nil
 }
 
-func (p *Process) ownedKey(k *bpfprog.CgroupOwnedFlowKey) flow.Key {
+func (p *Process) ownedKey(k *bpfprog.OwnedFlowKey) flow.Key {
 	return ownedKey(k, &p.rowCgroups)
 }

@@ -196,7 +196,7 @@ func TestCheckKernelBTF(t *testing.T) {
 
 // ownerOf returns the owner that process mode keeps for the socket of c,
 // looked up by its file descriptor; false when it keeps none.
-func ownerOf(t *testing.T, p *Process, c syscall.Conn) (bpfprog.CgroupSockOwner, bool) {
+func ownerOf(t *testing.T, p *Process, c syscall.Conn) (bpfprog.SockOwner, bool) {
 	t.Helper()
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -208,7 +208,7 @@ func ownerOf(t *testing.T, p *Process, c syscall.Conn) (bpfprog.CgroupSockOwner,
 	if err := rc.Control(func(fd uintptr) { lerr = m.Lookup(uint32(fd), &raw) }); err != nil {
 		t.Fatal(err)
 	}
-	var o bpfprog.CgroupSockOwner
+	var o bpfprog.SockOwner
 	if errors.Is(lerr, ebpf.ErrKeyNotExist) {
 		return o, false
 	}

@@ -18,7 +18,7 @@ import (
 // now, without swapping tables: BPF_PROG_TEST_RUN runs a program in the
 // calling thread, so nothing writes the table meanwhile, and no RCU grace
 // period has to pass. Thousands of runs take seconds this way.
-func activeRows(t testing.TB, tb *table[bpfprog.TCFlowKey]) []flow.Flow {
+func activeRows(t testing.TB, tb *table[bpfprog.FlowKey]) []flow.Flow {
 	t.Helper()
 	rows, err := tb.collect(tb.tables[tb.active], nil)
 	if err != nil {
@@ -284,10 +284,10 @@ func TestL7PerCPUMerge(t *testing.T) {
 			drainAll(t, h.tb)
 			onCPU(t, 0, func() { bpftest.Run(t, p.prog, order[0], nil) })
 			onCPU(t, 1, func() { bpftest.Run(t, p.prog, order[1], nil) })
-			var vals []bpfprog.TCFlowVal
+			var vals []bpfprog.FlowVal
 			key := h.tb.tables[h.tb.active]
 			it := key.Iterate()
-			var k bpfprog.TCFlowKey
+			var k bpfprog.FlowKey
 			n := 0
 			for it.Next(&k, &vals) {
 				n++

@@ -12,22 +12,22 @@ import (
 
 // fillTable writes n distinct IPv4 UDP flows into the active flow table,
 // with counters on every CPU, in batches.
-func fillTable(b *testing.B, tb *table[bpfprog.TCFlowKey], n int) {
+func fillTable(b *testing.B, tb *table[bpfprog.FlowKey], n int) {
 	b.Helper()
 	const chunk = 65536
-	keys := make([]bpfprog.TCFlowKey, chunk)
-	vals := make([]bpfprog.TCFlowVal, chunk*tb.ncpu)
+	keys := make([]bpfprog.FlowKey, chunk)
+	vals := make([]bpfprog.FlowVal, chunk*tb.ncpu)
 	for base := 0; base < n; base += chunk {
 		m := min(chunk, n-base)
 		for i := 0; i < m; i++ {
 			id := uint32(base + i)
-			k := bpfprog.TCFlowKey{EthProto: 0x0800, Proto: 17, Dport: 53, Sport: uint16(id)}
+			k := bpfprog.FlowKey{EthProto: 0x0800, Proto: 17, Dport: 53, Sport: uint16(id)}
 			// Sources spread over 198.18.0.0/15.
 			binary.BigEndian.PutUint32(k.Saddr[:4], 0xC6120000|id>>16)
 			copy(k.Daddr[:4], []byte{198, 18, 255, 1})
 			keys[i] = k
 			for c := 0; c < tb.ncpu; c++ {
-				vals[i*tb.ncpu+c] = bpfprog.TCFlowVal{Packets: uint64(id%97 + 1), Bytes: uint64(id%9973 + 64)}
+				vals[i*tb.ncpu+c] = bpfprog.FlowVal{Packets: uint64(id%97 + 1), Bytes: uint64(id%9973 + 64)}
 			}
 		}
 		if _, err := tb.tables[tb.active].BatchUpdate(keys[:m], vals[:m*tb.ncpu], nil); err != nil {

@@ -77,7 +77,7 @@ func seedOwners(pids []int, owners, comms *ebpf.Map) (seedStats, error) {
 		if n == 0 {
 			continue
 		}
-		var name bpfprog.CgroupOwnerComm
+		var name bpfprog.OwnerComm
 		if comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil {
 			for i, ch := range bytes.TrimSuffix(comm, []byte("\n")) {
 				if i < len(name.Comm)-1 {

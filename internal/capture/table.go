@@ -18,8 +18,8 @@ const batchSize = 4096
 // the spare table into the slot, and the kernel returns from that update
 // only once no program can still be writing the retired one.
 //
-// K is the table's key type as bpf2go generated it: bpfprog.TCFlowKey for
-// TC and XDP, bpfprog.CgroupOwnedFlowKey for cgroup mode; conv turns one
+// K is the table's key type as bpf2go generated it: bpfprog.FlowKey for
+// TC and XDP, bpfprog.OwnedFlowKey for cgroup mode; conv turns one
 // into the model's key. Every object's counters and untracked sketch have
 // the same layout, so the TC types read them all.
 type table[K any] struct {
@@ -41,9 +41,9 @@ type table[K any] struct {
 
 	// Batch buffers, reused by every drain.
 	keys     []K
-	vals     []bpfprog.TCFlowVal
-	hlls     []bpfprog.TCHll
-	lostVals []bpfprog.TCFlowVal
+	vals     []bpfprog.FlowVal
+	hlls     []bpfprog.HLL
+	lostVals []bpfprog.FlowVal
 }
 
 // sizeFlowTables sets the flow table of spec to entries flows. The slot
@@ -81,9 +81,9 @@ func newTable[K any](m tableMaps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*
 		gen:       m.Gen,
 		ncpu:      ncpu,
 		keys:      make([]K, batchSize),
-		vals:      make([]bpfprog.TCFlowVal, batchSize*ncpu),
-		hlls:      make([]bpfprog.TCHll, ncpu),
-		lostVals:  make([]bpfprog.TCFlowVal, ncpu),
+		vals:      make([]bpfprog.FlowVal, batchSize*ncpu),
+		hlls:      make([]bpfprog.HLL, ncpu),
+		lostVals:  make([]bpfprog.FlowVal, ncpu),
 	}, nil
 }
 
@@ -195,7 +195,7 @@ func (t *table[K]) lost(s *Snapshot) error {
 		var total flow.Counters
 		for i, v := range t.lostVals {
 			total.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
-			t.lostVals[i] = bpfprog.TCFlowVal{}
+			t.lostVals[i] = bpfprog.FlowVal{}
 		}
 		if total.Packets > 0 {
 			if err := t.untracked.Update(key, t.lostVals, ebpf.UpdateExist); err != nil {
@@ -214,7 +214,7 @@ func (t *table[K]) lost(s *Snapshot) error {
 	var sketch flow.HLL
 	for i := range t.hlls {
 		sketch.Merge((*flow.HLL)(&t.hlls[i].Reg))
-		t.hlls[i] = bpfprog.TCHll{}
+		t.hlls[i] = bpfprog.HLL{}
 	}
 	if err := t.hll.Update(retired, t.hlls, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("reset untracked flow sketch: %w", err)

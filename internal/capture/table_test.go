@@ -15,7 +15,7 @@ import (
 )
 
 // loadTCTable loads the TC objects with a flow table of n entries.
-func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *table[bpfprog.TCFlowKey]) {
+func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *table[bpfprog.FlowKey]) {
 	t.Helper()
 	objs, h := loadTC(t, n)
 	return objs, h.tb
@@ -107,7 +107,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 		sent.Add(flow.Counters{Packets: 3, Bytes: uint64(3 * len(f))})
 	}
 	// Read the sketch before drain clears it.
-	var hlls []bpfprog.TCHll
+	var hlls []bpfprog.HLL
 	if err := objs.UntrackedHll.Lookup(uint32(0), &hlls); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 	// The same sketch, built in Go from the keys of the untracked flows.
 	var want flow.HLL
 	for i := 2; i < 10; i++ {
-		k := bpfprog.TCFlowKey{Sport: uint16(50000 + i), Dport: 9, EthProto: 0x0800, Proto: 17}
+		k := bpfprog.FlowKey{Sport: uint16(50000 + i), Dport: 9, EthProto: 0x0800, Proto: 17}
 		copy(k.Saddr[:], []byte{198, 18, 0, 1})
 		copy(k.Daddr[:], []byte{198, 18, 0, 2})
 		if i%2 == 1 {
@@ -175,7 +175,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 // sketch registers in use.
 func untrackedState(t *testing.T, objs *bpfprog.TCObjects, gen uint32) (in, out uint64, registers int) {
 	t.Helper()
-	var vals []bpfprog.TCFlowVal
+	var vals []bpfprog.FlowVal
 	for dir, sum := range []*uint64{&in, &out} {
 		if err := objs.Untracked.Lookup(gen*flow.NumDirections+uint32(dir), &vals); err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func untrackedState(t *testing.T, objs *bpfprog.TCObjects, gen uint32) (in, out 
 			*sum += v.Packets
 		}
 	}
-	var hlls []bpfprog.TCHll
+	var hlls []bpfprog.HLL
 	if err := objs.UntrackedHll.Lookup(gen, &hlls); err != nil {
 		t.Fatal(err)
 	}

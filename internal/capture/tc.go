@@ -27,7 +27,7 @@ type TCOptions struct {
 // TC counts both directions of one interface with TC programs.
 type TC struct {
 	objs   bpfprog.TCObjects
-	table  *table[bpfprog.TCFlowKey]
+	table  *table[bpfprog.FlowKey]
 	tc     *attach.TC
 	closed bool
 }

@@ -19,7 +19,7 @@ import (
 // record the direction it sees.
 type hookUnderTest struct {
 	progs []hookProg
-	tb    *table[bpfprog.TCFlowKey]
+	tb    *table[bpfprog.FlowKey]
 	pass  uint32
 	// accepts says whether BPF_PROG_TEST_RUN takes the frame for these
 	// programs (see skbTestRunAccepts); nil: every frame.
@@ -162,7 +162,7 @@ func checkL7(t *testing.T, c bpftest.Case, x bpftest.Expectation, got flow.L7) {
 // checkOneRow drains the flow table and asserts that it held exactly one
 // row, with key want and counters c, and that nothing went untracked. It
 // returns the row.
-func checkOneRow(t *testing.T, tb *table[bpfprog.TCFlowKey], want flow.Key, c flow.Counters) flow.Flow {
+func checkOneRow(t *testing.T, tb *table[bpfprog.FlowKey], want flow.Key, c flow.Counters) flow.Flow {
 	t.Helper()
 	snap, err := tb.drain(nil)
 	if err != nil {

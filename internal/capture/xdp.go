@@ -27,7 +27,7 @@ type XDPOptions struct {
 // XDP counts the ingress of one interface with an XDP program.
 type XDP struct {
 	objs   bpfprog.XDPObjects
-	table  *table[bpfprog.TCFlowKey]
+	table  *table[bpfprog.FlowKey]
 	xdp    *attach.XDP
 	frags  bool
 	closed bool
