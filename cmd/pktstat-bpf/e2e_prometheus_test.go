@@ -30,7 +30,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,29 +70,11 @@ func prometheusBinary(t *testing.T) string {
 	return bin
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // promServer is a Prometheus server running in a test namespace.
 type promServer struct {
 	url    string
 	client *http.Client
-	log    *lockedBuffer
+	log    *testnet.LockedBuffer
 }
 
 // startPrometheus runs bin in e's namespace with config, its data in a
@@ -107,7 +88,7 @@ func startPrometheus(t *testing.T, e testnet.End, bin, config string) *promServe
 		t.Fatal(err)
 	}
 	const addr = "127.0.0.1:9090"
-	ps := &promServer{url: "http://" + addr, client: nsClient(e, nil), log: &lockedBuffer{}}
+	ps := &promServer{url: "http://" + addr, client: nsClient(e, nil), log: &testnet.LockedBuffer{}}
 	cmd := e.Command(bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

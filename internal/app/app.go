@@ -18,13 +18,36 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
 )
 
+// Source is a running capture as the run drives it: drained (through the
+// pipeline only), stopped, closed. Every capture.Source is one; tests use
+// fakes.
+type Source interface {
+	pipeline.Source
+	// Stop detaches the programs: counting ends, the table stays readable.
+	Stop() error
+	// Close detaches the programs and frees the kernel objects.
+	Close() error
+	// Describe names the mode and how it is attached, for the log.
+	Describe() string
+}
+
+// starter loads and attaches the programs of the mode cfg asks for.
+type starter func(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error)
+
 // Run captures until cfg.Timeout passes or ctx is cancelled, then writes the
 // report to out. A cancelled ctx (SIGINT, SIGTERM) is a normal end.
-func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (err error) {
+func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) error {
+	return run(ctx, cfg, out, log, start)
+}
+
+// run is Run with the capture started by start.
+func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, start starter) (err error) {
 	if err := checkTerminal(cfg, out); err != nil {
 		return err
 	}
@@ -65,13 +88,15 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) (
 	}()
 	begin := time.Now()
 	log.Info("capturing", where, "mode", src.Describe(), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
+	// Every drain goes through pipe, which hands it to each consumer.
+	pipe := pipeline.New(src, nil)
 	if cfg.TUI {
-		return runTUI(ctx, cfg, ifc, src, begin, out)
+		return runTUI(ctx, cfg, ifc, src.Describe(), drainer{pipe}, begin, out)
 	}
 	if metricsLn != nil {
-		return runDaemon(ctx, cfg, ifc, src, begin, metricsLn, stats.on, out, log)
+		return runDaemon(ctx, cfg, ifc, src, pipe, begin, metricsLn, stats.on, out, log)
 	}
-	p := newPeriods(src, ifc, cfg.Top, begin, log)
+	p := newPeriods(pipe, cfg.MaxEntries, ifc, cfg.Top, begin, log)
 
 	if cfg.Interval > 0 {
 		return streamIntervals(ctx, cfg, src, p, out)
@@ -117,7 +142,7 @@ func resolveTarget(cfg cli.Config) (ifc netif.Interface, where slog.Attr, err er
 
 // streamIntervals writes a report of every interval until the timeout or
 // a signal, and then one of the last, shorter interval.
-func streamIntervals(ctx context.Context, cfg cli.Config, src capture.Source, p *periods, out io.Writer) error {
+func streamIntervals(ctx context.Context, cfg cli.Config, src Source, p *periods, out io.Writer) error {
 	write := report.WritePlainInterval
 	if cfg.JSON {
 		write = report.WriteNDJSON
@@ -156,14 +181,18 @@ func streamIntervals(ctx context.Context, cfg cli.Config, src capture.Source, p 
 }
 
 // start loads and attaches the programs of the capture mode cfg asks for.
-func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (capture.Source, error) {
+func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error) {
 	switch cfg.Mode {
 	case cli.ModeCgroup:
 		dir, err := cgroups.Open(cfg.Cgroup)
 		if err != nil {
 			return nil, err
 		}
-		return capture.StartCgroup(capture.CgroupOptions{Dir: dir, MaxEntries: cfg.MaxEntries, Log: log})
+		c, err := capture.StartCgroup(capture.CgroupOptions{Dir: dir, MaxEntries: cfg.MaxEntries, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	case cli.ModeProcess:
 		return startProcess(cfg, log)
 	case cli.ModeXDP:
@@ -184,14 +213,27 @@ func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (capture.Sourc
 		}
 		return x, nil
 	default:
-		return capture.StartTC(capture.TCOptions{
+		t, err := capture.StartTC(capture.TCOptions{
 			Ifindex:    ifc.Index,
 			MaxEntries: cfg.MaxEntries,
 			NoARP:      cfg.NoARP,
 			Attach:     attach.TCMode(cfg.TCAttach),
 			Log:        log,
 		})
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
+}
+
+// drainer drains through the pipeline for a consumer that reads the
+// drain it asked for (the TUI, which folds it in its event loop).
+type drainer struct{ pipe *pipeline.Pipeline }
+
+func (d drainer) Drain() (flow.Snapshot, error) {
+	s, _, err := d.pipe.Drain()
+	return s, err
 }
 
 // wait returns when ctx is done or, if timeout is not 0, when it passes.

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -18,11 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/metrics"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 )
 
 // shutdownWait bounds how long a scrape under way may delay the exit.
@@ -56,15 +53,17 @@ type programSource interface {
 // at the end; with --interval, one of every interval. They are built from
 // the same drains as the metrics, so each count lands in exactly one
 // report and in the counters.
-func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, begin time.Time, ln net.Listener, statsOn func() bool, out io.Writer, log *slog.Logger) (err error) {
+func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Source, pipe *pipeline.Pipeline, begin time.Time, ln net.Listener, statsOn func() bool, out io.Writer, log *slog.Logger) (err error) {
 	defer ln.Close()
-	var acc *accumulator
+	var p *periods
 	if !cfg.NoReport {
-		acc = newAccumulator(cfg.MaxEntries)
+		// Reports are cut from the same drains as the metrics, scrapes
+		// included: each count lands in exactly one report and in the
+		// counters. The ledger is registered before the first scrape.
+		p = newPeriods(pipe, cfg.MaxEntries, ifc, cfg.Top, begin, log)
 	}
-
 	opts := metrics.Options{
-		Source:       src,
+		Pipeline:     pipe,
 		Iface:        ifc.Name,
 		Mode:         src.Describe(),
 		Cgroup:       cfg.Cgroup,
@@ -76,9 +75,6 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src cap
 	}
 	if p, ok := src.(programSource); ok {
 		opts.Programs = p.Programs()
-	}
-	if acc != nil {
-		opts.Tap = acc.add
 	}
 	coll := metrics.New(opts)
 	reg := prometheus.NewRegistry()
@@ -129,14 +125,12 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src cap
 	}
 	log.Info("serving metrics", "address", ln.Addr().String(), "path", "/metrics", "scheme", scheme, "metrics_top", cfg.MetricsTop)
 
-	if acc == nil {
+	if p == nil {
 		wait(ctx, cfg.Timeout)
 		return serveError(ctx)
 	}
-	rs := &accumulated{Source: src, coll: coll, acc: acc}
-	p := newPeriods(rs, ifc, cfg.Top, begin, log)
 	if cfg.Interval > 0 {
-		if err := streamIntervals(ctx, cfg, rs, p, out); err != nil {
+		if err := streamIntervals(ctx, cfg, src, p, out); err != nil {
 			return err
 		}
 		return serveError(ctx)
@@ -186,79 +180,4 @@ func bpfStats(enable bool, log *slog.Logger) (statsState, error) {
 type statsState struct {
 	on   func() bool
 	stop func()
-}
-
-// accumulated is the capture as reports see it in a daemon: a drain for a
-// report drains through the collector (so the metrics count it too) and
-// returns everything drained since the previous report, scrapes included.
-type accumulated struct {
-	capture.Source
-	coll *metrics.Collector
-	acc  *accumulator
-}
-
-func (a *accumulated) Drain() (capture.Snapshot, error) {
-	if _, err := a.coll.Drain(); err != nil {
-		return capture.Snapshot{}, err
-	}
-	return a.acc.take(), nil
-}
-
-// accumulator adds up drains into one report's rows. It holds at most max
-// rows, as the kernel's table does: traffic of further flows is counted as
-// untracked, with its flows estimated by a HyperLogLog sketch.
-type accumulator struct {
-	mu   sync.Mutex
-	max  int
-	seed maphash.Seed
-	rows map[flow.Key]flow.Counters
-	// untracked is what the kernel's table or this one had no room for.
-	untracked [flow.NumDirections]flow.Counters
-	// kernelFlows adds up each drain's estimate of the flows the kernel
-	// had no room for: an upper bound, since a flow without room in two
-	// drains is estimated twice.
-	kernelFlows uint64
-	dropped     flow.HLL
-}
-
-func newAccumulator(maxRows uint32) *accumulator {
-	return &accumulator{max: int(maxRows), seed: maphash.MakeSeed(), rows: map[flow.Key]flow.Counters{}}
-}
-
-// add folds one drain in.
-func (a *accumulator) add(s capture.Snapshot) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, f := range s.Flows {
-		c, ok := a.rows[f.Key]
-		if !ok && len(a.rows) >= a.max {
-			a.untracked[f.Dir].Add(f.Counters)
-			a.dropped.Add(maphash.Comparable(a.seed, f.Key))
-			continue
-		}
-		c.Add(f.Counters)
-		a.rows[f.Key] = c
-	}
-	for dir, u := range s.Untracked {
-		a.untracked[dir].Add(u)
-	}
-	a.kernelFlows += s.UntrackedFlows
-}
-
-// take returns what was added since the previous take, and starts anew.
-func (a *accumulator) take() capture.Snapshot {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := capture.Snapshot{Flows: make([]flow.Flow, 0, len(a.rows)), Untracked: a.untracked, UntrackedFlows: a.kernelFlows}
-	for k, c := range a.rows {
-		s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: c})
-	}
-	if a.dropped != (flow.HLL{}) {
-		s.UntrackedFlows += a.dropped.Estimate()
-	}
-	clear(a.rows)
-	a.untracked = [flow.NumDirections]flow.Counters{}
-	a.kernelFlows = 0
-	a.dropped = flow.HLL{}
-	return s
 }

@@ -4,29 +4,34 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
 )
 
 // periods cuts a capture into reports: each call to next drains the
-// kernel's table and reports what was counted since the previous one.
+// kernel's table and reports what was counted since the previous report,
+// which the ledger adds up over every drain since then (a daemon's scrapes
+// drain too).
 type periods struct {
-	src   capture.Source
-	ifc   netif.Interface
-	top   int
-	log   *slog.Logger
-	start time.Time
-	stats netif.Stats
+	pipe   *pipeline.Pipeline
+	ledger *pipeline.Ledger
+	ifc    netif.Interface
+	top    int
+	log    *slog.Logger
+	start  time.Time
+	stats  netif.Stats
 	// statsOK is false when the interface's counters cannot be read.
 	statsOK bool
 }
 
 // newPeriods starts the first period at begin, when the programs were
-// attached and counting.
-func newPeriods(src capture.Source, ifc netif.Interface, top int, begin time.Time, log *slog.Logger) *periods {
-	p := &periods{src: src, ifc: ifc, top: top, log: log, start: begin}
+// attached and counting, and registers a ledger of at most maxRows rows on
+// pipe.
+func newPeriods(pipe *pipeline.Pipeline, maxRows uint32, ifc netif.Interface, top int, begin time.Time, log *slog.Logger) *periods {
+	p := &periods{pipe: pipe, ledger: pipeline.NewLedger(maxRows), ifc: ifc, top: top, log: log, start: begin}
+	pipe.Register(p.ledger)
 	if ifc.Index == 0 {
 		return p // cgroup mode watches no one interface
 	}
@@ -40,10 +45,10 @@ func newPeriods(src capture.Source, ifc netif.Interface, top int, begin time.Tim
 
 // next drains the table and returns the report of the period ending at end.
 func (p *periods) next(end time.Time) (report.Report, error) {
-	snap, err := p.src.Drain()
-	if err != nil {
+	if _, _, err := p.pipe.Drain(); err != nil {
 		return report.Report{}, err
 	}
+	snap := p.ledger.Take()
 	d := end.Sub(p.start)
 	p.start = end
 	top, hidden, hiddenRows := flow.Top(snap.Flows, p.top, d)

@@ -9,7 +9,7 @@ import (
 
 // startProcess starts process mode (-k) and logs which backend carries it
 // and why the ones tried before it could not.
-func startProcess(cfg cli.Config, log *slog.Logger) (capture.Source, error) {
+func startProcess(cfg cli.Config, log *slog.Logger) (Source, error) {
 	p, err := capture.StartProcess(capture.ProcessOptions{
 		Backend:    capture.ProcessBackend(cfg.ProcessBackend),
 		MaxEntries: cfg.MaxEntries,

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/tui"
@@ -17,10 +16,10 @@ import (
 
 // runTUI shows the live table (-g) on the terminal until the user quits or
 // ctx ends; there is no report at the end. Counting began at begin.
-func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, src capture.Source, begin time.Time, out io.Writer) error {
+func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, mode string, src tui.Reader, begin time.Time, out io.Writer) error {
 	o := tui.Options{
 		Iface:      ifc.Name,
-		Mode:       src.Describe(),
+		Mode:       mode,
 		Start:      begin,
 		Refresh:    cfg.Refresh,
 		Expire:     cfg.Expire,

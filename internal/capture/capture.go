@@ -18,27 +18,6 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
-// Snapshot is what the kernel counted over one period: from the start of
-// the capture or the previous drain to this drain.
-type Snapshot struct {
-	// Flows has one row per flow, with counters and no rate.
-	Flows []flow.Flow
-	// Untracked is traffic, by direction, that was counted but got no row,
-	// because the flow table was full when its flow first appeared.
-	Untracked [flow.NumDirections]flow.Counters
-	// UntrackedFlows estimates how many distinct flows Untracked holds.
-	UntrackedFlows uint64
-}
-
-// UntrackedTotal adds up Untracked over both directions.
-func (s *Snapshot) UntrackedTotal() flow.Counters {
-	var c flow.Counters
-	for _, u := range s.Untracked {
-		c.Add(u)
-	}
-	return c
-}
-
 // KeyFromBPF converts the kernel's flow key into the model's.
 func KeyFromBPF(k *bpfprog.FlowKey) flow.Key {
 	fk := flow.Key{
@@ -101,7 +80,7 @@ func loadError(err error, entries uint32) error {
 type Source interface {
 	// Drain returns every count since the previous Drain (or the start),
 	// each exactly once, and empties the kernel's table.
-	Drain() (Snapshot, error)
+	Drain() (flow.Snapshot, error)
 	// Stop detaches the programs: counting ends, the table stays readable.
 	Stop() error
 	// Close detaches the programs and frees the kernel objects.

@@ -148,11 +148,11 @@ func (c *Cgroup) Describe() string { return "cgroup" }
 // Drain returns every count since the previous Drain, with each row's
 // owner named: the process name from the comms map (or /proc, for a name
 // the map has forgotten) and the cgroup's path from its id.
-func (c *Cgroup) Drain() (Snapshot, error) {
+func (c *Cgroup) Drain() (flow.Snapshot, error) {
 	c.rowCgroups = c.rowCgroups[:0]
 	s, err := c.table.drain(nil)
 	if err != nil {
-		return Snapshot{}, err
+		return flow.Snapshot{}, err
 	}
 	nameOwners(&s, c.rowCgroups, c.names, c.objs.Comms, c.log)
 	return s, nil

@@ -36,7 +36,7 @@ func ownedKey(k *bpfprog.OwnedFlowKey, rowCgroups *[]uint64) flow.Key {
 
 // nameOwners fills in the process name and cgroup path of every row of s,
 // whose cgroup ids rowCgroups holds in row order.
-func nameOwners(s *Snapshot, rowCgroups []uint64, names cgroupNamer, comms *ebpf.Map, log *slog.Logger) {
+func nameOwners(s *flow.Snapshot, rowCgroups []uint64, names cgroupNamer, comms *ebpf.Map, log *slog.Logger) {
 	var (
 		ids   []uint64
 		seen  = map[uint64]bool{}

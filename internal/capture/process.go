@@ -450,11 +450,11 @@ func (p *Process) Programs() map[string]*ebpf.Program {
 
 // Drain returns every count since the previous Drain, with each row's
 // owner named: the process name and the cgroup's path.
-func (p *Process) Drain() (Snapshot, error) {
+func (p *Process) Drain() (flow.Snapshot, error) {
 	p.rowCgroups = p.rowCgroups[:0]
 	s, err := p.table.drain(nil)
 	if err != nil {
-		return Snapshot{}, err
+		return flow.Snapshot{}, err
 	}
 	nameOwners(&s, p.rowCgroups, p.names, p.coll.Maps["comms"], p.log)
 	return s, nil

@@ -95,16 +95,16 @@ func (t *table[K]) close() error {
 // drain swaps the tables and returns every count since the previous
 // drain, each exactly once: one row per flow, and the traffic that found
 // the table full. The retired table is left empty for the next swap.
-func (t *table[K]) drain(rows []flow.Flow) (Snapshot, error) {
+func (t *table[K]) drain(rows []flow.Flow) (flow.Snapshot, error) {
 	// Switch the untracked generation first, so that the swap's grace
 	// period covers it too.
 	if err := t.gen.Set(t.genValue ^ 1); err != nil {
-		return Snapshot{}, fmt.Errorf("switch untracked counters: %w", err)
+		return flow.Snapshot{}, fmt.Errorf("switch untracked counters: %w", err)
 	}
 	t.genValue ^= 1
 	next := 1 - t.active
 	if err := t.slot.Update(uint32(0), t.tables[next], ebpf.UpdateAny); err != nil {
-		return Snapshot{}, fmt.Errorf("swap flow tables: %w", err)
+		return flow.Snapshot{}, fmt.Errorf("swap flow tables: %w", err)
 	}
 	retired := t.tables[t.active]
 	t.active = next
@@ -116,13 +116,13 @@ func (t *table[K]) drain(rows []flow.Flow) (Snapshot, error) {
 	}
 	rows, err := t.collect(retired, rows)
 	if err != nil {
-		return Snapshot{}, err
+		return flow.Snapshot{}, err
 	}
 	t.lastRows = len(rows)
 	t.keepL7(rows)
-	s := Snapshot{Flows: rows}
+	s := flow.Snapshot{Flows: rows}
 	if err := t.lost(&s); err != nil {
-		return Snapshot{}, err
+		return flow.Snapshot{}, err
 	}
 	return s, nil
 }
@@ -185,7 +185,7 @@ func (t *table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 // drain: the counters and the sketch of the generation that drain just
 // switched away from, which no program writes any more. It reads them,
 // then clears them for their next turn.
-func (t *table[K]) lost(s *Snapshot) error {
+func (t *table[K]) lost(s *flow.Snapshot) error {
 	retired := t.genValue ^ 1
 	for dir := range s.Untracked {
 		key := retired*flow.NumDirections + uint32(dir)

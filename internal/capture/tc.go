@@ -9,6 +9,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
@@ -95,7 +96,7 @@ func (t *TC) Stop() error {
 }
 
 // Drain returns every count since the previous Drain.
-func (t *TC) Drain() (Snapshot, error) {
+func (t *TC) Drain() (flow.Snapshot, error) {
 	return t.table.drain(nil)
 }
 

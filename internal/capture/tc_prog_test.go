@@ -183,7 +183,7 @@ func checkOneRow(t *testing.T, tb *table[bpfprog.FlowKey], want flow.Key, c flow
 	return got
 }
 
-func rows(s Snapshot) string {
+func rows(s flow.Snapshot) string {
 	var out string
 	for _, r := range s.Flows {
 		out += fmt.Sprintf("  got  %+v: %+v\n", r.Key, r.Counters)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
 // XDPOptions configure an XDP capture.
@@ -178,7 +179,7 @@ func (x *XDP) Stop() error {
 }
 
 // Drain returns every count since the previous Drain.
-func (x *XDP) Drain() (Snapshot, error) {
+func (x *XDP) Drain() (flow.Snapshot, error) {
 	return x.table.drain(nil)
 }
 

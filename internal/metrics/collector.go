@@ -21,18 +21,16 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 )
-
-// Drainer is the part of a capture.Source that the collector reads.
-type Drainer interface {
-	Drain() (capture.Snapshot, error)
-}
 
 // Options configure a Collector.
 type Options struct {
-	Source Drainer
+	// Pipeline is where a scrape drains; New registers the collector as
+	// one of its sinks, so the counters see every drain, a scrape's or a
+	// report's.
+	Pipeline *pipeline.Pipeline
 	// Iface is the watched interface's name, the iface label of every
 	// traffic series; "" in cgroup mode, which sees every interface.
 	Iface string
@@ -50,10 +48,7 @@ type Options struct {
 	// collecting those now (nil: never).
 	Programs     map[string]*ebpf.Program
 	StatsEnabled func() bool
-	// Tap, if not nil, sees every drain, a scrape's or Drain's, under the
-	// collector's lock: an end-of-run report adds them up.
-	Tap func(capture.Snapshot)
-	Log *slog.Logger
+	Log          *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -65,19 +60,21 @@ type counterKey struct {
 }
 
 // Collector is a prometheus.Collector that drains the capture at each
-// scrape. Scrapes are serialized, so concurrent scrapers never drain twice
-// into one count.
+// scrape, and a pipeline sink that folds every drain into its counters.
+// Scrapes are serialized, so that each scrape's window of top flows is
+// its own.
 type Collector struct {
 	o Options
 
-	mu         sync.Mutex
+	scrape     sync.Mutex // one scrape at a time
+	mu         sync.Mutex // the state below, which Fold and Collect share
 	traffic    map[counterKey]flow.Counters
 	untracked  [flow.NumDirections]flow.Counters
 	readErrors uint64
-	// window holds the flows drained by Drain since the previous scrape,
-	// so that the scrape ranks them too; it starts at windowStart. It holds
-	// at most MaxEntries rows: a flow beyond that still counts in the
-	// counters, but cannot be one of the top flows.
+	// window holds the flows of every drain since the previous scrape,
+	// the reports' and the scrape's own, for the scrape to rank; it starts
+	// at windowStart. It holds at most MaxEntries rows: a flow beyond that
+	// still counts in the counters, but cannot be one of the top flows.
 	window      map[flow.Key]flow.Counters
 	windowStart time.Time
 	// Since the previous scrape: the most rows and the largest untracked
@@ -106,8 +103,9 @@ var (
 	ownerLabels = []string{"pid", "comm", "cgroup"}
 )
 
-// New returns a collector over o.Source. Counting began at the moment New
-// is called, as far as rates are concerned.
+// New returns a collector that drains o.Pipeline, registered as its sink.
+// Counting began at the moment New is called, as far as rates are
+// concerned.
 func New(o Options) *Collector {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -123,7 +121,7 @@ func New(o Options) *Collector {
 	traffic := []string{"iface", "direction", "protocol"}
 	perDir := []string{"iface", "direction"}
 	iface := []string{"iface"}
-	return &Collector{
+	c := &Collector{
 		o:           o,
 		traffic:     map[counterKey]flow.Counters{},
 		window:      map[flow.Key]flow.Counters{},
@@ -161,6 +159,8 @@ func New(o Options) *Collector {
 				"Always 1: what this pktstat-bpf watches, and how.", []string{"iface", "mode", "cgroup"}, nil),
 		},
 	}
+	o.Pipeline.Register(c)
+	return c
 }
 
 // Describe sends every descriptor the collector may emit.
@@ -173,16 +173,16 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Drain drains the capture outside a scrape, for a report. Its counts go
-// into the counters and the next scrape's top flows as a scrape's would.
-func (c *Collector) Drain() (capture.Snapshot, error) {
+// Fold adds one drain to the counters and to the window of the next
+// scrape's top flows.
+func (c *Collector) Fold(s *flow.Snapshot, _ time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, err := c.drain()
-	if err != nil {
-		return s, err
-	}
 	for _, f := range s.Flows {
+		k := counterKey{dir: f.Dir, proto: protocolLabel(f.Key)}
+		v := c.traffic[k]
+		v.Add(f.Counters)
+		c.traffic[k] = v
 		if old, ok := c.window[f.Key]; ok {
 			old.Add(f.Counters)
 			c.window[f.Key] = old
@@ -190,44 +190,26 @@ func (c *Collector) Drain() (capture.Snapshot, error) {
 			c.window[f.Key] = f.Counters
 		}
 	}
-	return s, nil
-}
-
-// drain reads the capture once and folds the counts in. c.mu is held.
-func (c *Collector) drain() (capture.Snapshot, error) {
-	s, err := c.o.Source.Drain()
-	if err != nil {
-		c.readErrors++
-		return s, err
-	}
-	for _, f := range s.Flows {
-		k := counterKey{dir: f.Dir, proto: protocolLabel(f.Key)}
-		v := c.traffic[k]
-		v.Add(f.Counters)
-		c.traffic[k] = v
-	}
 	for dir, u := range s.Untracked {
 		c.untracked[dir].Add(u)
 	}
 	c.windowRows = max(c.windowRows, uint64(len(s.Flows)))
 	c.windowUntrackedFlows = max(c.windowUntrackedFlows, s.UntrackedFlows)
-	if c.o.Tap != nil {
-		c.o.Tap(s)
-	}
-	return s, nil
 }
 
 // Collect drains the capture and sends every metric.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.scrape.Lock()
+	defer c.scrape.Unlock()
+	start := time.Now()
+	// The window ends where the drain starts (at): its first step swaps
+	// the tables, so its length must not stretch the rates.
+	_, at, err := c.o.Pipeline.Drain()
+	took := time.Since(start)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// The window ends where the drain starts: its first step swaps the
-	// tables, so its length must not stretch the rates.
-	now := c.o.Now()
-	start := time.Now()
-	snap, err := c.drain()
-	took := time.Since(start)
 	if err != nil {
+		c.readErrors++
 		c.o.Log.Warn("could not read the flow table for a scrape; the counters keep their last values", "error", err)
 	}
 	d := &c.descs
@@ -250,32 +232,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.readErrors, prometheus.CounterValue, float64(c.readErrors))
 	c.collectPrograms(ch)
 
-	rows := snap.Flows
-	if len(c.window) > 0 {
-		rows = c.mergeWindow(rows)
+	if c.o.Top > 0 && len(c.window) > 0 {
+		rows := make([]flow.Flow, 0, len(c.window))
+		for k, v := range c.window {
+			rows = append(rows, flow.Flow{Key: k, Counters: v})
+		}
+		top, _, _ := flow.Top(rows, c.o.Top, at.Sub(c.windowStart))
+		c.collectTop(ch, top, at.Sub(c.windowStart))
 	}
-	if c.o.Top > 0 && len(rows) > 0 {
-		top, _, _ := flow.Top(rows, c.o.Top, now.Sub(c.windowStart))
-		c.collectTop(ch, top, now.Sub(c.windowStart))
-	}
-	c.windowStart = now
+	c.windowStart = at
 	c.windowRows, c.windowUntrackedFlows = 0, 0
 	clear(c.window)
-}
-
-// mergeWindow adds the flows that Drain took since the previous scrape to
-// this scrape's rows.
-func (c *Collector) mergeWindow(rows []flow.Flow) []flow.Flow {
-	for _, f := range rows {
-		v := c.window[f.Key]
-		v.Add(f.Counters)
-		c.window[f.Key] = v
-	}
-	out := make([]flow.Flow, 0, len(c.window))
-	for k, v := range c.window {
-		out = append(out, flow.Flow{Key: k, Counters: v})
-	}
-	return out
 }
 
 // collectPrograms sends the run counts and run times of the eBPF programs,

@@ -12,15 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 )
 
 // script is a fake capture: each Drain returns the next snapshot (an empty
 // one when the script has run out) and fails if two drains overlap.
 type script struct {
 	mu       sync.Mutex
-	snaps    []capture.Snapshot
+	snaps    []flow.Snapshot
 	errs     []error
 	drains   atomic.Int64
 	inFlight atomic.Int32
@@ -28,7 +28,7 @@ type script struct {
 	hold     time.Duration // how long a drain takes
 }
 
-func (s *script) Drain() (capture.Snapshot, error) {
+func (s *script) Drain() (flow.Snapshot, error) {
 	if s.inFlight.Add(1) > 1 {
 		s.overlap.Store(true)
 	}
@@ -41,11 +41,11 @@ func (s *script) Drain() (capture.Snapshot, error) {
 	if len(s.errs) > 0 {
 		err, s.errs = s.errs[0], s.errs[1:]
 		if err != nil {
-			return capture.Snapshot{}, err
+			return flow.Snapshot{}, err
 		}
 	}
 	if len(s.snaps) == 0 {
-		return capture.Snapshot{}, nil
+		return flow.Snapshot{}, nil
 	}
 	snap := s.snaps[0]
 	s.snaps = s.snaps[1:]
@@ -92,7 +92,7 @@ func icmp(src, dst netip.Addr, typ, code uint16, dir flow.Direction, packets, by
 // every drain by direction and protocol, whatever flows they came in, and
 // that the untracked counters add up by direction.
 func TestCountersAddUpDrains(t *testing.T) {
-	src := &script{snaps: []capture.Snapshot{
+	src := &script{snaps: []flow.Snapshot{
 		{
 			Flows: []flow.Flow{
 				udp(a1, a2, 1000, 53, flow.Out, 3, 300),
@@ -111,7 +111,7 @@ func TestCountersAddUpDrains(t *testing.T) {
 			Untracked: [flow.NumDirections]flow.Counters{flow.In: {Packets: 1, Bytes: 100}, flow.Out: {Packets: 2, Bytes: 120}},
 		},
 	}}
-	c := New(Options{Source: src, Iface: "pa0", MaxEntries: 4096})
+	c := New(Options{Pipeline: pipeline.New(src, nil), Iface: "pa0", MaxEntries: 4096})
 	names := []string{"pktstat_packets_total", "pktstat_bytes_total", "pktstat_untracked_packets_total",
 		"pktstat_untracked_bytes_total", "pktstat_untracked_flows", "pktstat_flow_table_entries"}
 	first := `
@@ -184,7 +184,7 @@ pktstat_untracked_packets_total{direction="out",iface="pa0"} 2
 // series for the rest or for flows that went quiet.
 func TestTopFlows(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0), step: 2 * time.Second}
-	src := &script{snaps: []capture.Snapshot{
+	src := &script{snaps: []flow.Snapshot{
 		{Flows: []flow.Flow{
 			udp(a1, a2, 1000, 53, flow.Out, 10, 4000), // 2000 B/s over 2s
 			udp(a2, a1, 53, 1000, flow.In, 4, 1000),   // 500 B/s
@@ -194,7 +194,7 @@ func TestTopFlows(t *testing.T) {
 			icmp(a1, a2, 8, 0, flow.Out, 1, 98),
 		}},
 	}}
-	c := New(Options{Source: src, Iface: "pa0", Top: 2, MaxEntries: 4096, Now: clk.now})
+	c := New(Options{Pipeline: pipeline.New(src, clk.now), Iface: "pa0", Top: 2, MaxEntries: 4096, Now: clk.now})
 	want := `
 # HELP pktstat_flow_bytes_per_second Rate of one of the top --metrics-top flows, in bytes per second over the time since the previous scrape.
 # TYPE pktstat_flow_bytes_per_second gauge
@@ -247,7 +247,7 @@ func TestTopFlowsOwnersAndNoTop(t *testing.T) {
 		}
 	}
 	clk := &clock{t: time.Unix(1_800_000_000, 0), step: time.Second}
-	c := New(Options{Source: &script{snaps: []capture.Snapshot{{Flows: rows()}}}, Top: 5, Owners: true, MaxEntries: 10, Now: clk.now})
+	c := New(Options{Pipeline: pipeline.New(&script{snaps: []flow.Snapshot{{Flows: rows()}}}, clk.now), Top: 5, Owners: true, MaxEntries: 10, Now: clk.now})
 	want := `
 # HELP pktstat_flow_bytes_per_second Rate of one of the top --metrics-top flows, in bytes per second over the time since the previous scrape.
 # TYPE pktstat_flow_bytes_per_second gauge
@@ -258,7 +258,7 @@ pktstat_flow_bytes_per_second{cgroup="/test.slice",comm="dig",direction="out",ds
 		t.Fatal(err)
 	}
 
-	c = New(Options{Source: &script{snaps: []capture.Snapshot{{Flows: rows()}}}, Top: 0, MaxEntries: 10})
+	c = New(Options{Pipeline: pipeline.New(&script{snaps: []flow.Snapshot{{Flows: rows()}}}, nil), Top: 0, MaxEntries: 10})
 	if n := testutil.CollectAndCount(c, "pktstat_flow_bytes_per_second", "pktstat_flow_packets_per_second"); n != 0 {
 		t.Errorf("--metrics-top 0 exported %d flow series", n)
 	}
@@ -271,7 +271,7 @@ func TestProtocolLabelIsBounded(t *testing.T) {
 	for et := uint16(0x9000); et < 0x9000+1000; et++ {
 		rows = append(rows, flow.Flow{Key: flow.Key{EtherType: et}, Counters: flow.Counters{Packets: 1, Bytes: 60}})
 	}
-	c := New(Options{Source: &script{snaps: []capture.Snapshot{{Flows: rows}}}, Iface: "pa0", MaxEntries: 4096})
+	c := New(Options{Pipeline: pipeline.New(&script{snaps: []flow.Snapshot{{Flows: rows}}}, nil), Iface: "pa0", MaxEntries: 4096})
 	want := `
 # HELP pktstat_bytes_total Bytes counted by the eBPF programs in flows with a row of their own, by direction and protocol.
 # TYPE pktstat_bytes_total counter
@@ -287,12 +287,12 @@ pktstat_bytes_total{direction="in",iface="pa0",protocol="other"} 60000
 // drained packet exactly once.
 func TestConcurrentScrapesDrainOnce(t *testing.T) {
 	const scrapes = 40
-	snaps := make([]capture.Snapshot, scrapes)
+	snaps := make([]flow.Snapshot, scrapes)
 	for i := range snaps {
-		snaps[i] = capture.Snapshot{Flows: []flow.Flow{udp(a1, a2, uint16(1000+i), 53, flow.Out, uint64(i+1), 100)}}
+		snaps[i] = flow.Snapshot{Flows: []flow.Flow{udp(a1, a2, uint16(1000+i), 53, flow.Out, uint64(i+1), 100)}}
 	}
 	src := &script{snaps: snaps, hold: time.Millisecond}
-	c := New(Options{Source: src, Iface: "pa0", Top: 3, MaxEntries: 4096})
+	c := New(Options{Pipeline: pipeline.New(src, nil), Iface: "pa0", Top: 3, MaxEntries: 4096})
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(c); err != nil {
 		t.Fatal(err)
@@ -333,21 +333,23 @@ pktstat_packets_total{direction="out",iface="pa0",protocol="UDP"} 820
 // with the next scrape's, with rates over the whole time between scrapes.
 func TestDrainBetweenScrapes(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0), step: time.Second}
-	src := &script{snaps: []capture.Snapshot{
+	src := &script{snaps: []flow.Snapshot{
 		{Flows: []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 3, 300)}},
 		{Flows: []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 1, 100), udp(a1, a2, 1001, 53, flow.Out, 1, 10)}},
 	}}
-	var tapped []capture.Snapshot
-	c := New(Options{Source: src, Iface: "pa0", Top: 1, MaxEntries: 4096, Now: clk.now,
-		Tap: func(s capture.Snapshot) { tapped = append(tapped, s) }})
-	// New read the clock once (t+1s); the scrape reads it at t+2s.
-	if s, err := c.Drain(); err != nil || len(s.Flows) != 1 {
+	pipe := pipeline.New(src, clk.now)
+	ledger := pipeline.NewLedger(4096)
+	pipe.Register(ledger)
+	c := New(Options{Pipeline: pipe, Iface: "pa0", Top: 1, MaxEntries: 4096, Now: clk.now})
+	// New reads the clock once (t+1s), the report's drain at t+2s and the
+	// scrape's at t+3s: the window is 2s.
+	if s, _, err := pipe.Drain(); err != nil || len(s.Flows) != 1 {
 		t.Fatalf("Drain = %v, %v", s, err)
 	}
 	want := `
 # HELP pktstat_flow_bytes_per_second Rate of one of the top --metrics-top flows, in bytes per second over the time since the previous scrape.
 # TYPE pktstat_flow_bytes_per_second gauge
-pktstat_flow_bytes_per_second{direction="out",dst="198.18.0.2",dst_port="53",flags="",icmp_code="",icmp_type="",iface="pa0",protocol="UDP",src="198.18.0.1",src_port="1000",vlan=""} 400
+pktstat_flow_bytes_per_second{direction="out",dst="198.18.0.2",dst_port="53",flags="",icmp_code="",icmp_type="",iface="pa0",protocol="UDP",src="198.18.0.1",src_port="1000",vlan=""} 200
 # HELP pktstat_packets_total Packets counted by the eBPF programs in flows with a row of their own, by direction and protocol.
 # TYPE pktstat_packets_total counter
 pktstat_packets_total{direction="out",iface="pa0",protocol="UDP"} 5
@@ -355,8 +357,9 @@ pktstat_packets_total{direction="out",iface="pa0",protocol="UDP"} 5
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pktstat_flow_bytes_per_second", "pktstat_packets_total"); err != nil {
 		t.Fatal(err)
 	}
-	if len(tapped) != 2 {
-		t.Errorf("the tap saw %d drains, want 2", len(tapped))
+	// The ledger, another sink of the same pipeline, saw both drains.
+	if got := ledger.Take(); len(got.Flows) != 2 || got.Flows[0].Packets+got.Flows[1].Packets != 5 {
+		t.Errorf("the ledger holds %+v, want both drains' 5 packets in 2 rows", got.Flows)
 	}
 }
 
@@ -364,10 +367,10 @@ pktstat_packets_total{direction="out",iface="pa0",protocol="UDP"} 5
 // counters keep what earlier drains gave them.
 func TestReadErrors(t *testing.T) {
 	src := &script{
-		snaps: []capture.Snapshot{{Flows: []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 2, 200)}}},
+		snaps: []flow.Snapshot{{Flows: []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 2, 200)}}},
 		errs:  []error{nil, errors.New("read flow table: boom")},
 	}
-	c := New(Options{Source: src, Iface: "pa0", MaxEntries: 4096})
+	c := New(Options{Pipeline: pipeline.New(src, nil), Iface: "pa0", MaxEntries: 4096})
 	testutil.CollectAndCount(c)
 	want := `
 # HELP pktstat_packets_total Packets counted by the eBPF programs in flows with a row of their own, by direction and protocol.
@@ -385,7 +388,7 @@ pktstat_read_errors_total 1
 // TestStatsGate checks that program statistics are exported only while
 // the kernel collects them, and that the gauge says which.
 func TestStatsGate(t *testing.T) {
-	off := New(Options{Source: &script{}, StatsEnabled: func() bool { return false }})
+	off := New(Options{Pipeline: pipeline.New(&script{}, nil), StatsEnabled: func() bool { return false }})
 	want := `
 # HELP pktstat_bpf_stats_enabled 1 if the kernel collects eBPF run-time statistics (the pktstat_bpf_program_* series), else 0.
 # TYPE pktstat_bpf_stats_enabled gauge
@@ -400,11 +403,11 @@ pktstat_bpf_stats_enabled 0
 // makes, top flows included: names, units, suffixes and help texts.
 func TestLint(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0), step: time.Second}
-	src := &script{snaps: []capture.Snapshot{{
+	src := &script{snaps: []flow.Snapshot{{
 		Flows:     []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 3, 300), icmp(a2, a1, 0, 0, flow.In, 1, 98)},
 		Untracked: [flow.NumDirections]flow.Counters{flow.In: {Packets: 1, Bytes: 60}},
 	}}}
-	c := New(Options{Source: src, Iface: "pa0", Top: 5, Owners: true, MaxEntries: 4096, Now: clk.now})
+	c := New(Options{Pipeline: pipeline.New(src, clk.now), Iface: "pa0", Top: 5, Owners: true, MaxEntries: 4096, Now: clk.now})
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ func WritePlain(w io.Writer, r Report) error {
 	}
 	if o := r.Overflow(); o.Packets > 0 {
 		fmt.Fprintf(bw, "bitrate: %s, packets: %d, bytes: %d, overflow: %s\n",
-			FormatBitrate(flow.Bitrate(o.Bytes, r.Duration)), o.Packets, o.Bytes, overflowReason(&r))
+			flow.FormatBitrate(flow.Bitrate(o.Bytes, r.Duration)), o.Packets, o.Bytes, overflowReason(&r))
 	}
 	t := r.Totals()
 	fmt.Fprintf(bw, "summary: packets: %d, bytes: %d, rows: %d, flows beyond --top: %d, flows not tracked (flow table full): about %d",
@@ -67,7 +67,7 @@ func overflowReason(r *Report) string {
 
 func appendPlainRow(b []byte, f *flow.Flow) []byte {
 	b = append(b, "bitrate: "...)
-	b = append(b, FormatBitrate(f.Bitrate)...)
+	b = append(b, flow.FormatBitrate(f.Bitrate)...)
 	b = append(b, ", packets: "...)
 	b = strconv.AppendUint(b, f.Packets, 10)
 	b = append(b, ", bytes: "...)

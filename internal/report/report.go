@@ -4,7 +4,6 @@
 package report
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
@@ -54,18 +53,4 @@ func (r *Report) Totals() flow.Counters {
 		c.Add(r.Flows[i].Counters)
 	}
 	return c
-}
-
-// FormatBitrate renders bits per second with two decimals in base-1000
-// units, as pktstat-bpf does: bps, Kbps, Mbps, Gbps, Tbps.
-func FormatBitrate(bps float64) string {
-	units := [...]string{"bps", "Kbps", "Mbps", "Gbps", "Tbps"}
-	i := 0
-	// Rounding to two decimals turns 999.995 and up into "1000.00", which
-	// is 1.00 of the next unit: decide on the digits that will be printed.
-	for i < len(units)-1 && (bps >= 1000 || strconv.FormatFloat(bps, 'f', 2, 64) == "1000.00") {
-		bps /= 1000
-		i++
-	}
-	return strconv.FormatFloat(bps, 'f', 2, 64) + " " + units[i]
 }

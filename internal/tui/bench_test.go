@@ -10,14 +10,13 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
 // benchTables returns two drains of a table of n flows, one second apart:
 // a fifth IPv6, addresses from 198.18.0.0/15 and 2001:2::/48. The second
 // holds every flow but the quiet fraction, which counted nothing.
-func benchTables(n int, quiet float64) (first, second capture.Snapshot) {
+func benchTables(n int, quiet float64) (first, second flow.Snapshot) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	seen := make(map[flow.Key]bool, n)
 	first.Flows = make([]flow.Flow, 0, n)

@@ -5,8 +5,7 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
 // colID names a table column.
@@ -76,9 +75,9 @@ func columns(owners, l7 bool) []column {
 func cell(r *Flow, id colID) string {
 	switch id {
 	case colBitrate:
-		return report.FormatBitrate(r.Rate.BPS)
+		return flow.FormatBitrate(r.Rate.BPS)
 	case colPPS:
-		return FormatPPS(r.Rate.PPS)
+		return flow.FormatPPS(r.Rate.PPS)
 	case colPackets:
 		return strconv.FormatUint(r.Total.Packets, 10)
 	case colBytes:

@@ -24,15 +24,13 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
 )
 
 // Reader drains the kernel's flow table: each Drain returns what was
 // counted since the previous one. Every capture.Source is one.
 type Reader interface {
-	Drain() (capture.Snapshot, error)
+	Drain() (flow.Snapshot, error)
 }
 
 // Options configure the TUI.
@@ -90,7 +88,7 @@ func Run(ctx context.Context, src Reader, o Options) error {
 
 // readingMsg is one reading of the kernel table.
 type readingMsg struct {
-	snap capture.Snapshot
+	snap flow.Snapshot
 	at   time.Time
 	err  error
 }
@@ -392,9 +390,9 @@ func (m *Model) warning() string {
 	u, full := m.tot.untracked, m.tot.tableKnownFull
 	lost := ""
 	if u.Packets > 0 {
-		lost = fmt.Sprintf("%d packets (%s) in no row", u.Packets, FormatBytes(u.Bytes))
+		lost = fmt.Sprintf("%d packets (%s) in no row", u.Packets, flow.FormatBytes(u.Bytes))
 		if m.tot.lost.BPS > 0 {
-			lost += fmt.Sprintf(", %s now from about %d flows", report.FormatBitrate(m.tot.lost.BPS), m.tot.lostFlows)
+			lost += fmt.Sprintf(", %s now from about %d flows", flow.FormatBitrate(m.tot.lost.BPS), m.tot.lostFlows)
 		}
 	}
 	// The advice comes before the numbers, so a narrow screen cuts those.
@@ -470,8 +468,8 @@ func (m *Model) View() string {
 	}
 	put(m.st.header.Render(clip(head)))
 	put(clip(fmt.Sprintf("in %s %s pps   out %s %s pps   (last %s)",
-		report.FormatBitrate(m.tot.in.BPS), FormatPPS(m.tot.in.PPS),
-		report.FormatBitrate(m.tot.out.BPS), FormatPPS(m.tot.out.PPS),
+		flow.FormatBitrate(m.tot.in.BPS), flow.FormatPPS(m.tot.in.PPS),
+		flow.FormatBitrate(m.tot.out.BPS), flow.FormatPPS(m.tot.out.PPS),
 		m.tot.interval.Round(time.Millisecond))))
 	if w := m.warning(); w != "" {
 		put(m.st.warn.Render(clip(w)))

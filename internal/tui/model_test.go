@@ -13,24 +13,23 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
 // fakeSource returns the snapshots it is given, the last one forever.
 type fakeSource struct {
 	mu    sync.Mutex
-	snaps []capture.Snapshot
+	snaps []flow.Snapshot
 	err   error
 	reads int
 }
 
-func (s *fakeSource) Drain() (capture.Snapshot, error) {
+func (s *fakeSource) Drain() (flow.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
 	if s.err != nil {
-		return capture.Snapshot{}, s.err
+		return flow.Snapshot{}, s.err
 	}
 	snap := s.snaps[0]
 	if len(s.snaps) > 1 {
@@ -63,8 +62,8 @@ func testModel(o Options) *Model {
 // read gives the model the reading s, written as the kernel's totals
 // since the start, at d: it hands the model the drain the kernel would
 // give, the growth since the model's previous reading.
-func (m *Model) read(d time.Duration, s capture.Snapshot) {
-	var drain capture.Snapshot
+func (m *Model) read(d time.Duration, s flow.Snapshot) {
+	var drain flow.Snapshot
 	for _, r := range s.Flows {
 		c := r.Counters
 		if f := m.tr.lookup(r.Key); f != nil {
@@ -164,7 +163,7 @@ func rowIndex(lines []string, text string) int {
 	return -1
 }
 
-func twoFlows(fast, slow uint64) capture.Snapshot {
+func twoFlows(fast, slow uint64) flow.Snapshot {
 	return snap(map[flow.Key]flow.Counters{
 		fastKey: {Packets: fast, Bytes: fast * 142},
 		slowKey: {Packets: slow, Bytes: slow * 1242},
@@ -573,7 +572,7 @@ func TestModelLabelColumns(t *testing.T) {
 // TestModelReads checks the reading loop: Init's command reads the source
 // after one refresh interval and the model schedules the next.
 func TestModelReads(t *testing.T) {
-	src := &fakeSource{snaps: []capture.Snapshot{twoFlows(200, 20), twoFlows(300, 20)}}
+	src := &fakeSource{snaps: []flow.Snapshot{twoFlows(200, 20), twoFlows(300, 20)}}
 	m := NewModel(src, Options{Start: time.Now(), Refresh: 100 * time.Millisecond})
 	begin := time.Now()
 	msg := m.Init()()
@@ -604,7 +603,7 @@ type slowSource struct {
 	drain time.Duration
 }
 
-func (s *slowSource) Drain() (capture.Snapshot, error) {
+func (s *slowSource) Drain() (flow.Snapshot, error) {
 	*s.clock = s.clock.Add(s.drain)
 	return s.fakeSource.Drain()
 }
@@ -615,7 +614,7 @@ func (s *slowSource) Drain() (capture.Snapshot, error) {
 // bytes over the first second are 200 pps and 227,200 bps, not 125 pps.
 func TestModelRateIgnoresDrainTime(t *testing.T) {
 	clock := t0.Add(time.Second)
-	src := &slowSource{fakeSource: fakeSource{snaps: []capture.Snapshot{twoFlows(200, 20)}}, clock: &clock, drain: 600 * time.Millisecond}
+	src := &slowSource{fakeSource: fakeSource{snaps: []flow.Snapshot{twoFlows(200, 20)}}, clock: &clock, drain: 600 * time.Millisecond}
 	m := NewModel(src, Options{Start: t0, Refresh: time.Millisecond, Now: func() time.Time { return clock }})
 	m.Update(m.Init()())
 	f := m.tr.lookup(fastKey)
@@ -631,7 +630,7 @@ func TestModelRateIgnoresDrainTime(t *testing.T) {
 // ctrl+c end it without error, and it stops when the context ends.
 func TestRunQuits(t *testing.T) {
 	for _, in := range []string{"q", "x", "\x03", "/q\x03"} {
-		src := &fakeSource{snaps: []capture.Snapshot{twoFlows(1, 1)}}
+		src := &fakeSource{snaps: []flow.Snapshot{twoFlows(1, 1)}}
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
@@ -653,7 +652,7 @@ func TestRunQuits(t *testing.T) {
 	defer pw.Close()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, &fakeSource{snaps: []capture.Snapshot{{}}}, Options{Start: time.Now(), Refresh: 100 * time.Millisecond, In: pr, Out: io.Discard})
+		done <- Run(ctx, &fakeSource{snaps: []flow.Snapshot{{}}}, Options{Start: time.Now(), Refresh: 100 * time.Millisecond, In: pr, Out: io.Discard})
 	}()
 	time.Sleep(50 * time.Millisecond)
 	cancel()

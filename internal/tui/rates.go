@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"time"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
@@ -102,7 +101,7 @@ func NewTracker(start time.Time, expire time.Duration) *Tracker {
 
 // Update takes the drain s, made at now: everything the kernel counted
 // since the previous drain. Rates are over the time between the two.
-func (t *Tracker) Update(s capture.Snapshot, now time.Time) {
+func (t *Tracker) Update(s flow.Snapshot, now time.Time) {
 	t.gen++
 	t.Readings++
 	t.Interval = now.Sub(t.last)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 )
 
@@ -28,8 +27,8 @@ func udp(src, dst netip.Addr, sport, dport uint16) flow.Key {
 }
 
 // snap is a drain: what the kernel counted since the previous one.
-func snap(flows map[flow.Key]flow.Counters) capture.Snapshot {
-	s := capture.Snapshot{}
+func snap(flows map[flow.Key]flow.Counters) flow.Snapshot {
+	s := flow.Snapshot{}
 	for k, c := range flows {
 		s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: c})
 	}
@@ -214,8 +213,8 @@ func TestTrackerNoTimePassed(t *testing.T) {
 func TestTrackerL7(t *testing.T) {
 	k := udp(ipA, ipB, 40000, 53)
 	tr := NewTracker(t0, 0)
-	drain := func(l7 flow.L7) capture.Snapshot {
-		return capture.Snapshot{Flows: []flow.Flow{{Key: k, Counters: flow.Counters{Packets: 1, Bytes: 60}, L7: l7}}}
+	drain := func(l7 flow.L7) flow.Snapshot {
+		return flow.Snapshot{Flows: []flow.Flow{{Key: k, Counters: flow.Counters{Packets: 1, Bytes: 60}, L7: l7}}}
 	}
 	tr.Update(drain(flow.L7Unchecked), at(time.Second))
 	if l := get(t, tr, k).L7; l != "" {

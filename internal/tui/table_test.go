@@ -131,25 +131,6 @@ func TestFilter(t *testing.T) {
 	}
 }
 
-func TestFormat(t *testing.T) {
-	for _, tt := range []struct {
-		pps  float64
-		want string
-	}{{0, "0.0"}, {12.25, "12.2"}, {999.9, "999.9"}, {1000, "1.00k"}, {45_678, "45.68k"}, {2_500_000, "2.50M"}} {
-		if got := FormatPPS(tt.pps); got != tt.want {
-			t.Errorf("FormatPPS(%v) = %q, want %q", tt.pps, got, tt.want)
-		}
-	}
-	for _, tt := range []struct {
-		n    uint64
-		want string
-	}{{0, "0 B"}, {999, "999 B"}, {1500, "1.50 kB"}, {4_255_963_315, "4.26 GB"}} {
-		if got := FormatBytes(tt.n); got != tt.want {
-			t.Errorf("FormatBytes(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
-
 // render lays out rows and returns the title line and the row lines.
 func render(cols []column, rows []*Flow, width int) (string, []string) {
 	tb := layoutTable(cols, rows, width, colBitrate, "▼")

@@ -1,0 +1,22 @@
+package flow
+
+// Snapshot is what the kernel counted over one period: from the start of
+// the capture or the previous drain to this drain.
+type Snapshot struct {
+	// Flows has one row per flow, with counters and no rate.
+	Flows []Flow
+	// Untracked is traffic, by direction, that was counted but got no row,
+	// because the flow table was full when its flow first appeared.
+	Untracked [NumDirections]Counters
+	// UntrackedFlows estimates how many distinct flows Untracked holds.
+	UntrackedFlows uint64
+}
+
+// UntrackedTotal adds up Untracked over both directions.
+func (s *Snapshot) UntrackedTotal() Counters {
+	var c Counters
+	for _, u := range s.Untracked {
+		c.Add(u)
+	}
+	return c
+}
