@@ -8,6 +8,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // BenchmarkTCPerPacket measures what pktstat_ingress costs per packet, as
@@ -42,7 +43,7 @@ func BenchmarkTCPerPacket(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tb := newTestTable(b, spec, spec.Maps[bpfprog.TCMapFlows].MaxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF)
+	tb := newTestTable(b, spec, spec.Maps[bpfprog.TCMapFlows].MaxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF)
 
 	// measure returns the medians in ns/packet of the empty program and of
 	// pktstat_ingress, and checks that pktstat counted every run.
@@ -58,7 +59,7 @@ func BenchmarkTCPerPacket(b *testing.B) {
 				b.Fatalf("program %d returned %#x, want %#x", i, ret, tcPass())
 			}
 		}
-		after, err := tb.drain(nil)
+		after, err := tb.Drain(nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,41 +6,16 @@ package capture
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
-
-// KeyFromBPF converts the kernel's flow key into the model's.
-func KeyFromBPF(k *bpfprog.FlowKey) flow.Key {
-	fk := flow.Key{
-		EtherType: k.EthProto,
-		Proto:     k.Proto,
-		SrcPort:   k.Sport,
-		DstPort:   k.Dport,
-		VLAN:      k.Vlan,
-		Flags:     flow.Flags(k.Flags),
-		Dir:       flow.Direction(k.Dir),
-	}
-	switch k.EthProto {
-	case flow.EtherTypeIPv4, flow.EtherTypeARP:
-		// ARP rows carry the sender and target protocol addresses, IPv4
-		// (or 0.0.0.0 for ARP of another protocol, and with --no-arp).
-		fk.Src = netip.AddrFrom4([4]byte(k.Saddr[:4]))
-		fk.Dst = netip.AddrFrom4([4]byte(k.Daddr[:4]))
-	case flow.EtherTypeIPv6:
-		fk.Src = netip.AddrFrom16(k.Saddr)
-		fk.Dst = netip.AddrFrom16(k.Daddr)
-	}
-	return fk
-}
 
 // haveHelper reports whether programs of type typ may call helper fn, as
 // a feature probe finds; what names the feature in a failed probe's error.
@@ -62,7 +37,7 @@ func loadError(err error, entries uint32) error {
 	if entries > 0 && (errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM)) {
 		size := "they"
 		if ncpu, cerr := ebpf.PossibleCPU(); cerr == nil {
-			size = fmt.Sprintf("they would lock about %s of kernel memory (two tables, counters for %d CPUs), and", mib(tableBytes(entries, ncpu)), ncpu)
+			size = fmt.Sprintf("they would lock about %s of kernel memory (two tables, counters for %d CPUs), and", flowtable.MiB(flowtable.Bytes(entries, ncpu)), ncpu)
 		}
 		return fmt.Errorf("load eBPF programs: the kernel refused flow tables of %d flows: %s %w: lower --max-entries", entries, size, err)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/owners"
 )
 
 // CgroupOptions configure a cgroup capture.
@@ -24,15 +25,11 @@ type CgroupOptions struct {
 // Cgroup counts the traffic of the sockets in one cgroup v2 directory and
 // below it, both directions, with the owner of each socket on its rows.
 type Cgroup struct {
-	objs   bpfprog.CgroupObjects
-	table  *table[bpfprog.OwnedFlowKey]
-	cg     *attach.Cgroup
-	dir    cgroups.Dir
-	names  *cgroups.Resolver
-	log    *slog.Logger
-	closed bool
-	// rowCgroups holds the cgroup id of each row of the drain under way.
-	rowCgroups []uint64
+	session[bpfprog.OwnedFlowKey]
+	objs bpfprog.CgroupObjects
+	cg   *attach.Cgroup
+	dir  cgroups.Dir
+	log  *slog.Logger
 }
 
 // StartCgroup loads the cgroup programs and attaches them. Counting starts
@@ -41,17 +38,17 @@ type Cgroup struct {
 // The order makes every socket's rows carry one owner from its first
 // counted packet on: sock_create is attached first, so that every socket
 // created from then on records its creator; then the sockets that already
-// exist get the process that holds them (seedOwners); only then are the
+// exist get the process that holds them (owners.Seed); only then are the
 // counting programs attached.
 func StartCgroup(o CgroupOptions) (*Cgroup, error) {
-	if err := checkTableMemory(o.MaxEntries); err != nil {
+	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	spec, err := bpfprog.LoadCgroup()
 	if err != nil {
 		return nil, fmt.Errorf("load cgroup object: %w", err)
 	}
-	sizeFlowTables(spec, o.MaxEntries)
+	flowtable.Size(spec, o.MaxEntries)
 	mptcp, err := ProbeMPTCPOwner()
 	if err != nil {
 		return nil, err
@@ -67,16 +64,23 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, loadError(err, o.MaxEntries)
 	}
-	c.table, err = newTable(tableMaps{
+	c.free = c.objs.Close
+	// Rows name their owners: the process from the comms map (or /proc,
+	// for a name the map has forgotten), the cgroup's path from its id.
+	names, err := cgroups.NewResolver(c.dir.Path, cgroups.DefaultMaxDirs)
+	if err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	c.namer = owners.NewNamer(names, c.objs.Comms, log)
+	c.table, err = flowtable.New(flowtable.Maps{
 		Slot:      c.objs.FlowTables,
 		Flows:     c.objs.Flows,
 		Untracked: c.objs.Untracked,
 		HLL:       c.objs.UntrackedHll,
 		Gen:       c.objs.UntrackedGen,
-	}, spec.Maps[bpfprog.CgroupMapFlows], c.ownedKey)
+	}, spec.Maps[bpfprog.CgroupMapFlows], c.namer.Key)
 	if err != nil {
-		c.objs.Close()
-		return nil, err
+		return nil, errors.Join(err, c.Close())
 	}
 	if err := c.start(); err != nil {
 		return nil, errors.Join(err, c.Close())
@@ -95,13 +99,10 @@ func ProbeMPTCPOwner() (bool, error) {
 
 func (c *Cgroup) start() error {
 	var err error
-	c.names, err = cgroups.NewResolver(c.dir.Path, cgroups.DefaultMaxDirs)
-	if err != nil {
-		return err
-	}
 	if c.cg, err = attach.OpenCgroup(c.dir.Path); err != nil {
 		return err
 	}
+	c.detach = c.cg.Close
 	if err := c.cg.Attach(c.objs.PktstatCgSock, ebpf.AttachCGroupInetSockCreate); err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func (c *Cgroup) start() error {
 	if err != nil {
 		return err
 	}
-	if err := seedAndReport(pids, c.objs.SockOwners, c.objs.Comms, c.log); err != nil {
+	if err := owners.Seed(pids, c.objs.SockOwners, c.objs.Comms, c.log); err != nil {
 		return err
 	}
 	if err := c.cg.Attach(c.objs.PktstatCgIn, ebpf.AttachCGroupInetIngress); err != nil {
@@ -121,45 +122,5 @@ func (c *Cgroup) start() error {
 // Path is the watched cgroup directory.
 func (c *Cgroup) Path() string { return c.dir.Path }
 
-// Stop detaches the programs; counting ends, and the table stays readable.
-func (c *Cgroup) Stop() error {
-	if c.closed {
-		return nil
-	}
-	c.closed = true
-	if c.cg == nil {
-		return nil
-	}
-	return c.cg.Close()
-}
-
-// Close detaches the programs and frees the kernel objects.
-func (c *Cgroup) Close() error {
-	errs := []error{c.Stop()}
-	if c.table != nil {
-		errs = append(errs, c.table.close())
-	}
-	return errors.Join(append(errs, c.objs.Close())...)
-}
-
 // Describe names the mode.
 func (c *Cgroup) Describe() string { return "cgroup" }
-
-// Drain returns every count since the previous Drain, with each row's
-// owner named: the process name from the comms map (or /proc, for a name
-// the map has forgotten) and the cgroup's path from its id.
-func (c *Cgroup) Drain() (flow.Snapshot, error) {
-	c.rowCgroups = c.rowCgroups[:0]
-	s, err := c.table.drain(nil)
-	if err != nil {
-		return flow.Snapshot{}, err
-	}
-	nameOwners(&s, c.rowCgroups, c.names, c.objs.Comms, c.log)
-	return s, nil
-}
-
-// ownedKey converts a cgroup-mode key into the model's key with the
-// owner's PID, and notes the row's cgroup id for Drain to name.
-func (c *Cgroup) ownedKey(k *bpfprog.OwnedFlowKey) flow.Key {
-	return ownedKey(k, &c.rowCgroups)
-}

@@ -22,6 +22,8 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/owners"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
 )
 
@@ -198,7 +200,7 @@ func TestCgroupParserTable(t *testing.T) {
 				}
 				r := rows[0]
 				want.Dir = p.dir
-				if got := OwnedKeyFromBPF(&r.key); got != want {
+				if got := flowtable.OwnedKeyFromBPF(&r.key); got != want {
 					t.Errorf("%s: flow %+v, gopacket reads %+v", p.name, got, want)
 				}
 				if r.key.Pid != 0 || r.key.CgroupId != cgid {
@@ -272,7 +274,7 @@ func TestCgroupGSOAccounting(t *testing.T) {
 				}
 				want.Dir = p.dir
 				rows := readRaw(t, objs)
-				if len(rows) != 1 || OwnedKeyFromBPF(&rows[0].key) != want {
+				if len(rows) != 1 || flowtable.OwnedKeyFromBPF(&rows[0].key) != want {
 					t.Fatalf("%s: rows %+v, want one with flow %+v", p.name, rows, want)
 				}
 				if got := rows[0].c; got != perRun {
@@ -302,12 +304,13 @@ func TestCgroupRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cgroup{objs: *objs, dir: dir, names: names, log: slog.New(slog.DiscardHandler)}
+	c := &Cgroup{objs: *objs, dir: dir, log: slog.New(slog.DiscardHandler)}
+	c.namer = owners.NewNamer(names, objs.Comms, c.log)
 	spec, err := bpfprog.LoadCgroup()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.table = newTestTable(t, spec, 64, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, c.ownedKey)
+	c.table = newTestTable(t, spec, 64, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, c.namer.Key)
 
 	frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(100))
@@ -441,12 +444,12 @@ func TestSeedOwners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := seedOwners(pids, objs.SockOwners, objs.Comms)
+	st, err := owners.Walk(pids, objs.SockOwners, objs.Comms)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.procs != 1 || st.sockets != 2 || st.denied != 0 {
-		t.Errorf("seeding read %d processes, recorded %d sockets, was denied %d; want 1, 2, 0", st.procs, st.sockets, st.denied)
+	if st.Procs != 1 || st.Sockets != 2 || st.Denied != 0 {
+		t.Errorf("seeding read %d processes, recorded %d sockets, was denied %d; want 1, 2, 0", st.Procs, st.Sockets, st.Denied)
 	}
 	pid := uint32(cmd.Process.Pid)
 	for _, c := range []struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // breakFunc makes the verifier refuse the global function name in every
@@ -66,7 +67,7 @@ func TestL7DroppedWhenRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			const entries = 64
-			sizeFlowTables(spec, entries)
+			flowtable.Size(spec, entries)
 			if c.broken {
 				// The warning checked below proves that the verifier refused it.
 				breakFunc(t, spec, "pktstat_l7_skb")
@@ -89,7 +90,7 @@ func TestL7DroppedWhenRefused(t *testing.T) {
 				t.Errorf("%d log lines, want one warning: %s", n, logged.String())
 			}
 			h := hookUnderTest{
-				tb:   newTestTable(t, spec, entries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF),
+				tb:   newTestTable(t, spec, entries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF),
 				pass: tcPass(),
 			}
 			row := runOne(t, h, hookProg{"pktstat_ingress", objs.PktstatIngress, flow.In}, frame)

@@ -13,6 +13,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // baselineEnv names a directory that holds another build's tc_bpfel.o and
@@ -189,7 +190,7 @@ func TestL7BenchScenarios(t *testing.T) {
 	for range 3 {
 		bpftest.Run(t, h.progs[0].prog, tcp, nil)
 	}
-	snap, err := h.tb.drain(nil)
+	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestL7BenchScenarios(t *testing.T) {
 	for range 3 {
 		bpftest.Run(t, full.progs[0].prog, tcp, nil)
 	}
-	snap, err = full.tb.drain(nil)
+	snap, err = full.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 	for _, hook := range []struct {
 		name  string
 		prog  *ebpf.Program
-		tb    *table[bpfprog.FlowKey]
+		tb    *flowtable.Table[bpfprog.FlowKey]
 		empty *ebpf.Program
 	}{
 		{"tc", tc.progs[0].prog, tc.tb, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
@@ -251,7 +252,7 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 			}
 			// The row's key as the kernel writes it, to delete it by.
 			run(hook.prog)
-			active := hook.tb.tables[hook.tb.active]
+			active := hook.tb.Active()
 			var key bpfprog.FlowKey
 			if err := active.NextKey(nil, &key); err != nil {
 				b.Fatalf("no row after the first run: %v", err)
@@ -267,7 +268,7 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 					empty = append(empty, run(hook.empty))
 				}
 			}
-			snap, err := hook.tb.drain(nil)
+			snap, err := hook.tb.Drain(nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -13,8 +13,9 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/owners"
 )
 
 // ProcessBackend is how process mode hooks the kernel (see bpf/process.c).
@@ -138,20 +139,17 @@ func backendHooks(b ProcessBackend) []hook {
 // the host, in every network namespace, with each row's owner: the PID and
 // name of the process that owns the socket, and the socket's cgroup.
 type Process struct {
+	session[bpfprog.OwnedFlowKey]
 	backend ProcessBackend
 	tried   []BackendAttempt
 	coll    *ebpf.Collection
-	table   *table[bpfprog.OwnedFlowKey]
 	links   attach.Tracing
 	cg      *attach.Cgroup // the cgroup v2 root, with the socket and datagram programs
 	// seed is the iterator that gives existing sockets their owners; nil
 	// where the kernel refuses it, and then /proc is walked instead.
-	seed   *ebpf.Program
-	names  *cgroups.IDResolver
-	log    *slog.Logger
-	closed bool
-	// rowCgroups holds the cgroup id of each row of the drain under way.
-	rowCgroups []uint64
+	seed  *ebpf.Program
+	names *cgroups.IDResolver
+	log   *slog.Logger
 }
 
 // CheckKernelBTF fails with one line when the kernel publishes no BTF at
@@ -173,7 +171,7 @@ func CheckKernelBTF(path string) error {
 // one o.Backend names. Counting starts when it returns; Backend says which
 // backend it is, Tried what was tried before it.
 func StartProcess(o ProcessOptions) (*Process, error) {
-	if err := checkTableMemory(o.MaxEntries); err != nil {
+	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	if err := CheckKernelBTF(o.KernelBTF); err != nil {
@@ -236,7 +234,7 @@ func ProcessSpec(maxEntries uint32) (*ebpf.CollectionSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	sizeFlowTables(spec, maxEntries)
+	flowtable.Size(spec, maxEntries)
 	return spec, nil
 }
 
@@ -305,24 +303,27 @@ func (p *Process) start(spec *ebpf.CollectionSpec, walkFromUser bool) error {
 		return err
 	}
 	p.coll = coll
+	p.free = p.freeObjects
+	p.namer = owners.NewNamer(p.names, coll.Maps["comms"], p.log)
 	if !walkFromUser {
 		if p.seed, err = loadSeed(spec, coll); err != nil {
 			p.log.Debug("the kernel refuses the iterator that finds the owners of existing sockets; they are read from /proc instead",
 				"error", err)
 		}
 	}
-	p.table, err = newTable(tableMaps{
+	p.table, err = flowtable.New(flowtable.Maps{
 		Slot:      coll.Maps["flow_tables"],
 		Flows:     coll.Maps["flows"],
 		Untracked: coll.Maps["untracked"],
 		HLL:       coll.Maps["untracked_hll"],
 		Gen:       coll.Variables["untracked_gen"],
-	}, spec.Maps["flows"], p.ownedKey)
+	}, spec.Maps["flows"], p.namer.Key)
 	if err != nil {
-		return errors.Join(err, p.closeObjects())
+		return errors.Join(err, p.session.Close())
 	}
+	p.detach = p.detachAll
 	if err := p.attach(true); err != nil {
-		return errors.Join(err, p.closeObjects())
+		return errors.Join(err, p.session.Close())
 	}
 	return nil
 }
@@ -372,15 +373,15 @@ func (p *Process) seedOwners() error {
 		p.log.Debug("recorded the owners of the sockets that exist already")
 		return nil
 	}
-	pids, err := hostPIDs()
+	pids, err := owners.HostPIDs()
 	if err != nil {
 		return err
 	}
-	return seedAndReport(pids, p.coll.Maps["proc_owners"], p.coll.Maps["comms"], p.log)
+	return owners.Seed(pids, p.coll.Maps["proc_owners"], p.coll.Maps["comms"], p.log)
 }
 
-// detach detaches every program; attach can attach them again.
-func (p *Process) detach() error {
+// detachAll detaches every program; attach can attach them again.
+func (p *Process) detachAll() error {
 	errs := []error{p.links.Close()}
 	if p.cg != nil {
 		errs = append(errs, p.cg.Close())
@@ -395,18 +396,10 @@ func (p *Process) Backend() ProcessBackend { return p.backend }
 // Tried lists the backends tried, in order, the one in use last.
 func (p *Process) Tried() []BackendAttempt { return p.tried }
 
-// Stop detaches the programs; counting ends, and the table stays readable.
-func (p *Process) Stop() error {
-	if p.closed {
-		return nil
-	}
-	p.closed = true
-	return p.detach()
-}
-
-// Close detaches the programs and frees the kernel objects.
+// Close detaches the programs and frees the kernel objects and the
+// cgroup resolver.
 func (p *Process) Close() error {
-	err := p.closeObjects()
+	err := p.session.Close()
 	if p.names != nil {
 		p.names.Close()
 		p.names = nil
@@ -414,15 +407,10 @@ func (p *Process) Close() error {
 	return err
 }
 
-// closeObjects detaches the programs and frees the kernel objects, but
-// not the cgroup resolver, which StartProcess hands from one backend it
-// tries to the next.
-func (p *Process) closeObjects() error {
-	errs := []error{p.Stop()}
-	if p.table != nil {
-		errs = append(errs, p.table.close())
-		p.table = nil
-	}
+// freeObjects frees the kernel objects of the backend, but not the cgroup
+// resolver, which StartProcess hands from one backend it tries to the
+// next.
+func (p *Process) freeObjects() error {
 	if p.coll != nil {
 		p.coll.Close()
 		p.coll = nil
@@ -431,7 +419,7 @@ func (p *Process) closeObjects() error {
 		p.seed.Close()
 		p.seed = nil
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Describe names the mode and its backend.
@@ -446,20 +434,4 @@ func (p *Process) Programs() map[string]*ebpf.Program {
 		}
 	}
 	return out
-}
-
-// Drain returns every count since the previous Drain, with each row's
-// owner named: the process name and the cgroup's path.
-func (p *Process) Drain() (flow.Snapshot, error) {
-	p.rowCgroups = p.rowCgroups[:0]
-	s, err := p.table.drain(nil)
-	if err != nil {
-		return flow.Snapshot{}, err
-	}
-	nameOwners(&s, p.rowCgroups, p.names, p.coll.Maps["comms"], p.log)
-	return s, nil
-}
-
-func (p *Process) ownedKey(k *bpfprog.OwnedFlowKey) flow.Key {
-	return ownedKey(k, &p.rowCgroups)
 }

@@ -79,7 +79,7 @@ func BenchmarkProcessOverhead(b *testing.B) {
 				}
 				return time.Since(begin), cpuTime(b) - cpu0
 			}
-			if err := pr.detach(); err != nil {
+			if err := pr.detachAll(); err != nil {
 				b.Fatal(err)
 			}
 			transfer()                       // warm up: congestion window, caches
@@ -95,7 +95,7 @@ func BenchmarkProcessOverhead(b *testing.B) {
 					k := 0
 					if with {
 						k = 1
-						if err := pr.detach(); err != nil {
+						if err := pr.detachAll(); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -12,15 +12,16 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // activeRows reads and deletes the rows in the table the programs write
 // now, without swapping tables: BPF_PROG_TEST_RUN runs a program in the
 // calling thread, so nothing writes the table meanwhile, and no RCU grace
 // period has to pass. Thousands of runs take seconds this way.
-func activeRows(t testing.TB, tb *table[bpfprog.FlowKey]) []flow.Flow {
+func activeRows(t testing.TB, tb *flowtable.Table[bpfprog.FlowKey]) []flow.Flow {
 	t.Helper()
-	rows, err := tb.collect(tb.tables[tb.active], nil)
+	rows, err := tb.TakeActive()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func frameSeq(t *testing.T, h hookUnderTest, p hookProg, frames ...[]byte) flow.
 	for _, f := range frames {
 		bpftest.Run(t, p.prog, f, nil)
 	}
-	snap, err := h.tb.drain(nil)
+	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestL7PerCPUMerge(t *testing.T) {
 			onCPU(t, 0, func() { bpftest.Run(t, p.prog, order[0], nil) })
 			onCPU(t, 1, func() { bpftest.Run(t, p.prog, order[1], nil) })
 			var vals []bpfprog.FlowVal
-			key := h.tb.tables[h.tb.active]
+			key := h.tb.Active()
 			it := key.Iterate()
 			var k bpfprog.FlowKey
 			n := 0
@@ -298,7 +299,7 @@ func TestL7PerCPUMerge(t *testing.T) {
 			if err := it.Err(); err != nil || n != 1 {
 				t.Fatalf("%s: %d rows (%v), want 1", p.name, n, err)
 			}
-			snap, err := h.tb.drain(nil)
+			snap, err := h.tb.Drain(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,7 +332,7 @@ func TestL7BothDirections(t *testing.T) {
 	bpftest.Run(t, out.prog, pkts(40070, 15432, []byte{0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F}), nil)
 	bpftest.Run(t, in.prog, reply(15432, 40070, []byte{'S'}), nil)
 	bpftest.Run(t, in.prog, reply(8443, 40071, shello), nil)
-	snap, err := h.tb.drain(nil)
+	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +361,7 @@ func TestL7AcrossDrains(t *testing.T) {
 			if frame != nil {
 				bpftest.Run(t, p.prog, frame, nil)
 			}
-			snap, err := h.tb.drain(nil)
+			snap, err := h.tb.Drain(nil)
 			if err != nil {
 				t.Fatal(err)
 			}

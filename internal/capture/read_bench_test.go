@@ -8,15 +8,16 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // fillTable writes n distinct IPv4 UDP flows into the active flow table,
 // with counters on every CPU, in batches.
-func fillTable(b *testing.B, tb *table[bpfprog.FlowKey], n int) {
+func fillTable(b *testing.B, tb *flowtable.Table[bpfprog.FlowKey], n int) {
 	b.Helper()
 	const chunk = 65536
 	keys := make([]bpfprog.FlowKey, chunk)
-	vals := make([]bpfprog.FlowVal, chunk*tb.ncpu)
+	vals := make([]bpfprog.FlowVal, chunk*tb.NCPU())
 	for base := 0; base < n; base += chunk {
 		m := min(chunk, n-base)
 		for i := 0; i < m; i++ {
@@ -26,11 +27,11 @@ func fillTable(b *testing.B, tb *table[bpfprog.FlowKey], n int) {
 			binary.BigEndian.PutUint32(k.Saddr[:4], 0xC6120000|id>>16)
 			copy(k.Daddr[:4], []byte{198, 18, 255, 1})
 			keys[i] = k
-			for c := 0; c < tb.ncpu; c++ {
-				vals[i*tb.ncpu+c] = bpfprog.FlowVal{Packets: uint64(id%97 + 1), Bytes: uint64(id%9973 + 64)}
+			for c := 0; c < tb.NCPU(); c++ {
+				vals[i*tb.NCPU()+c] = bpfprog.FlowVal{Packets: uint64(id%97 + 1), Bytes: uint64(id%9973 + 64)}
 			}
 		}
-		if _, err := tb.tables[tb.active].BatchUpdate(keys[:m], vals[:m*tb.ncpu], nil); err != nil {
+		if _, err := tb.Active().BatchUpdate(keys[:m], vals[:m*tb.NCPU()], nil); err != nil {
 			b.Fatalf("fill flow table: %v", err)
 		}
 	}
@@ -52,7 +53,7 @@ func BenchmarkReadMillionFlows(b *testing.B) {
 		b.StartTimer()
 
 		t0 := time.Now()
-		snap, err := h.tb.drain(rows[:0])
+		snap, err := h.tb.Drain(rows[:0])
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,10 +12,11 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // loadTCTable loads the TC objects with a flow table of n entries.
-func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *table[bpfprog.FlowKey]) {
+func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *flowtable.Table[bpfprog.FlowKey]) {
 	t.Helper()
 	objs, h := loadTC(t, n)
 	return objs, h.tb
@@ -59,7 +60,7 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 	got := map[uint16]flow.Counters{}
 	drains := 0
 	collect := func() {
-		s, err := tb.drain(nil)
+		s, err := tb.Drain(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +117,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 		sketch.Merge((*flow.HLL)(&hlls[i].Reg))
 	}
 
-	s, err := tb.drain(nil)
+	s, err := tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 	}
 
 	// Counters are deltas: a second drain with no traffic has nothing.
-	s, err = tb.drain(nil)
+	s, err = tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestUntrackedGenerations(t *testing.T) {
 	}
 	want(0, 4, 4)
 	want(1, 0, 0)
-	s, err := tb.drain(nil)
+	s, err := tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestUntrackedGenerations(t *testing.T) {
 	}
 	want(0, 0, 0)
 	want(1, 2, 2)
-	if s, err = tb.drain(nil); err != nil {
+	if s, err = tb.Drain(nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Flows) != 1 || s.Untracked[flow.In].Packets != 2 || s.UntrackedFlows != 2 {
@@ -270,7 +271,7 @@ func TestUntrackedUnderLoad(t *testing.T) {
 	var total flow.Counters
 	drains, withUntracked := 0, 0
 	collect := func() {
-		s, err := tb.drain(nil)
+		s, err := tb.Drain(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

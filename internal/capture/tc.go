@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -9,7 +8,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
@@ -27,23 +26,22 @@ type TCOptions struct {
 
 // TC counts both directions of one interface with TC programs.
 type TC struct {
-	objs   bpfprog.TCObjects
-	table  *table[bpfprog.FlowKey]
-	tc     *attach.TC
-	closed bool
+	session[bpfprog.FlowKey]
+	objs bpfprog.TCObjects
+	tc   *attach.TC
 }
 
 // StartTC loads the TC programs and attaches them. Counting starts when it
 // returns.
 func StartTC(o TCOptions) (*TC, error) {
-	if err := checkTableMemory(o.MaxEntries); err != nil {
+	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	spec, err := bpfprog.LoadTC()
 	if err != nil {
 		return nil, fmt.Errorf("load TC object: %w", err)
 	}
-	sizeFlowTables(spec, o.MaxEntries)
+	flowtable.Size(spec, o.MaxEntries)
 	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!o.NoARP); err != nil {
 		return nil, fmt.Errorf("set arp_detail: %w", err)
 	}
@@ -55,21 +53,22 @@ func StartTC(o TCOptions) (*TC, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &TC{}
+	t.free = t.objs.Close
 	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
 		return s.LoadAndAssign(&t.objs, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", loadError(err, o.MaxEntries), kernel.Hint("TC mode", 5, 7))
 	}
-	t.table, err = newTable(tableMaps{
+	t.table, err = flowtable.New(flowtable.Maps{
 		Slot:      t.objs.FlowTables,
 		Flows:     t.objs.Flows,
 		Untracked: t.objs.Untracked,
 		HLL:       t.objs.UntrackedHll,
 		Gen:       t.objs.UntrackedGen,
-	}, spec.Maps[bpfprog.TCMapFlows], KeyFromBPF)
+	}, spec.Maps[bpfprog.TCMapFlows], flowtable.KeyFromBPF)
 	if err != nil {
-		t.objs.Close()
+		t.Close()
 		return nil, err
 	}
 	t.tc, err = attach.AttachTC(o.Ifindex, attach.TCPrograms{
@@ -80,37 +79,12 @@ func StartTC(o TCOptions) (*TC, error) {
 		t.Close()
 		return nil, err
 	}
+	t.detach = t.tc.Close
 	return t, nil
 }
 
 // Mode says how the programs are attached.
 func (t *TC) Mode() attach.TCMode { return t.tc.Mode() }
-
-// Stop detaches the programs; counting ends, and the table stays readable.
-func (t *TC) Stop() error {
-	if t.closed {
-		return nil
-	}
-	t.closed = true
-	return t.tc.Close()
-}
-
-// Drain returns every count since the previous Drain.
-func (t *TC) Drain() (flow.Snapshot, error) {
-	return t.table.drain(nil)
-}
-
-// Close detaches the programs and frees the kernel objects.
-func (t *TC) Close() error {
-	var errs []error
-	if t.tc != nil {
-		errs = append(errs, t.Stop())
-	}
-	if t.table != nil {
-		errs = append(errs, t.table.close())
-	}
-	return errors.Join(append(errs, t.objs.Close())...)
-}
 
 // Describe names the mode and the attach method.
 func (t *TC) Describe() string { return "tc/" + string(t.tc.Mode()) }

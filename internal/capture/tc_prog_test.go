@@ -11,6 +11,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // hookUnderTest is one hook's programs and flow table, as the parser table
@@ -19,7 +20,7 @@ import (
 // record the direction it sees.
 type hookUnderTest struct {
 	progs []hookProg
-	tb    *table[bpfprog.FlowKey]
+	tb    *flowtable.Table[bpfprog.FlowKey]
 	pass  uint32
 	// accepts says whether BPF_PROG_TEST_RUN takes the frame for these
 	// programs (see skbTestRunAccepts); nil: every frame.
@@ -64,7 +65,7 @@ func loadTCWith(t testing.TB, maxEntries uint32, noARP bool) (*bpfprog.TCObjects
 			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 		},
-		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, KeyFromBPF),
+		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF),
 		pass:    tcPass(),
 		accepts: skbTestRunAccepts,
 	}
@@ -90,23 +91,23 @@ func skbTestRunAccepts(frame []byte) bool {
 
 // newTestTable wraps loaded maps in a table, as StartTC does, and closes
 // its spare when the test ends.
-func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map, gen *ebpf.Variable, conv func(*K) flow.Key) *table[K] {
+func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map, gen *ebpf.Variable, conv func(*K) flow.Key) *flowtable.Table[K] {
 	t.Helper()
 	fs := spec.Maps[bpftest.FlowsMap].Copy()
 	fs.MaxEntries = maxEntries
-	tb, err := newTable(tableMaps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll, Gen: gen}, fs, conv)
+	tb, err := flowtable.New(flowtable.Maps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll, Gen: gen}, fs, conv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tb.close() })
+	t.Cleanup(func() { tb.Close() })
 	return tb
 }
 
 // drainAll empties the flow table, so that the next check sees only what
 // runs after it.
-func drainAll[K any](t testing.TB, tb *table[K]) {
+func drainAll[K any](t testing.TB, tb *flowtable.Table[K]) {
 	t.Helper()
-	if _, err := tb.drain(nil); err != nil {
+	if _, err := tb.Drain(nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -162,9 +163,9 @@ func checkL7(t *testing.T, c bpftest.Case, x bpftest.Expectation, got flow.L7) {
 // checkOneRow drains the flow table and asserts that it held exactly one
 // row, with key want and counters c, and that nothing went untracked. It
 // returns the row.
-func checkOneRow(t *testing.T, tb *table[bpfprog.FlowKey], want flow.Key, c flow.Counters) flow.Flow {
+func checkOneRow(t *testing.T, tb *flowtable.Table[bpfprog.FlowKey], want flow.Key, c flow.Counters) flow.Flow {
 	t.Helper()
-	snap, err := tb.drain(nil)
+	snap, err := tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestTCUntracked(t *testing.T) {
 			sent.Add(flow.Counters{Packets: 1, Bytes: uint64(len(fr))})
 		}
 	}
-	snap, err := h.tb.drain(nil)
+	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,7 +11,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // XDPOptions configure an XDP capture.
@@ -27,17 +26,16 @@ type XDPOptions struct {
 
 // XDP counts the ingress of one interface with an XDP program.
 type XDP struct {
-	objs   bpfprog.XDPObjects
-	table  *table[bpfprog.FlowKey]
-	xdp    *attach.XDP
-	frags  bool
-	closed bool
+	session[bpfprog.FlowKey]
+	objs  bpfprog.XDPObjects
+	xdp   *attach.XDP
+	frags bool
 }
 
 // StartXDP loads the XDP program and attaches it. Counting starts when it
 // returns.
 func StartXDP(o XDPOptions) (*XDP, error) {
-	if err := checkTableMemory(o.MaxEntries); err != nil {
+	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	multiBuffer, err := ProbeXDPFrags()
@@ -74,6 +72,7 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 		return nil, err
 	}
 	x.xdp = xdp
+	x.detach = xdp.Close
 	return x, nil
 }
 
@@ -119,7 +118,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load XDP object: %w", err)
 	}
-	sizeFlowTables(spec, maxEntries)
+	flowtable.Size(spec, maxEntries)
 	if err := spec.Variables[bpfprog.XDPVarFragsAware].Set(frags); err != nil {
 		return nil, fmt.Errorf("set frags_aware: %w", err)
 	}
@@ -138,6 +137,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	x := &XDP{frags: frags}
+	x.free = x.objs.Close
 	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
 		return s.LoadAndAssign(&x.objs, nil)
 	})
@@ -149,15 +149,15 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		}
 		return nil, loadError(err, maxEntries)
 	}
-	x.table, err = newTable(tableMaps{
+	x.table, err = flowtable.New(flowtable.Maps{
 		Slot:      x.objs.FlowTables,
 		Flows:     x.objs.Flows,
 		Untracked: x.objs.Untracked,
 		HLL:       x.objs.UntrackedHll,
 		Gen:       x.objs.UntrackedGen,
-	}, spec.Maps[bpfprog.XDPMapFlows], KeyFromBPF)
+	}, spec.Maps[bpfprog.XDPMapFlows], flowtable.KeyFromBPF)
 	if err != nil {
-		x.objs.Close()
+		x.Close()
 		return nil, err
 	}
 	return x, nil
@@ -168,26 +168,6 @@ func (x *XDP) Mode() attach.XDPMode { return x.xdp.Mode() }
 
 // Frags reports whether the program counts multi-buffer frames in full.
 func (x *XDP) Frags() bool { return x.frags }
-
-// Stop detaches the program; counting ends, and the table stays readable.
-func (x *XDP) Stop() error {
-	if x.closed || x.xdp == nil {
-		return nil
-	}
-	x.closed = true
-	return x.xdp.Close()
-}
-
-// Drain returns every count since the previous Drain.
-func (x *XDP) Drain() (flow.Snapshot, error) {
-	return x.table.drain(nil)
-}
-
-// Close detaches the program and frees the kernel objects.
-func (x *XDP) Close() error {
-	errs := []error{x.Stop(), x.table.close()}
-	return errors.Join(append(errs, x.objs.Close())...)
-}
 
 // Describe names the mode and the attach method.
 func (x *XDP) Describe() string { return "xdp/" + string(x.xdp.Mode()) }

@@ -95,7 +95,7 @@ func TestXDPMultiBuffer(t *testing.T) {
 
 		drainAll(t, plain.tb)
 		bpftest.Run(t, plain.progs[0].prog, frame, nil)
-		snap, err := plain.tb.drain(nil)
+		snap, err := plain.tb.Drain(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestXDPUntracked(t *testing.T) {
 			lost.Add(c)
 		}
 	}
-	snap, err := h.tb.drain(nil)
+	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package capture
+package owners
 
 import (
 	"bytes"
@@ -17,31 +17,31 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 )
 
-// seedStats says what seedOwners did.
-type seedStats struct {
-	procs     int   // processes whose sockets were read
-	sockets   int   // inet sockets given an owner
-	denied    int   // processes whose sockets could not be read
-	deniedErr error // the first such error
+// Stats says what Walk did.
+type Stats struct {
+	Procs     int   // processes whose sockets were read
+	Sockets   int   // inet sockets given an owner
+	Denied    int   // processes whose sockets could not be read
+	DeniedErr error // the first such error
 }
 
-// seedAndReport seeds the owners of the sockets that the processes pids
-// hold (seedOwners), and warns once, naming what is lost, when some
+// Seed seeds the owners of the sockets that the processes pids
+// hold (Walk), and warns once, naming what is lost, when some
 // processes' sockets could not be read.
-func seedAndReport(pids []int, owners, comms *ebpf.Map, log *slog.Logger) error {
-	st, err := seedOwners(pids, owners, comms)
+func Seed(pids []int, owners, comms *ebpf.Map, log *slog.Logger) error {
+	st, err := Walk(pids, owners, comms)
 	if err != nil {
 		return err
 	}
-	if st.denied > 0 {
+	if st.Denied > 0 {
 		log.Warn("could not read the sockets of some processes (pidfd_getfd needs CAP_SYS_PTRACE over them): their connections opened before start-up are counted without a PID",
-			"processes", st.denied, "first_error", st.deniedErr)
+			"processes", st.Denied, "first_error", st.DeniedErr)
 	}
-	log.Debug("recorded the owners of existing sockets", "processes", st.procs, "sockets", st.sockets)
+	log.Debug("recorded the owners of existing sockets", "processes", st.Procs, "sockets", st.Sockets)
 	return nil
 }
 
-// seedOwners records the owner of every inet socket that one of the
+// Walk records the owner of every inet socket that one of the
 // processes pids (in ascending order) holds open, in the socket-local
 // storage map owners that the counting programs read. Every value of
 // owners starts with a struct sock_owner (bpf/include/owner.h); seeding
@@ -56,24 +56,24 @@ func seedAndReport(pids []int, owners, comms *ebpf.Map, log *slog.Logger) error 
 // (inherited, or passed over a unix socket) goes to the lowest PID that
 // holds it. Sockets that no process holds any longer (closed while still
 // sending) stay ownerless.
-func seedOwners(pids []int, owners, comms *ebpf.Map) (seedStats, error) {
-	var st seedStats
+func Walk(pids []int, owners, comms *ebpf.Map) (Stats, error) {
+	var st Stats
 	seen := map[uint64]bool{} // socket inodes already handled
 	value := make([]byte, owners.ValueSize())
 	for _, pid := range pids {
 		n, err := seedProcess(pid, owners, value, seen)
 		switch {
 		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
-			st.denied++
-			if st.deniedErr == nil {
-				st.deniedErr = err
+			st.Denied++
+			if st.DeniedErr == nil {
+				st.DeniedErr = err
 			}
 			continue
 		case err != nil:
 			return st, err
 		}
-		st.procs++
-		st.sockets += n
+		st.Procs++
+		st.Sockets += n
 		if n == 0 {
 			continue
 		}
@@ -188,8 +188,8 @@ func socketInode(link string) (uint64, bool) {
 	return ino, err == nil
 }
 
-// hostPIDs lists the processes that /proc shows, in ascending order.
-func hostPIDs() ([]int, error) {
+// HostPIDs lists the processes that /proc shows, in ascending order.
+func HostPIDs() ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)

@@ -1,4 +1,4 @@
-package capture
+package flowtable
 
 import (
 	"bufio"
@@ -13,18 +13,18 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 )
 
-// tableBytes estimates the kernel memory that the two flow tables of
+// Bytes estimates the kernel memory that the two flow tables of
 // entries flows each lock on a machine with ncpu possible CPUs: per entry,
 // a preallocated hash element (list node, hash and padded key: about 104
 // bytes), a 16-byte bucket, and a per-CPU value (counters and application
 // protocol, 24 bytes) on every CPU.
-func tableBytes(entries uint32, ncpu int) uint64 {
+func Bytes(entries uint32, ncpu int) uint64 {
 	return 2 * uint64(entries) * uint64(104+16+int(unsafe.Sizeof(bpfprog.FlowVal{}))*ncpu)
 }
 
-// checkTableMemory refuses a flow table that would take more than half of
+// CheckMemory refuses a flow table that would take more than half of
 // the memory the machine has available, before anything is loaded.
-func checkTableMemory(entries uint32) error {
+func CheckMemory(entries uint32) error {
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("count possible CPUs: %w", err)
@@ -33,14 +33,15 @@ func checkTableMemory(entries uint32) error {
 	if err != nil {
 		return nil // without /proc/meminfo, the kernel has the last word
 	}
-	if need := tableBytes(entries, ncpu); need > avail/2 {
+	if need := Bytes(entries, ncpu); need > avail/2 {
 		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows, counters for %d CPUs), more than half of the %s available: lower --max-entries",
-			entries, mib(need), entries, ncpu, mib(avail))
+			entries, MiB(need), entries, ncpu, MiB(avail))
 	}
 	return nil
 }
 
-func mib(b uint64) string { return fmt.Sprintf("%d MiB", b>>20) }
+// MiB renders a byte count in whole mebibytes, for messages.
+func MiB(b uint64) string { return fmt.Sprintf("%d MiB", b>>20) }
 
 // memAvailable reads MemAvailable from /proc/meminfo, in bytes.
 func memAvailable() (uint64, error) {

@@ -1,4 +1,9 @@
-package capture
+// Package flowtable owns the kernel's double-buffered flow table: sizing
+// it, swapping its two tables, and draining the retired one in batches,
+// with the traffic that found it full and the sketch of that traffic's
+// flows. A drain returns every count since the previous drain, exactly
+// once. Every capture mode's table has this layout (bpf/include/pktstat.h).
+package flowtable
 
 import (
 	"errors"
@@ -13,16 +18,16 @@ import (
 // batchSize is how many flows one batch syscall moves.
 const batchSize = 4096
 
-// table reads the kernel's flow tables (see bpf/include/pktstat.h). The
+// Table reads the kernel's flow tables (see bpf/include/pktstat.h). The
 // programs write into the table that the slot map points at; a drain puts
 // the spare table into the slot, and the kernel returns from that update
 // only once no program can still be writing the retired one.
 //
 // K is the table's key type as bpf2go generated it: bpfprog.FlowKey for
-// TC and XDP, bpfprog.OwnedFlowKey for cgroup mode; conv turns one
-// into the model's key. Every object's counters and untracked sketch have
-// the same layout, so the TC types read them all.
-type table[K any] struct {
+// TC and XDP, bpfprog.OwnedFlowKey for cgroup and process mode; conv
+// turns one into the model's key. Every object's counters and untracked
+// sketch have the same layout (bpfprog.FlowVal, bpfprog.HLL).
+type Table[K any] struct {
 	conv      func(*K) flow.Key
 	slot      *ebpf.Map    // flow_tables: entry 0 is the active table
 	tables    [2]*ebpf.Map // tables[active] is in the slot
@@ -46,23 +51,23 @@ type table[K any] struct {
 	lostVals []bpfprog.FlowVal
 }
 
-// sizeFlowTables sets the flow table of spec to entries flows. The slot
+// Size sets the flow table of spec to entries flows. The slot
 // takes only tables that match its template exactly, so the template
 // gets the same size. Every object names these maps alike.
-func sizeFlowTables(spec *ebpf.CollectionSpec, entries uint32) {
+func Size(spec *ebpf.CollectionSpec, entries uint32) {
 	spec.Maps[bpfprog.TCMapFlows].MaxEntries = entries
 	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = entries
 }
 
-// tableMaps are the loaded maps a table works on.
-type tableMaps struct {
+// Maps are the loaded maps a table works on.
+type Maps struct {
 	Slot, Flows, Untracked, HLL *ebpf.Map
 	Gen                         *ebpf.Variable // untracked_gen
 }
 
-// newTable takes the loaded maps and creates the spare table from spec,
+// New takes the loaded maps and creates the spare table from spec,
 // the flows map's spec.
-func newTable[K any](m tableMaps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*table[K], error) {
+func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], error) {
 	spare, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, fmt.Errorf("create spare flow table: %w", err)
@@ -72,7 +77,7 @@ func newTable[K any](m tableMaps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*
 		spare.Close()
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
-	return &table[K]{
+	return &Table[K]{
 		conv:      conv,
 		slot:      m.Slot,
 		tables:    [2]*ebpf.Map{m.Flows, spare},
@@ -87,15 +92,30 @@ func newTable[K any](m tableMaps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*
 	}, nil
 }
 
-// close frees the spare table; the loaded maps belong to their objects.
-func (t *table[K]) close() error {
+// Active is the table that the programs write now, for tests and
+// benchmarks that fill it or read it directly.
+func (t *Table[K]) Active() *ebpf.Map { return t.tables[t.active] }
+
+// NCPU is how many per-CPU values each entry has.
+func (t *Table[K]) NCPU() int { return t.ncpu }
+
+// TakeActive reads and deletes the rows of the table that the programs
+// write now, without swapping tables. It is for tests that run programs
+// with BPF_PROG_TEST_RUN, in the calling thread, so that nothing writes
+// the table meanwhile and no RCU grace period has to pass.
+func (t *Table[K]) TakeActive() ([]flow.Flow, error) {
+	return t.collect(t.Active(), nil)
+}
+
+// Close frees the spare table; the loaded maps belong to their objects.
+func (t *Table[K]) Close() error {
 	return t.tables[1].Close()
 }
 
-// drain swaps the tables and returns every count since the previous
+// Drain swaps the tables and returns every count since the previous
 // drain, each exactly once: one row per flow, and the traffic that found
 // the table full. The retired table is left empty for the next swap.
-func (t *table[K]) drain(rows []flow.Flow) (flow.Snapshot, error) {
+func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	// Switch the untracked generation first, so that the swap's grace
 	// period covers it too.
 	if err := t.gen.Set(t.genValue ^ 1); err != nil {
@@ -133,7 +153,7 @@ func (t *table[K]) drain(rows []flow.Flow) (flow.Snapshot, error) {
 // finds nothing (or, rarely, something else): a flow keeps the protocol it
 // had in the previous drain. Then a row without one takes its reverse
 // flow's (flow.ShareL7). A flow absent from a whole drain is forgotten.
-func (t *table[K]) keepL7(rows []flow.Flow) {
+func (t *Table[K]) keepL7(rows []flow.Flow) {
 	if len(t.labels) > 0 {
 		for i := range rows {
 			if l, ok := t.labels[rows[i].Key]; ok {
@@ -156,7 +176,7 @@ func (t *table[K]) keepL7(rows []flow.Flow) {
 // collect reads and deletes every entry of m in batches, summing per-CPU
 // slots into one row per flow. Nothing writes m any more, so the batch
 // lookup-and-delete sees each entry exactly once.
-func (t *table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
+func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 	var cursor ebpf.MapBatchCursor
 	for {
 		n, err := m.BatchLookupAndDelete(&cursor, t.keys, t.vals, nil)
@@ -185,7 +205,7 @@ func (t *table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 // drain: the counters and the sketch of the generation that drain just
 // switched away from, which no program writes any more. It reads them,
 // then clears them for their next turn.
-func (t *table[K]) lost(s *flow.Snapshot) error {
+func (t *Table[K]) lost(s *flow.Snapshot) error {
 	retired := t.genValue ^ 1
 	for dir := range s.Untracked {
 		key := retired*flow.NumDirections + uint32(dir)
