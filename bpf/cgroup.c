@@ -3,19 +3,8 @@
  * cgroup mode: cgroup_skb programs on a cgroup v2 directory count the
  * traffic of the sockets that belong to it and to its descendants, in both
  * directions, and key every row by the socket's owner as well as its flow.
- *
- * The owner is recorded once per socket, in socket-local storage:
- *   - sockets created while the programs are attached: by sock_create, in
- *     the creating process's context;
- *   - sockets that existed before: Go writes them before the counting
- *     programs are attached (see internal/capture/cgroup.go);
- *   - accepted sockets: the map is BPF_F_CLONE, so a child socket starts
- *     with its listener's owner;
- *   - MPTCP subflows, which the kernel creates without sock_create: from
- *     their MPTCP socket, at their first packet (owner_of).
- * The counting programs read the owner from the skb's socket and never from
- * the current task: on veth the receive softirq often runs in the sender's
- * context. Every packet of a socket thus lands in one row with one owner.
+ * The owner is kept in socket-local storage and read from the skb's socket,
+ * never from the current task: docs/bpf.md#cgroup-mode.
  */
 #include "owner.h"
 #include "parse.h"

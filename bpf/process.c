@@ -4,180 +4,20 @@
  * every network namespace and cgroup of the host, each row keyed by the
  * socket's flow, in the direction the bytes went, and by its owner.
  *
- * TCP is counted where the application hands data to its socket and takes
- * it from it: one count is one send or receive call, its bytes the
- * application's payload, whatever segments, retransmissions and
- * acknowledgements TCP turns them into. The socket names both ends. Three
- * backends hook those calls; Go loads the first the kernel accepts:
- *   - tracepoint: tp_btf/sock_send_length and sock_recv_length (Linux
- *     6.3+), which fire inside sock_sendmsg and sock_recvmsg with the byte
- *     count;
- *   - fentry: fexit on inet_sendmsg, inet6_sendmsg, inet_recvmsg and
- *     inet6_recvmsg;
- *   - kprobe: kprobe + kretprobe on the same four functions.
+ *   - owners: cgroup/sock_create, tp_btf/inet_sock_set_state (listen) and
+ *     iter/task_file (start-up) give sockets their owner (sockets.h);
+ *   - UDP and ICMP: cgroup_skb ingress and egress on the cgroup v2 root,
+ *     one count per datagram, through the shared parser;
+ *   - TCP: one count per send or receive call, the application's bytes,
+ *     by one of three backends, the first the kernel accepts: tracepoint
+ *     (Linux 6.3+), fentry (fexit), kprobe (kprobe + kretprobe).
  *
- * UDP and ICMP are counted per datagram, as the socket sends it and as the
- * kernel queues it to the socket: cgroup_skb egress and ingress programs
- * on the root of the cgroup v2 hierarchy, which see every socket of the
- * host, read the datagram's own headers through the shared parser. A
- * socket does not know its datagrams' addresses: an unconnected one has a
- * peer per datagram, a wildcard-bound one a local address per datagram,
- * and an ICMP socket a message type per datagram. No tracepoint in the
- * receive path hands over the datagram (Linux 6.18's UDP frees it with
- * skb_attempt_defer_free, without a consume_skb event in the reader's
- * context, and copies linear ones without skb_copy_datagram_iovec).
- *
- * The owner of a socket is kept in socket-local storage and never taken
- * from whichever task happens to run when a datagram arrives:
- *   - a socket created while the programs run: cgroup/sock_create on the
- *     cgroup v2 root, in the creating process's context;
- *   - an accepted socket: its listener's owner (BPF_F_CLONE storage). A
- *     listener gets its owner when it starts to listen, inside listen()
- *     (tp_btf/inet_sock_set_state): that also reaches the TCP subflow
- *     listener of an MPTCP socket (Go listens with MPTCP by default), which
- *     the kernel creates without sock_create and which does the accepting;
- *   - a socket that existed before start-up: an iter/task_file program
- *     walks every open file of every process at start-up and gives each
- *     inet socket the first process that holds it (the lowest PID);
- *   - a TCP socket that none of these reached (kernel sockets, sockets
- *     passed on after the walk): the task in whose send or receive call it
- *     is first seen. Those hooks run inside the call of a task that holds
- *     the socket, never in softirq context: sock_sendmsg and sock_recvmsg
- *     take the socket lock, which sleeps.
- * Kprobe programs cannot use socket storage; that backend takes a TCP
- * call's owner from the calling task.
+ * Why it counts this way, and how owners are found: docs/bpf.md#process-mode.
  */
 #include "owner.h"
 #include "parse.h"
 #include "skb.h"
-
-#include <bpf/bpf_core_read.h>
-
-/*
- * The registers a kprobe sees, as the architecture's UAPI lays them out
- * (the kernel's own struct has the same layout); bpf_tracing.h reads the
- * arguments from them.
- */
-#if defined(__TARGET_ARCH_x86)
-struct pt_regs {
-	unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
-	unsigned long rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss;
-};
-#elif defined(__TARGET_ARCH_arm64)
-struct user_pt_regs {
-	__u64 regs[31];
-	__u64 sp;
-	__u64 pc;
-	__u64 pstate;
-};
-#else
-#error "process.c is built per architecture: amd64 or arm64"
-#endif
-
-#include <bpf/bpf_tracing.h>
-
-#define AF_INET 2
-#define AF_INET6 10
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
-#define SOCK_RAW 3
-#define TCP_TIME_WAIT 6
-#define TCP_LISTEN 10
-#define TCP_NEW_SYN_RECV 12
-#define PKTSTAT_IPPROTO_MPTCP 262
-#define MSG_PEEK 0x2
-#define MSG_ERRQUEUE 0x2000
-
-/*
- * The kernel types the TCP hooks read, reduced to the fields they use.
- * CO-RE relocates every access against the running kernel's BTF, so their
- * layout here does not matter.
- */
-struct in6_addr {
-	__u8 s6_addr[16];
-};
-
-struct sock_common {
-	__be32 skc_daddr;
-	__be32 skc_rcv_saddr;
-	__be16 skc_dport;
-	__u16 skc_num;
-	unsigned short skc_family;
-	volatile unsigned char skc_state;
-	struct in6_addr skc_v6_daddr;
-	struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct kernfs_node {
-	__u64 id;
-} __attribute__((preserve_access_index));
-
-struct cgroup {
-	struct kernfs_node *kn;
-} __attribute__((preserve_access_index));
-
-struct sock_cgroup_data {
-	struct cgroup *cgroup;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-	__u16 sk_type;
-	__u16 sk_protocol;
-	struct sock_cgroup_data sk_cgrp_data;
-} __attribute__((preserve_access_index));
-
-struct socket {
-	struct sock *sk;
-} __attribute__((preserve_access_index));
-
-struct task_struct {
-	unsigned int flags;
-	int tgid;
-	char comm[16];
-} __attribute__((preserve_access_index));
-
-/* task_struct.flags: a kernel thread, such as a worker of an in-kernel socket user (NFS, iSCSI). */
-#define PF_KTHREAD_ 0x00200000
-
-struct file;
-struct msghdr;
-struct bpf_iter_meta;
-
-struct bpf_iter__task_file {
-	struct bpf_iter_meta *meta;
-	struct task_struct *task;
-	__u32 fd;
-	struct file *file;
-} __attribute__((preserve_access_index));
-
-/* proc_sock.kind: what the TCP hooks found the socket to be. */
-enum proc_kind : __u8 {
-	PROC_KIND_UNSEEN = 0, /* no TCP hook has looked at it yet */
-	PROC_KIND_TCP = 1,    /* a TCP socket: out holds its key */
-	PROC_KIND_OTHER = 2,  /* not TCP: the TCP hooks leave it alone */
-};
-
-/*
- * What process mode keeps per socket. The owner comes first, as owner.h
- * lays it out. A TCP socket's key is read from the socket once, at its
- * first call that moves data (it is connected by then, and its ends no
- * longer change); later calls copy it instead of reading the socket.
- */
-struct proc_sock {
-	struct sock_owner owner;
-	struct flow_key out; /* the key of a send; a receive's is its mirror */
-	enum proc_kind kind;
-	__u8 _pad[3];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	/* BPF_F_CLONE: an accepted socket inherits its listener's owner. */
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct proc_sock);
-} proc_owners SEC(".maps");
+#include "sockets.h"
 
 /* ---- owners ---- */
 
@@ -187,49 +27,6 @@ int pktstat_proc_sock(struct bpf_sock *sk)
 {
 	own_at_create(&proc_owners, sk);
 	return 1; /* allow: an observer never refuses a socket */
-}
-
-/* The cgroup v2 id of a socket: the cgroup of the task that created it. */
-static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
-{
-	if (!bpf_core_field_exists(struct sock_cgroup_data, cgroup))
-		return 0;
-	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
-	if (!cg)
-		return 0;
-	return BPF_CORE_READ(cg, kn, id);
-}
-
-/*
- * Whether sk is an inet socket that this mode counts, and which protocol:
- * TCP (MPTCP counts as TCP), UDP, or ICMP and ICMPv6 on ping and raw
- * sockets; 0 for every other. Request and timewait sockets are not full
- * sockets and carry none of the fields read here.
- */
-static __always_inline __u8 counted_proto(const struct sock *sk)
-{
-	if (!sk)
-		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
-	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
-		return 0;
-	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
-	__u16 type = BPF_CORE_READ(sk, sk_type);
-	switch (proto) {
-	case IPPROTO_TCP_:
-	case PKTSTAT_IPPROTO_MPTCP:
-		return type == SOCK_STREAM ? IPPROTO_TCP_ : 0;
-	case IPPROTO_UDP_:
-		return type == SOCK_DGRAM ? IPPROTO_UDP_ : 0;
-	case IPPROTO_ICMP_:
-		return family == AF_INET && (type == SOCK_DGRAM || type == SOCK_RAW) ? IPPROTO_ICMP_ : 0;
-	case IPPROTO_ICMPV6_:
-		return family == AF_INET6 && (type == SOCK_DGRAM || type == SOCK_RAW) ? IPPROTO_ICMPV6_ : 0;
-	}
-	return 0;
 }
 
 /*
@@ -360,83 +157,6 @@ int pktstat_proc_out(struct __sk_buff *skb)
 
 /* ---- TCP: one count per send or receive call ---- */
 
-static __always_inline int is_v4mapped(const __u8 *a)
-{
-	const __u32 *w = (const __u32 *)a;
-	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
-}
-
-/*
- * The flow key of a call on a TCP socket, from the socket: a send goes
- * out, with the local end as the source; a receive comes in, with the
- * remote end as the source. A dual-stack socket talking IPv4 gets IPv4
- * rows, as its packets are.
- */
-static __always_inline void tcp_key(const struct sock *sk, enum flow_dir dir, struct flow_key *key)
-{
-	__u8 local[16] = {}, remote[16] = {};
-	__u16 eth_proto = ETH_P_IPV4;
-
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
-		BPF_CORE_READ_INTO(&local, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&remote, sk, __sk_common.skc_v6_daddr);
-		if (is_v4mapped(local) || is_v4mapped(remote)) {
-			__builtin_memset(local, 0, sizeof(local));
-			__builtin_memset(remote, 0, sizeof(remote));
-		} else {
-			eth_proto = ETH_P_IPV6_;
-		}
-	}
-	if (eth_proto == ETH_P_IPV4) {
-		BPF_CORE_READ_INTO((__be32 *)local, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__be32 *)remote, sk, __sk_common.skc_daddr);
-	}
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-
-	key->eth_proto = eth_proto;
-	key->proto = IPPROTO_TCP_;
-	key->dir = dir;
-	if (dir == FLOW_DIR_OUT) {
-		__builtin_memcpy(key->saddr, local, 16);
-		__builtin_memcpy(key->daddr, remote, 16);
-		key->sport = lport;
-		key->dport = rport;
-	} else {
-		__builtin_memcpy(key->saddr, remote, 16);
-		__builtin_memcpy(key->daddr, local, 16);
-		key->sport = rport;
-		key->dport = lport;
-	}
-}
-
-/*
- * Whether a call that returned ret with flags moved data: not an error,
- * not the end of the stream, not a peek (the read after it counts the
- * data) and not a read of the error queue (the socket's own errors and
- * timestamps).
- */
-static __always_inline int tcp_counts(const struct sock *sk, enum flow_dir dir, long ret, __u32 flags)
-{
-	if (ret <= 0)
-		return 0;
-	if (dir == FLOW_DIR_IN && (flags & (MSG_PEEK | MSG_ERRQUEUE)))
-		return 0;
-	return counted_proto(sk) == IPPROTO_TCP_;
-}
-
-/* The key of a receive: the mirror of the socket's send key. */
-static __always_inline void mirror(const struct flow_key *out, struct flow_key *in)
-{
-	__builtin_memcpy(in->saddr, out->daddr, 16);
-	__builtin_memcpy(in->daddr, out->saddr, 16);
-	in->sport = out->dport;
-	in->dport = out->sport;
-	in->eth_proto = out->eth_proto;
-	in->proto = out->proto;
-	in->dir = FLOW_DIR_IN;
-}
-
 /*
  * One send (out) or receive (in) call on sk that returned ret, in the
  * tracepoint and fentry backends. sk is a BTF pointer, which can hold
@@ -482,12 +202,9 @@ static __always_inline void tcp_call(struct sock *sk, enum flow_dir dir, long re
 		return;
 	}
 	/*
-	 * A send or receive call runs in the process that makes it, which
-	 * holds the socket: the call is that process's (its PID, name and
-	 * cgroup), whoever created the socket. A pre-fork server's worker that
-	 * accepted on its master's listener, or a process that was handed the
-	 * socket, becomes its owner here; while it stays the same, this is
-	 * one comparison.
+	 * The call is the calling process's (its PID, name and cgroup),
+	 * whoever created the socket: docs/bpf.md#process-mode-owners. While
+	 * the caller stays the same, this is one comparison.
 	 */
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (st->owner.pid != pid && (!st->owner.pid || !(bpf_get_current_task_btf()->flags & PF_KTHREAD_))) {
@@ -579,6 +296,21 @@ static __always_inline void kp_enter(struct socket *sock, __u32 flags)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct kp_call c = { .sk = (__u64)(long)BPF_CORE_READ(sock, sk), .flags = flags };
 	bpf_map_update_elem(&kp_calls, &tid, &c, BPF_ANY);
+}
+
+/*
+ * Whether a call that returned ret with flags moved data: not an error,
+ * not the end of the stream, not a peek (the read after it counts the
+ * data) and not a read of the error queue (the socket's own errors and
+ * timestamps).
+ */
+static __always_inline int tcp_counts(const struct sock *sk, enum flow_dir dir, long ret, __u32 flags)
+{
+	if (ret <= 0)
+		return 0;
+	if (dir == FLOW_DIR_IN && (flags & (MSG_PEEK | MSG_ERRQUEUE)))
+		return 0;
+	return counted_proto(sk) == IPPROTO_TCP_;
 }
 
 /*

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /* TC entry points, attached through TCX (or clsact + cls_bpf) on ingress and egress. */
-#include "l7.h"
+#include "account_l7.h"
 #include "parse.h"
 #include "skb.h"
 
 #include <linux/pkt_cls.h>
+
+PKTSTAT_FLOW_TABLE(struct flow_key);
 
 /*
  * Whether ARP frames are broken down by opcode and addresses. Go clears it
@@ -14,8 +16,7 @@ volatile const _Bool arp_detail = 1;
 
 /*
  * Counts one skb. A GSO/GRO skb stands for gso_segs wire frames, each
- * carrying its own copy of the headers, so the headers are added back for
- * every segment but the first.
+ * carrying its own copy of the headers (skb.h).
  */
 static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 {

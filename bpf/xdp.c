@@ -4,19 +4,15 @@
  * ingress only. It counts every frame with the shared parser and accounting
  * and always lets the frame go on.
  */
-#include "l7.h"
+#include "account_l7.h"
 #include "parse.h"
 
+PKTSTAT_FLOW_TABLE(struct flow_key);
+
 /*
- * True when the frame may span several buffers (multi-buffer XDP: jumbo
- * frames, or any frame a driver splits). Go sets it before loading, from a
- * start-up probe for bpf_xdp_get_buff_len, together with the program flag
- * BPF_F_XDP_HAS_FRAGS; both came with Linux 5.18. The verifier reads this
- * constant from the frozen .rodata map and removes the branch that is not
- * taken before it checks helper IDs, so with false the same object loads on
- * kernels that do not know the helper. Such kernels never hand a program
- * without that flag a multi-buffer frame, so data_end - data is the whole
- * frame there.
+ * True when the frame may span several buffers (multi-buffer XDP, Linux
+ * 5.18+). Go sets it before loading, from a probe for bpf_xdp_get_buff_len;
+ * with false the verifier drops the helper call: docs/bpf.md#load-time-switches.
  */
 volatile const _Bool frags_aware = 0;
 

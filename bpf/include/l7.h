@@ -1,24 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
 /*
- * Application protocol detection from the payload, not from the port.
- *
- * A flow's value holds the result (struct flow_val.l7), so detection costs
- * a known flow one comparison: it runs only while the value still says
- * L7_UNCHECKED, that is on the first packet with payload that this CPU
- * counts for the flow. Packets without payload (a TCP handshake, pure ACKs)
- * leave it pending, for at most L7_MAX_EMPTY packets.
- *
- * Every detector looks at the first L7_PEEK bytes of the payload and at
- * its length, and recognises the first message of either side of a
- * conversation, so that both directions of a connection get the label
- * where the protocol allows (Go gives a row without one its reverse flow's
- * label, for the rest). Payload is read from the linear area when it is
- * there, else with bpf_skb_load_bytes: a locally generated TCP segment
- * keeps its payload in page fragments, outside the linear area.
- *
- * The detectors run in a global function (pktstat_l7_skb, pktstat_l7_xdp),
- * which the verifier checks once on its own, and only for flows whose
- * verdict is pending.
+ * Application protocol detection from a flow's payload, not from its port:
+ * the detectors, the global functions that run them (pktstat_l7_skb,
+ * pktstat_l7_xdp) and a packet's verdict (l7_verdict), which account_l7.h
+ * stores in the flow's row. When and how it runs: docs/bpf.md#l7-detection.
  */
 #pragma once
 
@@ -399,27 +384,4 @@ static __always_inline enum l7_proto l7_verdict(const struct pkt *p, const struc
 	if (p->kind == PKT_SKB)
 		return pktstat_l7_skb(p->ctx, r->hdr_len, r->pkt_end, k->proto, seen);
 	return pktstat_l7_xdp(p->ctx, r->hdr_len, r->pkt_end, k->proto, seen);
-}
-
-/*
- * account_in for hooks that detect application protocols: one lookup and
- * one comparison for a known flow whose protocol is settled. A new flow is
- * inserted with its first packet's verdict already in it.
- */
-static __always_inline void account_l7(void *slot, const struct pkt *p, const struct parse_result *r, __u64 packets,
-				       __u64 bytes)
-{
-	__u32 zero = 0;
-	void *flows = bpf_map_lookup_elem(slot, &zero);
-	if (flows) {
-		struct flow_val *val = bpf_map_lookup_elem(flows, &r->key);
-		if (val) {
-			flow_add(val, packets, bytes);
-			if (val->l7 == L7_UNCHECKED)
-				val->l7 = l7_verdict(p, r, val->packets);
-			return;
-		}
-	}
-	struct flow_val init = { .packets = packets, .bytes = bytes, .l7 = l7_verdict(p, r, packets) };
-	account_new(flows, &r->key, &init);
 }

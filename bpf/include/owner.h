@@ -2,13 +2,13 @@
 /*
  * Rows keyed by the owner of a socket as well as by its flow, for the modes
  * that know the owner: cgroup mode (bpf/cgroup.c) and process mode
- * (bpf/process.c). Include this header instead of pktstat.h: it declares
- * the flow table with the wider key.
+ * (bpf/process.c). It declares their flow table, with the wider key, and
+ * the process names. How each mode finds a socket's owner:
+ * docs/bpf.md#socket-owners.
  */
 #pragma once
 
-#define PKTSTAT_OWN_FLOW_TABLE
-#include "pktstat.h"
+#include "account.h"
 
 /*
  * A row: the flow plus the socket's owner. It embeds the flow_key that TC

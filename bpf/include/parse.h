@@ -1,17 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
 /*
- * The one frame parser shared by every hook. Each step reads one header
- * into a stack copy, checks it, fills the flow key and returns where the next
- * header starts. Reads go through pkt_ptr, which points into the packet when
- * the bytes sit in the linear area and falls back to bpf_skb_load_bytes for
- * non-linear skbs (frames from AF_PACKET senders arrive that way).
- *
- * A header must lie whole inside the frame and inside the packet its IP
- * header declares (total length, payload length); one that does not, or
- * that declares an impossible length, marks the key malformed and adds
- * nothing to it. Option contents (IPv4, IPv6 TLVs, TCP) are never read.
- * internal/bpftest derives the same keys from gopacket's decoding of the
- * same frames, and states every rule where the two differ by design.
+ * The one frame parser shared by every hook: Ethernet, VLAN, ARP, IPv4,
+ * IPv6 and its extension headers, and the L4 headers, into a flow key.
+ * Its rules (what is read, what counts as malformed): docs/bpf.md#parser.
  */
 #pragma once
 

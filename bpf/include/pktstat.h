@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
 /*
- * Types and maps shared by every pktstat-bpf hook. Go reads these structs
- * through bpf2go -type, so every field is naturally aligned and every gap is
- * an explicit, zeroed padding field: the key is hashed as raw bytes.
+ * The types every pktstat-bpf object shares, and that Go reads through
+ * bpf2go -type: the flow key, the flow value and the untracked sketch.
+ * Every field is naturally aligned and every gap is an explicit, zeroed
+ * padding field: the key is hashed as raw bytes.
  */
 #pragma once
 
@@ -91,29 +92,9 @@ struct flow_val {
 };
 
 /*
- * Traffic that was seen but could not get a row because the flow table was
- * full, by direction, so that the totals stay exact. Like the sketch below,
- * it comes in two generations: entry untracked_gen * FLOW_DIR_MAX + dir.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * FLOW_DIR_MAX);
-	__type(key, __u32);
-	__type(value, struct flow_val);
-} untracked SEC(".maps");
-
-/*
- * A HyperLogLog sketch of the distinct flows counted in untracked, so that a
- * report can say how many flows had no row of their own. Go merges the
- * per-CPU copies and estimates (internal/flow/hll.go mirrors this code).
- *
- * The untracked counters and sketches come in two generations: the
- * programs add to the one untracked_gen names, and a drain flips it before
- * it swaps the flow tables. The swap returns after an RCU grace period,
- * when no program can still be adding to the other generation, which Go
- * then reads and clears. So each drain's untracked packets and its estimate
- * of their flows cover the same packets, and every packet and every flow is
- * in exactly one drain.
+ * A HyperLogLog sketch of the distinct flows that had no row of their own
+ * (account.h adds to it; internal/flow/hll.go mirrors that code and
+ * estimates from it).
  */
 #define HLL_BITS 10
 #define HLL_REGISTERS (1 << HLL_BITS)
@@ -121,151 +102,3 @@ struct {
 struct hll {
 	__u8 reg[HLL_REGISTERS];
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct hll);
-} untracked_hll SEC(".maps");
-
-volatile __u32 untracked_gen;
-
-/* Hashes the key's eleven 32-bit words; flow.KeyHash is the same function. */
-static __always_inline __u64 key_hash(const struct flow_key *key)
-{
-	const __u32 *w = (const __u32 *)key;
-	__u64 h = 0x9E3779B97F4A7C15ULL;
-
-	for (int i = 0; i < sizeof(*key) / sizeof(__u32); i++) {
-		h ^= w[i];
-		h *= 0xFF51AFD7ED558CCDULL;
-		h ^= h >> 33;
-	}
-	h ^= h >> 33;
-	h *= 0xC4CEB9FE1A85EC53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
-/* Adds a key to the sketch: the top bits pick a register, the rank of the first set bit in the rest is kept if larger. */
-static __always_inline void hll_add(__u32 gen, const struct flow_key *key)
-{
-	struct hll *s = bpf_map_lookup_elem(&untracked_hll, &gen);
-	if (!s)
-		return;
-
-	__u64 h = key_hash(key);
-	__u32 idx = (h >> (64 - HLL_BITS)) & (HLL_REGISTERS - 1);
-	__u64 rest = (h << HLL_BITS) | (1ULL << (HLL_BITS - 1));
-	__u8 rank = 1;
-	for (int i = 0; i < 64 - HLL_BITS; i++) {
-		if (rest & (1ULL << 63))
-			break;
-		rank++;
-		rest <<= 1;
-	}
-	if (rank > s->reg[idx])
-		s->reg[idx] = rank;
-}
-
-/* Adds to a flow's per-CPU slot; no other CPU writes it, so no atomics. */
-static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 bytes)
-{
-	val->packets += packets;
-	val->bytes += bytes;
-}
-
-/*
- * The slow path of accounting, for a flow that had no entry in flows (NULL
- * when the slot was empty): inserts it with init, adds to the entry that
- * another CPU inserted first, or counts it as untracked when the table is
- * full.
- */
-static __always_inline void account_new(void *flows, const void *key, const struct flow_val *init)
-{
-	if (flows) {
-		long err = bpf_map_update_elem(flows, key, init, BPF_NOEXIST);
-		if (err == 0)
-			return;
-		if (err == -17 /* EEXIST: another CPU inserted it first */) {
-			struct flow_val *val = bpf_map_lookup_elem(flows, key);
-			if (val) {
-				flow_add(val, init->packets, init->bytes);
-				if (val->l7 == L7_UNCHECKED)
-					val->l7 = init->l7;
-				return;
-			}
-		}
-	}
-
-	const struct flow_key *fk = key;
-	__u32 gen = untracked_gen & 1;
-	__u32 idx = gen * FLOW_DIR_MAX + fk->dir;
-	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &idx);
-	if (lost)
-		flow_add(lost, init->packets, init->bytes);
-	hll_add(gen, fk);
-}
-
-/*
- * Adds one observation to the flow table that slot[0] points at: one lookup
- * for a known flow. key is a struct flow_key, or a wider key that starts
- * with one (cgroup mode adds the socket's owner); the slot is a parameter so
- * that such a mode shares this code. Inlined, slot is a constant map.
- *
- * Why a slot: Go drains the table by putting a spare table into the slot.
- * That update returns only after every program that could still hold the
- * old table has finished (the kernel waits for an RCU grace period on
- * map-in-map updates), so the retired table can be read and emptied without
- * losing a single count.
- */
-static __always_inline void account_in(void *slot, const void *key, __u64 packets, __u64 bytes)
-{
-	__u32 zero = 0;
-	void *flows = bpf_map_lookup_elem(slot, &zero);
-	if (flows) {
-		struct flow_val *val = bpf_map_lookup_elem(flows, key);
-		if (val) {
-			flow_add(val, packets, bytes);
-			return;
-		}
-	}
-	struct flow_val init = { .packets = packets, .bytes = bytes };
-	account_new(flows, key, &init);
-}
-
-/*
- * Declares the flow table "flows" with key type K and the slot
- * "flow_tables" that points at it. Go sizes both from --max-entries.
- */
-#define PKTSTAT_FLOW_TABLE(K)                            \
-	struct flow_table {                              \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);  \
-		__uint(max_entries, 131072);             \
-		__type(key, K);                          \
-		__type(value, struct flow_val);          \
-	} flows SEC(".maps");                            \
-	struct {                                         \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
-		__uint(max_entries, 1);                  \
-		__type(key, __u32);                      \
-		__array(values, struct flow_table);      \
-	} flow_tables SEC(".maps") = {                   \
-		.values = { [0] = &flows },              \
-	}
-
-/*
- * An object whose rows need a wider key defines PKTSTAT_OWN_FLOW_TABLE
- * before including this header and declares its table with
- * PKTSTAT_FLOW_TABLE(its key type).
- */
-#ifndef PKTSTAT_OWN_FLOW_TABLE
-PKTSTAT_FLOW_TABLE(struct flow_key);
-
-/* Adds one observation to the flow table: one lookup for a known flow. */
-static __always_inline void account(const struct flow_key *key, __u64 packets, __u64 bytes)
-{
-	account_in(&flow_tables, key, packets, bytes);
-}
-#endif

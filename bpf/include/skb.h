@@ -2,7 +2,8 @@
 /*
  * What one skb stands for on the wire, shared by the hooks that see skbs
  * (TC and cgroup_skb). A GSO/GRO skb carries many wire segments behind one
- * set of headers; each segment on the wire has its own copy of them.
+ * set of headers; each segment on the wire has its own copy of them
+ * (docs/bpf.md#gso-accounting).
  */
 #pragma once
 
