@@ -2,7 +2,7 @@
 // it, swapping its two tables, and draining the retired one in batches,
 // with the traffic that found it full and the sketch of that traffic's
 // flows. A drain returns every count since the previous drain, exactly
-// once. Every capture mode's table has this layout (bpf/include/pktstat.h).
+// once. Every capture mode's table has this layout (bpf/include/account.h).
 package flowtable
 
 import (
@@ -18,7 +18,7 @@ import (
 // batchSize is how many flows one batch syscall moves.
 const batchSize = 4096
 
-// Table reads the kernel's flow tables (see bpf/include/pktstat.h). The
+// Table reads the kernel's flow tables (see bpf/include/account.h). The
 // programs write into the table that the slot map points at; a drain puts
 // the spare table into the slot, and the kernel returns from that update
 // only once no program can still be writing the retired one.
