@@ -86,7 +86,7 @@ enum l7_proto : __u8 {
  */
 struct flow_val {
 	__u64 packets; /* wire packets: a GSO/GRO skb counts as its segments */
-	__u64 bytes;   /* wire bytes, see the README's accounting table */
+	__u64 bytes;   /* wire bytes: docs/accounting.md */
 	enum l7_proto l7;
 	__u8 _pad[7];
 };

@@ -103,3 +103,25 @@ func TestRunMissingInterface(t *testing.T) {
 		}
 	}
 }
+
+// TestXDPUsageErrors: flag combinations that cannot run are usage errors
+// (exit 2, one line), found before anything is loaded.
+func TestXDPUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-x", "--xdp_mode", "turbo"}, `invalid --xdp_mode "turbo"`},
+		{[]string{"-x", "--xdp_mode="}, `invalid --xdp_mode ""`},
+		{[]string{"--xdp_mode", "native"}, "add -x"},
+		{[]string{"--xdp_mode", "auto"}, "add -x"},
+		{[]string{"-x", "--tc-attach", "tcx"}, "--tc-attach"},
+	} {
+		code, stdout, stderr := runArgs(c.args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("run(%q) = %d, stdout %q, stderr %q; want 2 and an error with %q", c.args, code, stdout, stderr, c.want)
+			continue
+		}
+		oneLine(t, "stderr", stderr)
+	}
+}

@@ -18,7 +18,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
 
 // fakeSource is a capture whose nth drain (from 1) holds n packets of

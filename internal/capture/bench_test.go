@@ -6,9 +6,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket/layers"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // BenchmarkTCPerPacket measures what pktstat_ingress costs per packet, as
@@ -25,13 +23,9 @@ func BenchmarkTCPerPacket(b *testing.B) {
 		runs   = 5
 	)
 	bpftest.RequireRoot(b)
-	spec, err := bpfprog.LoadTC()
-	if err != nil {
-		b.Fatalf("load TC spec: %v", err)
-	}
-	var objs bpfprog.TCObjects
 	// The table size the object declares, which is also the CLI's default.
-	bpftest.Load(b, spec, spec.Maps[bpfprog.TCMapFlows].MaxEntries, &objs)
+	h := loadHook(b, tcHook, testLoad{})
+	objs, tb := h.tc, h.tb
 	empty := bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)
 
 	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
@@ -43,7 +37,6 @@ func BenchmarkTCPerPacket(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tb := newTestTable(b, spec, spec.Maps[bpfprog.TCMapFlows].MaxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF)
 
 	// measure returns the medians in ns/packet of the empty program and of
 	// pktstat_ingress, and checks that pktstat counted every run.

@@ -14,17 +14,16 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/owners"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
 
 // cgPass is what a cgroup_skb program returns to let a packet pass.
@@ -34,18 +33,6 @@ const cgPass = 1
 // frame before a cgroup_skb program sees it (eth_type_trans): the program
 // starts at the IP header, as it does on a real socket's path.
 const ethLen = 14
-
-func loadCgroup(t testing.TB, maxEntries uint32) *bpfprog.CgroupObjects {
-	t.Helper()
-	bpftest.RequireRoot(t)
-	spec, err := bpfprog.LoadCgroup()
-	if err != nil {
-		t.Fatalf("load cgroup spec: %v", err)
-	}
-	var objs bpfprog.CgroupObjects
-	bpftest.Load(t, spec, maxEntries, &objs)
-	return &objs
-}
 
 // resetCgroup empties the flow table and the untracked counters.
 func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
@@ -167,7 +154,7 @@ func TestCgroupKeyLayout(t *testing.T) {
 // (BPF_PROG_TEST_RUN gives the skb a socket of its own, created by this
 // process, so its cgroup is this process's.)
 func TestCgroupParserTable(t *testing.T) {
-	objs := loadCgroup(t, 64)
+	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64})
 	cgid := selfCgroupID(t)
 	progs := []hookProg{
 		{bpfprog.CgroupProgPktstatCgIn, objs.PktstatCgIn, flow.In},
@@ -223,7 +210,7 @@ func TestCgroupParserTable(t *testing.T) {
 // each carrying its own IP and L4 headers, as on the wire: the arithmetic
 // that TC shares (bpf/include/skb.h), with L3 header lengths.
 func TestCgroupGSOAccounting(t *testing.T) {
-	objs := loadCgroup(t, 64)
+	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64})
 	tcp4 := func(payload int) []byte {
 		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolTCP),
 			bpftest.TCP(), bpftest.Payload(payload))
@@ -290,7 +277,7 @@ func TestCgroupGSOAccounting(t *testing.T) {
 // map (or from /proc when the map has none), and its cgroup id is named by
 // its path.
 func TestCgroupRead(t *testing.T) {
-	objs := loadCgroup(t, 64)
+	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64})
 	parent, child := testCgroupTree(t)
 	cid, err := cgroups.ID(child)
 	if err != nil {
@@ -405,7 +392,7 @@ func socketFile(t *testing.T, domain, typ int) *os.File {
 // seeding records that process as their owner: exactly the inet sockets,
 // and never over an owner already recorded.
 func TestSeedOwners(t *testing.T) {
-	objs := loadCgroup(t, 64)
+	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64})
 	parent, child := testCgroupTree(t)
 
 	udp4 := socketFile(t, unix.AF_INET, unix.SOCK_DGRAM)
@@ -494,40 +481,6 @@ func commString(c bpfprog.OwnerComm) string {
 	return string(b)
 }
 
-// attached lists the programs attached directly to the cgroup at dir.
-func attached(t *testing.T, dir string) map[ebpf.AttachType][]ebpf.ProgramID {
-	t.Helper()
-	f, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[ebpf.AttachType][]ebpf.ProgramID{}
-	for _, at := range []ebpf.AttachType{ebpf.AttachCGroupInetIngress, ebpf.AttachCGroupInetEgress, ebpf.AttachCGroupInetSockCreate} {
-		res, err := link.QueryPrograms(link.QueryOptions{Target: int(f.Fd()), Attach: at})
-		if err != nil {
-			t.Fatalf("query %s programs of %s: %v", at, dir, err)
-		}
-		for _, p := range res.Programs {
-			out[at] = append(out[at], p.ID)
-		}
-	}
-	return out
-}
-
-func progID(t *testing.T, p *ebpf.Program) ebpf.ProgramID {
-	t.Helper()
-	info, err := p.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, ok := info.ID()
-	if !ok {
-		t.Fatal("the kernel gave no program ID")
-	}
-	return id
-}
-
 // TestStartCgroupAttachesAndDetaches checks that StartCgroup puts exactly
 // its three programs on the cgroup, as links, and that Stop takes every
 // one of them off again.
@@ -543,11 +496,11 @@ func TestStartCgroupAttachesAndDetaches(t *testing.T) {
 		t.Fatalf("%+v", err)
 	}
 	defer c.Close()
-	got := attached(t, parent)
+	got := testnet.CgroupPrograms(t, parent)
 	want := map[ebpf.AttachType]ebpf.ProgramID{
-		ebpf.AttachCGroupInetIngress:    progID(t, c.objs.PktstatCgIn),
-		ebpf.AttachCGroupInetEgress:     progID(t, c.objs.PktstatCgOut),
-		ebpf.AttachCGroupInetSockCreate: progID(t, c.objs.PktstatCgSock),
+		ebpf.AttachCGroupInetIngress:    bpftest.ProgramID(t, c.objs.PktstatCgIn),
+		ebpf.AttachCGroupInetEgress:     bpftest.ProgramID(t, c.objs.PktstatCgOut),
+		ebpf.AttachCGroupInetSockCreate: bpftest.ProgramID(t, c.objs.PktstatCgSock),
 	}
 	for at, id := range want {
 		if len(got[at]) != 1 || got[at][0] != id {
@@ -557,7 +510,7 @@ func TestStartCgroupAttachesAndDetaches(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	for at, ids := range attached(t, parent) {
+	for at, ids := range testnet.CgroupPrograms(t, parent) {
 		if len(ids) != 0 {
 			t.Errorf("%s: programs %v still attached after Stop", at, ids)
 		}
@@ -580,18 +533,8 @@ func BenchmarkCgroupPerPacket(b *testing.B) {
 		runs   = 5
 	)
 	bpftest.RequireRoot(b)
-	spec, err := bpfprog.LoadCgroup()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var objs bpfprog.CgroupObjects
-	bpftest.Load(b, spec, spec.Maps[bpfprog.CgroupMapFlows].MaxEntries, &objs)
-	tcSpec, err := bpfprog.LoadTC()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var tc bpfprog.TCObjects
-	bpftest.Load(b, tcSpec, tcSpec.Maps[bpfprog.TCMapFlows].MaxEntries, &tc)
+	objs := loadObjects[bpfprog.CgroupObjects](b, objectSpec(b, bpfprog.LoadCgroup), testLoad{})
+	tc := loadObjects[bpfprog.TCObjects](b, objectSpec(b, bpfprog.LoadTC), testLoad{})
 	empty := bpftest.EmptyProgram(b, ebpf.CGroupSKB, cgPass)
 
 	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
@@ -612,7 +555,7 @@ func BenchmarkCgroupPerPacket(b *testing.B) {
 		sumTC += float64(med[1].Nanoseconds())
 		sumCg += float64(med[2].Nanoseconds())
 	}
-	rows := readRaw(b, &objs)
+	rows := readRaw(b, objs)
 	if len(rows) != 1 || rows[0].c.Packets < uint64(b.N*runs*repeat) {
 		b.Fatalf("the cgroup program counted %+v, want one row with >= %d packets", rows, b.N*runs*repeat)
 	}

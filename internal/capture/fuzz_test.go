@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // maxFuzzFrame caps a fuzzed frame at a jumbo frame's size; the fuzzer's
@@ -26,7 +26,7 @@ func FuzzParser(f *testing.F) {
 	for _, c := range bpftest.Cases(f) {
 		f.Add(c.Frame)
 	}
-	hooks := loadHooks(f, 1024, false)
+	hooks := loadHooks(f, testLoad{maxEntries: 1024})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 14 {
 			return // BPF_PROG_TEST_RUN needs an Ethernet header
@@ -56,7 +56,7 @@ func TestParserProperty(t *testing.T) {
 	const frames = 4000
 	seed := uint64(0x7061636b65747374) // change to explore; a failure names its frame
 	rng := rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
-	hooks := loadHooks(t, 8192, false)
+	hooks := loadHooks(t, testLoad{maxEntries: 8192})
 	cases := bpftest.Cases(t)
 	l7 := bpftest.L7Payloads(t)
 

@@ -11,9 +11,9 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // baselineEnv names a directory that holds another build's tc_bpfel.o and
@@ -47,28 +47,6 @@ type benchXDP struct {
 }
 
 func (o *benchXDP) Close() error { return o.Prog.Close() }
-
-// loadBenchTC loads a TC object from spec with maxEntries rows and returns
-// its ingress program.
-func loadBenchTC(b *testing.B, spec *ebpf.CollectionSpec, maxEntries uint32) *ebpf.Program {
-	b.Helper()
-	var o benchTC
-	bpftest.Load(b, spec, maxEntries, &o)
-	return o.Prog
-}
-
-// loadBenchXDP loads the single-buffer XDP object, the one StartXDP loads
-// for native mode at a standard MTU (BenchmarkXDPPerPacket measures what
-// the multi-buffer one adds).
-func loadBenchXDP(b *testing.B, spec *ebpf.CollectionSpec, maxEntries uint32) *ebpf.Program {
-	b.Helper()
-	if err := spec.Variables[bpfprog.XDPVarFragsAware].Set(false); err != nil {
-		b.Fatal(err)
-	}
-	var o benchXDP
-	bpftest.Load(b, spec, maxEntries, &o)
-	return o.Prog
-}
 
 // specs returns this build's spec and, when baselineEnv is set, the
 // baseline's, for an object file name (tc_bpfel.o, xdp_bpfel.o).
@@ -130,8 +108,15 @@ func BenchmarkL7(b *testing.B) {
 		prog  func(*testing.B, *ebpf.CollectionSpec, uint32) *ebpf.Program
 		empty *ebpf.Program
 	}{
-		{"tc", bpfprog.LoadTC, "tc_bpfel.o", loadBenchTC, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
-		{"xdp", bpfprog.LoadXDP, "xdp_bpfel.o", loadBenchXDP, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
+		{"tc", bpfprog.LoadTC, "tc_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, n uint32) *ebpf.Program {
+			return loadObjects[benchTC](b, spec, testLoad{maxEntries: n}).Prog
+		}, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
+		// The single-buffer XDP program, the one StartXDP loads for native
+		// mode at a standard MTU (BenchmarkXDPPerPacket measures what the
+		// multi-buffer one adds).
+		{"xdp", bpfprog.LoadXDP, "xdp_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, n uint32) *ebpf.Program {
+			return loadObjects[benchXDP](b, spec, testLoad{maxEntries: n}).Prog
+		}, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
 	} {
 		for _, sc := range []struct {
 			name    string
@@ -186,7 +171,7 @@ func BenchmarkL7(b *testing.B) {
 func TestL7BenchScenarios(t *testing.T) {
 	tcp := bpftest.L7Frame(t, bpftest.HTTPRequest(t), false, false, 40555)
 	other := bpftest.L7Frame(t, bpftest.Payload(20), true, false, 40556)
-	_, h := loadTC(t, 131072)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 131072})
 	for range 3 {
 		bpftest.Run(t, h.progs[0].prog, tcp, nil)
 	}
@@ -197,7 +182,7 @@ func TestL7BenchScenarios(t *testing.T) {
 	if len(snap.Flows) != 1 || snap.Flows[0].L7 != flow.L7HTTP || snap.Flows[0].Packets != 3 {
 		t.Errorf("tcp-known: rows %+v, want one HTTP row of 3 packets", snap.Flows)
 	}
-	_, full := loadTC(t, 1)
+	full := loadHook(t, tcHook, testLoad{maxEntries: 1})
 	bpftest.Run(t, full.progs[0].prog, other, nil)
 	for range 3 {
 		bpftest.Run(t, full.progs[0].prog, tcp, nil)
@@ -227,12 +212,8 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 	bpftest.RequireRoot(b)
 	tcp := bpftest.L7Frame(b, bpftest.HTTPRequest(b), false, false, 40555)
 
-	_, tc := loadTC(b, 131072)
-	x, err := loadXDP(131072, false, false, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { x.Close() })
+	tc := loadHook(b, tcHook, testLoad{maxEntries: 131072})
+	xdp := loadHook(b, xdpHook, testLoad{maxEntries: 131072})
 	for _, hook := range []struct {
 		name  string
 		prog  *ebpf.Program
@@ -240,7 +221,7 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 		empty *ebpf.Program
 	}{
 		{"tc", tc.progs[0].prog, tc.tb, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
-		{"xdp", x.objs.PktstatXdp, x.table, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
+		{"xdp", xdp.progs[0].prog, xdp.tb, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
 	} {
 		b.Run(hook.name, func(b *testing.B) {
 			run := func(p *ebpf.Program) time.Duration {

@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
 
 // BenchmarkProcessOverhead measures what process mode costs the traffic it

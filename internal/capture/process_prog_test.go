@@ -19,7 +19,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/testnet"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
 
 // TestProcessBackendsVerify loads each backend's programs, which runs them

@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // activeRows reads and deletes the rows in the table the programs write
@@ -26,44 +26,6 @@ func activeRows(t testing.TB, tb *flowtable.Table[bpfprog.FlowKey]) []flow.Flow 
 		t.Fatal(err)
 	}
 	return rows
-}
-
-// loadHooks loads every program the parser serves with tables of
-// maxEntries rows: TC ingress and egress, and the XDP programs: the
-// single-buffer one (native mode at a standard MTU), and the multi-buffer
-// one where the kernel has it (generic mode, jumbo MTUs). noARP is
-// --no-arp.
-func loadHooks(t testing.TB, maxEntries uint32, noARP bool) []hookUnderTest {
-	t.Helper()
-	_, tc := loadTCWith(t, maxEntries, noARP)
-	multiBuffer, err := ProbeXDPFrags()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks := []hookUnderTest{tc}
-	for _, frags := range []bool{false, true} {
-		if frags && !multiBuffer {
-			continue
-		}
-		x, err := loadXDPWith(xdpLoad{maxEntries: maxEntries, frags: frags, noARP: noARP})
-		if err != nil {
-			t.Fatalf("load XDP program (multi-buffer %v): %+v", frags, err)
-		}
-		t.Cleanup(func() { x.Close() })
-		accepts := func(frame []byte) bool { return len(frame) >= 14 }
-		if !frags {
-			// A single-buffer program gets frames that fit one page, as
-			// BPF_PROG_TEST_RUN and the drivers give it.
-			accepts = func(frame []byte) bool { return len(frame) >= 14 && len(frame) <= 3500 }
-		}
-		hooks = append(hooks, hookUnderTest{
-			progs:   []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
-			tb:      x.table,
-			pass:    xdpPass,
-			accepts: accepts,
-		})
-	}
-	return hooks
 }
 
 // runOne runs frame once through p and returns the one row it made; it
@@ -105,7 +67,7 @@ func checkRow(t testing.TB, what string, x bpftest.Expectation, p hookProg, row 
 // frames are cut at every length up to 32 bytes into their payload, where
 // the detectors stop looking, and at their full length.
 func TestParserTruncations(t *testing.T) {
-	hooks := loadHooks(t, 1024, false)
+	hooks := loadHooks(t, testLoad{maxEntries: 1024})
 	runs, frames := 0, 0
 	for _, c := range bpftest.Cases(t) {
 		upTo := len(c.Frame)
@@ -159,7 +121,7 @@ func itoa(n int) string {
 // the payload's start in the first of several buffers, and must still
 // name the application protocol; TC takes what fits a test run's page.
 func TestParserJumbo(t *testing.T) {
-	hooks := loadHooks(t, 64, false)
+	hooks := loadHooks(t, testLoad{maxEntries: 64})
 	get := bpftest.HTTPRequest(t)
 	for _, size := range []int{1514, 3400, 9014, 16000} {
 		for _, v6 := range []bool{false, true} {
@@ -227,7 +189,7 @@ func TestL7FirstPayload(t *testing.T) {
 		}
 		return out
 	}
-	for _, h := range loadHooks(t, 64, false) {
+	for _, h := range loadHooks(t, testLoad{maxEntries: 64}) {
 		for _, p := range h.progs {
 			for _, tc := range []struct {
 				name   string
@@ -279,7 +241,7 @@ func TestL7PerCPUMerge(t *testing.T) {
 	}
 	hello := bpftest.L7Frame(t, l7Bytes(t, "tls-client-hello"), false, false, 40060)
 	mid := bpftest.L7Frame(t, bpftest.Payload(300), false, false, 40060)
-	for _, h := range loadHooks(t, 64, false) {
+	for _, h := range loadHooks(t, testLoad{maxEntries: 64}) {
 		p := h.progs[0]
 		for _, order := range [][2][]byte{{hello, mid}, {mid, hello}} {
 			drainAll(t, h.tb)
@@ -315,7 +277,7 @@ func TestL7PerCPUMerge(t *testing.T) {
 // the client's row, the reverse flow. A TLS server's hello is recognised
 // on its own.
 func TestL7BothDirections(t *testing.T) {
-	h := loadHooks(t, 64, false)[0] // TC: both directions through one interface
+	h := loadHooks(t, testLoad{maxEntries: 64})[0] // TC: both directions through one interface
 	in, out := h.progs[0], h.progs[1]
 	pkts := func(sport, dport uint16, payload []byte) []byte {
 		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4),
@@ -352,7 +314,7 @@ func TestL7BothDirections(t *testing.T) {
 // flow keeps the protocol it had in the previous drain; a flow that was
 // absent from a whole drain is forgotten.
 func TestL7AcrossDrains(t *testing.T) {
-	for _, h := range loadHooks(t, 64, false) {
+	for _, h := range loadHooks(t, testLoad{maxEntries: 64}) {
 		p := h.progs[0]
 		hello := bpftest.L7Frame(t, bpftest.DNSQuery(t), true, true, 40080)
 		mid := bpftest.L7Frame(t, bpftest.Payload(64), true, true, 40080)
@@ -393,7 +355,7 @@ func TestNoARP(t *testing.T) {
 	if len(arps) != 3 {
 		t.Fatalf("found %d ARP cases, want 3", len(arps))
 	}
-	for _, h := range loadHooks(t, 64, true) {
+	for _, h := range loadHooks(t, testLoad{maxEntries: 64, noARP: true}) {
 		for _, p := range h.progs {
 			x, err := bpftest.Expect(arps[0], bpftest.Options{NoARP: true})
 			if err != nil {

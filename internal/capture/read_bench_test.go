@@ -44,7 +44,7 @@ func fillTable(b *testing.B, tb *flowtable.Table[bpfprog.FlowKey], n int) {
 // Targets: at most 1 s per read and 300 MB peak RSS.
 func BenchmarkReadMillionFlows(b *testing.B) {
 	const n = 1_000_000
-	_, h := loadTC(b, n)
+	h := loadHook(b, tcHook, testLoad{maxEntries: n})
 	var rows []flow.Flow
 	var readNs, rankNs, topNs time.Duration
 	for range b.N {

@@ -12,15 +12,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
-
-// loadTCTable loads the TC objects with a flow table of n entries.
-func loadTCTable(t *testing.T, n uint32) (*bpfprog.TCObjects, *flowtable.Table[bpfprog.FlowKey]) {
-	t.Helper()
-	objs, h := loadTC(t, n)
-	return objs, h.tb
-}
 
 // udpFrame builds an Ethernet/IPv4/UDP frame from 198.18.0.1 to
 // 198.18.0.2 with the given source port and payload length.
@@ -44,7 +36,8 @@ func udpFrame(t *testing.T, sport uint16, payload int) []byte {
 // goroutine keeps running frames through the program. Every run must be
 // in exactly one drain: the totals per flow equal the runs, to the packet.
 func TestDrainIsExactUnderLoad(t *testing.T) {
-	objs, tb := loadTCTable(t, 64)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64})
+	objs, tb := h.tc, h.tb
 	// One run per syscall: a run with Repeat > 1 that a signal interrupts
 	// is started over, and would count more than the test sent.
 	const (
@@ -92,7 +85,8 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 // the rest is counted exactly in the untracked counters, by direction, and
 // that the kernel's sketch uses the same hash as flow.KeyHash.
 func TestUntrackedIsCountedAndSketched(t *testing.T) {
-	objs, tb := loadTCTable(t, 2)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 2})
+	objs, tb := h.tc, h.tb
 	var sent flow.Counters
 	for i := 0; i < 10; i++ {
 		f := udpFrame(t, uint16(50000+i), 10)
@@ -205,7 +199,8 @@ func untrackedState(t *testing.T, objs *bpfprog.TCObjects, gen uint32) (in, out 
 // through two drains: the programs add to the generation untracked_gen
 // names, and a drain switches it, reports the other one and clears it.
 func TestUntrackedGenerations(t *testing.T) {
-	objs, tb := loadTCTable(t, 1)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 1})
+	objs, tb := h.tc, h.tb
 	run := func(sport uint16) {
 		t.Helper()
 		if _, err := objs.PktstatIngress.Run(&ebpf.RunOptions{Data: udpFrame(t, sport, 10)}); err != nil {
@@ -259,7 +254,8 @@ func TestUntrackedGenerations(t *testing.T) {
 // untracked counters: at least one flow when there were untracked packets,
 // none when there were none, and never more than eight.
 func TestUntrackedUnderLoad(t *testing.T) {
-	objs, tb := loadTCTable(t, 1)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 1})
+	objs, tb := h.tc, h.tb
 	const (
 		flows  = 8
 		rounds = 20000

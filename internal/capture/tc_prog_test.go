@@ -9,9 +9,9 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // hookUnderTest is one hook's programs and flow table, as the parser table
@@ -25,6 +25,8 @@ type hookUnderTest struct {
 	// accepts says whether BPF_PROG_TEST_RUN takes the frame for these
 	// programs (see skbTestRunAccepts); nil: every frame.
 	accepts func([]byte) bool
+	// tc is the TC object, for tests that read its maps; nil for XDP.
+	tc *bpfprog.TCObjects
 }
 
 // hookProg is one program of a hook and the direction its rows carry.
@@ -39,36 +41,6 @@ type hookProg struct {
 func tcPass() uint32 {
 	a := netlink.TC_ACT_UNSPEC
 	return uint32(a)
-}
-
-// loadTC loads the TC programs with a flow table of maxEntries rows.
-func loadTC(t testing.TB, maxEntries uint32) (*bpfprog.TCObjects, hookUnderTest) {
-	t.Helper()
-	return loadTCWith(t, maxEntries, false)
-}
-
-// loadTCWith is loadTC with --no-arp's setting.
-func loadTCWith(t testing.TB, maxEntries uint32, noARP bool) (*bpfprog.TCObjects, hookUnderTest) {
-	t.Helper()
-	bpftest.RequireRoot(t)
-	spec, err := bpfprog.LoadTC()
-	if err != nil {
-		t.Fatalf("load TC spec: %v", err)
-	}
-	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!noARP); err != nil {
-		t.Fatal(err)
-	}
-	var objs bpfprog.TCObjects
-	bpftest.Load(t, spec, maxEntries, &objs)
-	return &objs, hookUnderTest{
-		progs: []hookProg{
-			{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
-			{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
-		},
-		tb:      newTestTable(t, spec, maxEntries, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF),
-		pass:    tcPass(),
-		accepts: skbTestRunAccepts,
-	}
 }
 
 // skbTestRunAccepts says whether BPF_PROG_TEST_RUN runs an skb program on
@@ -116,7 +88,7 @@ func drainAll[K any](t testing.TB, tb *flowtable.Table[K]) {
 // pktstat_ingress and pktstat_egress and compares the one row it makes with
 // gopacket's reading of the same frame.
 func TestTCParserTable(t *testing.T) {
-	_, h := loadTC(t, 64)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64})
 	runParserTable(t, h)
 }
 
@@ -196,7 +168,7 @@ func rows(s flow.Snapshot) string {
 // stands for, each with its own copy of the headers: gso_segs when the
 // kernel set it, else the payload divided by gso_size, rounded up.
 func TestTCGSOAccounting(t *testing.T) {
-	_, h := loadTC(t, 64)
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64})
 	tcp4 := func(payload int) []byte {
 		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolTCP),
 			bpftest.TCP(), bpftest.Payload(payload))
@@ -267,7 +239,8 @@ func TestTCGSOAccounting(t *testing.T) {
 // flows keep counting while the table is full.
 func TestTCUntracked(t *testing.T) {
 	const maxEntries, nFlows = 4, 10
-	objs, h := loadTC(t, maxEntries)
+	h := loadHook(t, tcHook, testLoad{maxEntries: maxEntries})
+	objs := h.tc
 
 	frames := make([][]byte, nFlows)
 	keys := make([]flow.Key, nFlows)

@@ -6,7 +6,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket/layers"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // BenchmarkXDPPerPacket measures what pktstat_xdp costs per frame, as the
@@ -38,15 +38,11 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 		variants = append(variants, true)
 	}
 	progs := []*ebpf.Program{bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)}
-	var loaded []*XDP
+	var loaded []hookUnderTest
 	for _, frags := range variants {
-		x, err := loadXDP(131072, frags, false, 0)
-		if err != nil {
-			b.Fatalf("load XDP program (multi-buffer %v): %+v", frags, err)
-		}
-		b.Cleanup(func() { x.objs.Close() })
-		loaded = append(loaded, x)
-		progs = append(progs, x.objs.PktstatXdp)
+		h := loadHook(b, xdpHook, testLoad{maxEntries: 131072, frags: frags})
+		loaded = append(loaded, h)
+		progs = append(progs, h.progs[0].prog)
 	}
 
 	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
@@ -64,10 +60,8 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 	// in full.
 	measure := func(b *testing.B) []float64 {
 		b.Helper()
-		for _, x := range loaded {
-			if _, err := x.Drain(); err != nil {
-				b.Fatal(err)
-			}
+		for _, h := range loaded {
+			drainAll(b, h.tb)
 		}
 		med, rets, err := bpftest.BenchmarkMedians(frame, repeat, runs, progs...)
 		if err != nil {
@@ -78,8 +72,8 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 				b.Fatalf("program %d returned %d, want XDP_PASS", i, ret)
 			}
 		}
-		for i, x := range loaded {
-			after, err := x.Drain()
+		for i, h := range loaded {
+			after, err := h.tb.Drain(nil)
 			if err != nil {
 				b.Fatal(err)
 			}

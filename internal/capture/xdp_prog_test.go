@@ -8,44 +8,12 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // xdpPass is XDP_PASS: the frame goes on to the stack unchanged.
 const xdpPass = 2
-
-// loadXDPForTest loads the XDP program through the loader StartXDP uses.
-// frags picks the multi-buffer program (Linux 5.18+) or the plain one that
-// older kernels get; the plain one loads here too.
-func loadXDPForTest(t *testing.T, maxEntries uint32, frags bool) (*XDP, hookUnderTest) {
-	t.Helper()
-	bpftest.RequireRoot(t)
-	if frags {
-		ok, err := ProbeXDPFrags()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			t.Skip("kernel lacks multi-buffer XDP (bpf_xdp_get_buff_len, Linux 5.18+)")
-		}
-	}
-	x, err := loadXDP(maxEntries, frags, false, 0)
-	if err != nil {
-		t.Fatalf("load XDP program (frags %v): %+v", frags, err)
-	}
-	t.Cleanup(func() {
-		if err := x.Close(); err != nil {
-			t.Errorf("close XDP objects: %v", err)
-		}
-	})
-	return x, hookUnderTest{
-		progs:   []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
-		tb:      x.table,
-		pass:    xdpPass,
-		accepts: func(frame []byte) bool { return len(frame) >= 14 },
-	}
-}
 
 // TestXDPParserTable runs every frame of the parser table, the one the TC
 // programs pass, through both variants of pktstat_xdp: one row per frame,
@@ -56,7 +24,7 @@ func TestXDPParserTable(t *testing.T) {
 		frags bool
 	}{{"frags", true}, {"plain", false}} {
 		t.Run(v.name, func(t *testing.T) {
-			_, h := loadXDPForTest(t, 64, v.frags)
+			h := loadHook(t, xdpHook, testLoad{maxEntries: 64, frags: v.frags})
 			runParserTable(t, h)
 		})
 	}
@@ -72,8 +40,8 @@ func TestXDPParserTable(t *testing.T) {
 // linear part of the larger ones, which proves that they really arrived in
 // several buffers.
 func TestXDPMultiBuffer(t *testing.T) {
-	_, h := loadXDPForTest(t, 64, true)
-	_, plain := loadXDPForTest(t, 64, false)
+	h := loadHook(t, xdpHook, testLoad{maxEntries: 64, frags: true})
+	plain := loadHook(t, xdpHook, testLoad{maxEntries: 64, frags: false})
 	for _, size := range []int{1514, 3000, 4096, 9014, 16000} {
 		frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 			bpftest.UDP(), bpftest.Payload(size-14-20-8))
@@ -118,7 +86,7 @@ func TestXDPMultiBuffer(t *testing.T) {
 // a multi-buffer frame, so for every frame it can see that is the whole
 // frame, up to the largest single buffer.
 func TestXDPPlainCountsLinearFrames(t *testing.T) {
-	_, h := loadXDPForTest(t, 64, false)
+	h := loadHook(t, xdpHook, testLoad{maxEntries: 64, frags: false})
 	for _, size := range []int{0, 1400, 3000} {
 		frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolTCP),
 			bpftest.TCP(), bpftest.Payload(size))
@@ -138,7 +106,7 @@ func TestXDPPlainCountsLinearFrames(t *testing.T) {
 // in XDP too, and known flows keep counting.
 func TestXDPUntracked(t *testing.T) {
 	const maxEntries, nFlows = 3, 8
-	_, h := loadXDPForTest(t, maxEntries, true)
+	h := loadHook(t, xdpHook, testLoad{maxEntries: maxEntries, frags: true})
 	var sent, lost flow.Counters
 	for i := range nFlows {
 		u := bpftest.UDP()

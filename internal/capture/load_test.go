@@ -1,0 +1,157 @@
+package capture
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
+)
+
+// testLoad says how a test loads an object: the settings that the tool's
+// loaders take from its flags.
+type testLoad struct {
+	maxEntries uint32 // rows of the flow table; 0: as many as the object declares
+	noARP      bool   // --no-arp: arp_detail off, where the object has it
+	frags      bool   // XDP: the multi-buffer program (frags_aware, BPF_F_XDP_HAS_FRAGS)
+}
+
+// entries is the flow table's size for spec.
+func (o testLoad) entries(spec *ebpf.CollectionSpec) uint32 {
+	if o.maxEntries == 0 {
+		return spec.Maps[bpftest.FlowsMap].MaxEntries
+	}
+	return o.maxEntries
+}
+
+// objectSpec reads an object's spec: bpfprog.LoadTC, LoadXDP or LoadCgroup.
+func objectSpec(t testing.TB, load func() (*ebpf.CollectionSpec, error)) *ebpf.CollectionSpec {
+	t.Helper()
+	spec, err := load()
+	if err != nil {
+		t.Fatalf("load spec: %v", err)
+	}
+	return spec
+}
+
+// loadObjects is how the tests load an object from its spec: into a new O
+// (a bpf2go objects struct, or a struct of only the programs and maps a
+// test needs) with o's settings, closed when the test ends. It skips the
+// test without root, or where the kernel lacks a feature the object needs.
+// The spec itself is left unchanged.
+func loadObjects[O any, P interface {
+	*O
+	Close() error
+}](t testing.TB, spec *ebpf.CollectionSpec, o testLoad) P {
+	t.Helper()
+	bpftest.RequireRoot(t)
+	spec = spec.Copy()
+	for name, v := range map[string]bool{bpfprog.TCVarArpDetail: !o.noARP, bpfprog.XDPVarFragsAware: o.frags} {
+		if vs, ok := spec.Variables[name]; ok {
+			if err := vs.Set(v); err != nil {
+				t.Fatalf("set %s: %v", name, err)
+			}
+		}
+	}
+	if p, ok := spec.Programs[bpfprog.XDPProgPktstatXdp]; ok && o.frags {
+		p.Flags |= unix.BPF_F_XDP_HAS_FRAGS
+	}
+	objs := P(new(O))
+	bpftest.Load(t, spec, o.entries(spec), objs)
+	return objs
+}
+
+// testHook is a hook the parser serves.
+type testHook int
+
+const (
+	tcHook  testHook = iota // pktstat_ingress and pktstat_egress
+	xdpHook                 // pktstat_xdp
+)
+
+// loadHook loads kind's programs with o's settings, with their flow table:
+// TC through loadObjects, XDP through loadXDPWith, the loader StartXDP
+// uses. The multi-buffer XDP program (o.frags) skips the test on a kernel
+// without multi-buffer XDP.
+func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
+	t.Helper()
+	bpftest.RequireRoot(t)
+	if kind == tcHook {
+		spec := objectSpec(t, bpfprog.LoadTC)
+		objs := loadObjects[bpfprog.TCObjects](t, spec, o)
+		return hookUnderTest{
+			progs: []hookProg{
+				{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
+				{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
+			},
+			tb:      newTestTable(t, spec, o.entries(spec), objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF),
+			pass:    tcPass(),
+			accepts: skbTestRunAccepts,
+			tc:      objs,
+		}
+	}
+	if o.frags {
+		ok, err := ProbeXDPFrags()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Skip("kernel lacks multi-buffer XDP (bpf_xdp_get_buff_len, Linux 5.18+)")
+		}
+	}
+	n := o.maxEntries
+	if n == 0 {
+		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
+	}
+	// loadXDP is loadXDPWith without --no-arp's setting.
+	load := func() (*XDP, error) { return loadXDP(n, o.frags, false, 0) }
+	if o.noARP {
+		load = func() (*XDP, error) { return loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: true}) }
+	}
+	x, err := load()
+	if err != nil {
+		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
+	}
+	t.Cleanup(func() {
+		if err := x.Close(); err != nil {
+			t.Errorf("close XDP objects: %v", err)
+		}
+	})
+	accepts := func(frame []byte) bool { return len(frame) >= 14 }
+	if !o.frags {
+		// A single-buffer program gets frames that fit one page, as
+		// BPF_PROG_TEST_RUN and the drivers give it.
+		accepts = func(frame []byte) bool { return len(frame) >= 14 && len(frame) <= 3500 }
+	}
+	return hookUnderTest{
+		progs:   []hookProg{{bpfprog.XDPProgPktstatXdp, x.objs.PktstatXdp, flow.In}},
+		tb:      x.table,
+		pass:    xdpPass,
+		accepts: accepts,
+	}
+}
+
+// loadHooks loads every program the parser serves with o's settings: TC
+// ingress and egress, and the XDP programs: the single-buffer one (native
+// mode at a standard MTU), and the multi-buffer one where the kernel has
+// it (generic mode, jumbo MTUs).
+func loadHooks(t testing.TB, o testLoad) []hookUnderTest {
+	t.Helper()
+	multiBuffer, err := ProbeXDPFrags()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := []hookUnderTest{loadHook(t, tcHook, o)}
+	for _, frags := range []bool{false, true} {
+		if frags && !multiBuffer {
+			continue
+		}
+		o.frags = frags
+		hooks = append(hooks, loadHook(t, xdpHook, o))
+	}
+	return hooks
+}

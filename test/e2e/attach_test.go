@@ -1,0 +1,378 @@
+package e2e
+
+// End-to-end checks of what the tool leaves on the interface: nothing of
+// its own after any ending it can clean up after, and everything of
+// others, which keep seeing every packet while it runs.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
+	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
+)
+
+// tcState is the legacy tc set-up of an interface.
+type tcState struct {
+	clsact  bool
+	ingress []*netlink.BpfFilter
+	egress  []*netlink.BpfFilter
+	other   int // filters that are not cls_bpf
+}
+
+func (s tcState) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "clsact=%v", s.clsact)
+	for _, d := range []struct {
+		name string
+		fs   []*netlink.BpfFilter
+	}{{"ingress", s.ingress}, {"egress", s.egress}} {
+		for _, f := range d.fs {
+			fmt.Fprintf(&b, " %s:%q(prio %d, prog %d)", d.name, f.Name, f.Priority, f.Id)
+		}
+	}
+	if s.other > 0 {
+		fmt.Fprintf(&b, " +%d other filters", s.other)
+	}
+	return b.String()
+}
+
+func legacyState(t *testing.T, e testnet.End) tcState {
+	t.Helper()
+	var s tcState
+	err := e.Do(func() error {
+		l, err := netlink.LinkByName(e.Link)
+		if err != nil {
+			return err
+		}
+		qs, err := netlink.QdiscList(l)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			s.clsact = s.clsact || q.Type() == "clsact"
+		}
+		if !s.clsact {
+			return nil
+		}
+		for _, d := range []struct {
+			parent uint32
+			dst    *[]*netlink.BpfFilter
+		}{{netlink.HANDLE_MIN_INGRESS, &s.ingress}, {netlink.HANDLE_MIN_EGRESS, &s.egress}} {
+			fs, err := netlink.FilterList(l, d.parent)
+			if err != nil {
+				return err
+			}
+			for _, f := range fs {
+				if bf, ok := f.(*netlink.BpfFilter); ok {
+					*d.dst = append(*d.dst, bf)
+				} else {
+					s.other++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read tc set-up of %s: %v", e.Link, err)
+	}
+	return s
+}
+
+// filterNamed reports whether fs holds exactly one filter named name.
+func filterNamed(fs []*netlink.BpfFilter, name string) bool {
+	n := 0
+	for _, f := range fs {
+		if f.Name == name {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// captureArgs are the extra arguments for a run in mode ended by how.
+func captureArgs(mode, how string) []string {
+	args := []string{"--tc-attach", mode}
+	if how == "timeout" {
+		args = append(args, "-t", "2s")
+	}
+	return args
+}
+
+// requireTCX skips the test, with the loader's reason, on a kernel without
+// TCX (before 6.6): it attaches an empty program to e's veth and takes it
+// off again.
+func requireTCX(t *testing.T, e testnet.End) {
+	t.Helper()
+	prog := bpftest.EmptyProgram(t, ebpf.SchedCLS, -1)
+	err := e.Do(func() error {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: e.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	})
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("skipped: this kernel has no TCX: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("probe TCX on %s: %v", e.Link, err)
+	}
+}
+
+// TestE2ENothingLeftTCX: TCX links go with the process, however it ends.
+func TestE2ENothingLeftTCX(t *testing.T) {
+	bin := harness.Binary(t)
+	p := testnet.NewPair(t)
+	requireTCX(t, p.A)
+	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			tl := harness.StartCapture(t, p.A, bin, captureArgs("tcx", how)...)
+			if !strings.Contains(tl.Stderr(), "mode=tc/tcx") {
+				t.Fatalf("not attached through TCX:\n%s", tl.Stderr())
+			}
+			if got := harness.OurTCX(t, p.A); len(got) != 2 {
+				t.Fatalf("while running, our TCX programs are %v, want ingress and egress", got)
+			}
+			if code := harness.EndCapture(t, tl, how); code != harness.WantExit(how) {
+				t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, harness.WantExit(how), tl.Stderr())
+			}
+			// The links are released with the process's last file
+			// descriptors; poll briefly in case that lags the exit.
+			var left []string
+			begin := time.Now()
+			for deadline := begin.Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if left = harness.OurTCX(t, p.A); len(left) == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(left) != 0 {
+				t.Fatalf("after %s, still attached: %v", how, left)
+			}
+			t.Logf("after %s: no TCX program of ours on %s (checked %v after exit)", how, p.A.Link, time.Since(begin).Round(time.Millisecond))
+		})
+	}
+}
+
+// TestE2ENothingLeftLegacy: a normal end or SIGTERM removes our filters and
+// the clsact qdisc the run created. SIGKILL leaves the filters (they belong
+// to the interface, not the process), and the next run removes them.
+func TestE2ENothingLeftLegacy(t *testing.T) {
+	bin := harness.Binary(t)
+	p := testnet.NewPair(t)
+	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+		t.Run(how, func(t *testing.T) {
+			if s := legacyState(t, p.A); s.clsact {
+				t.Fatalf("before the run: %v, want no clsact qdisc", s)
+			}
+			tl := harness.StartCapture(t, p.A, bin, captureArgs("legacy", how)...)
+			if !strings.Contains(tl.Stderr(), "mode=tc/legacy") {
+				t.Fatalf("not attached through legacy tc:\n%s", tl.Stderr())
+			}
+			// The run created the clsact qdisc: its filters' names say so.
+			name := "pktstat-bpf:" + strconv.Itoa(tl.PID()) + ":clsact"
+			s := legacyState(t, p.A)
+			if !s.clsact || len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+				t.Fatalf("while running: %v; want clsact and one filter %q each way", s, name)
+			}
+			if code := harness.EndCapture(t, tl, how); code != harness.WantExit(how) {
+				t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, harness.WantExit(how), tl.Stderr())
+			}
+			s = legacyState(t, p.A)
+			if how != "SIGKILL" {
+				if s.clsact {
+					t.Fatalf("after %s: %v; want nothing, not even the qdisc", how, s)
+				}
+				t.Logf("after %s: no filter and no clsact qdisc left", how)
+				return
+			}
+			// Filters outlive the killed process...
+			if !s.clsact || len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+				t.Fatalf("after SIGKILL: %v; want the killed run's filter %q still there each way", s, name)
+			}
+			t.Logf("after SIGKILL, left as expected: %v", s)
+			// ...until the next run sweeps them up at its start.
+			next := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+			swept := strings.Count(next.Stderr(), "removed a tc filter left by an earlier run")
+			if swept != 2 || !strings.Contains(next.Stderr(), name) {
+				t.Fatalf("the next run logged %d removals of %q, want 2:\n%s", swept, name, next.Stderr())
+			}
+			// The next run owns the qdisc now, and its names say so too.
+			nextName := "pktstat-bpf:" + strconv.Itoa(next.PID()) + ":clsact"
+			if s := legacyState(t, p.A); len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, nextName) || !filterNamed(s.egress, nextName) {
+				t.Fatalf("during the next run: %v; want only its own filters %q", s, nextName)
+			}
+			harness.StopCapture(t, next, syscall.SIGINT)
+			// The killed run's clsact qdisc goes too: the next run took it
+			// over when it swept the filters out of it.
+			if s := legacyState(t, p.A); s.clsact {
+				t.Fatalf("after the next run: %v; want nothing, not even the qdisc", s)
+			}
+			t.Logf("the next run removed both leftovers at its start, and left no filter and no qdisc at its exit")
+		})
+	}
+}
+
+// addClsact adds a clsact qdisc to e's veth, as another tool would.
+func addClsact(t *testing.T, e testnet.End) {
+	t.Helper()
+	if err := e.Do(func() error {
+		return netlink.QdiscAdd(&netlink.GenericQdisc{
+			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: e.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+			QdiscType:  "clsact",
+		})
+	}); err != nil {
+		t.Fatalf("add a clsact qdisc to %s: %v", e.Link, err)
+	}
+}
+
+// TestE2ELegacyKeepsForeignQdisc: a clsact qdisc that was there before
+// the tool is never removed, not even by the run that sweeps up after a
+// killed one. The killed run's filters say that it did not own the qdisc.
+func TestE2ELegacyKeepsForeignQdisc(t *testing.T) {
+	bin := harness.Binary(t)
+	p := testnet.NewPair(t)
+	addClsact(t, p.A)
+	tl := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+	name := "pktstat-bpf:" + strconv.Itoa(tl.PID())
+	if s := legacyState(t, p.A); !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+		t.Fatalf("while running: %v; want one filter %q each way, without the qdisc owner's mark", s, name)
+	}
+	if code := harness.EndCapture(t, tl, "SIGKILL"); code != harness.WantExit("SIGKILL") {
+		t.Fatalf("exit code %d after SIGKILL\nstderr:\n%s", code, tl.Stderr())
+	}
+	next := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+	if n := strings.Count(next.Stderr(), "removed a tc filter left by an earlier run"); n != 2 {
+		t.Fatalf("the next run logged %d removals, want 2:\n%s", n, next.Stderr())
+	}
+	harness.StopCapture(t, next, syscall.SIGINT)
+	s := legacyState(t, p.A)
+	if !s.clsact || len(s.ingress) != 0 || len(s.egress) != 0 {
+		t.Fatalf("after the next run: %v; want the qdisc that was there before, and no filter", s)
+	}
+	t.Logf("after a killed run and the run that swept up: %v, the qdisc that was there before stays", s)
+}
+
+// TestE2ECoexist runs the tool next to another tool's program on A's
+// ingress, in both attach modes. Ours runs first; the other one must
+// still see every packet during the run, and must still be attached,
+// untouched, after it.
+func TestE2ECoexist(t *testing.T) {
+	bin := harness.Binary(t)
+	const n = 200
+	payload := bytes.Repeat([]byte{7}, 333)
+	frameLen := harness.EthLen + harness.IPv4Len + harness.UDPLen + len(payload)
+
+	// sendAndCount sends n datagrams B->A and returns the counter's rise.
+	sendAndCount := func(t *testing.T, p *testnet.Pair, c *harness.CounterProg, sport uint16) uint64 {
+		t.Helper()
+		before := c.Count(t, 0)
+		harness.SendUDPFlow(t, harness.NewUDPFlow("B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, sport), netip.AddrPortFrom(p.A.IPv4, 5400)), payload, n)
+		return c.Count(t, 0) - before
+	}
+	checkRun := func(t *testing.T, p *testnet.Pair, rows []harness.Row, seen uint64) {
+		t.Helper()
+		row := harness.OneRow(t, rows, "UDP", p.B.IPv4, p.A.IPv4, 41400, 5400)
+		harness.WantCounts(t, "our row", row, n, uint64(n*frameLen))
+		if seen != n {
+			t.Fatalf("the other program saw %d of the %d datagrams while we ran in front of it", seen, n)
+		}
+		t.Logf("the other program saw %d of %d datagrams during the run", seen, n)
+	}
+
+	t.Run("legacy", func(t *testing.T) {
+		p := testnet.NewPair(t)
+		p.PinNeighbors(t)
+		foreign := harness.NewCounterProg(t, "foreign", frameLen, 0)
+		addClsact(t, p.A)
+		err := p.A.Do(func() error {
+			return netlink.FilterAdd(&netlink.BpfFilter{
+				FilterAttrs: netlink.FilterAttrs{LinkIndex: p.A.Index, Parent: netlink.HANDLE_MIN_INGRESS,
+					Priority: 100, Protocol: unix.ETH_P_ALL},
+				Fd: foreign.Prog.FD(), Name: "foreign", DirectAction: true,
+			})
+		})
+		if err != nil {
+			t.Fatalf("set up the other tool's filter: %v", err)
+		}
+		before := legacyState(t, p.A)
+		if len(before.ingress) != 1 || before.ingress[0].Name != "foreign" {
+			t.Fatalf("set-up: %v", before)
+		}
+		theirs := *before.ingress[0]
+
+		tl := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+		during := legacyState(t, p.A)
+		if len(during.ingress) != 2 || during.ingress[0].Name == "foreign" || during.ingress[0].Priority >= theirs.Priority {
+			t.Fatalf("during the run: %v; want our filter ahead of %q (prio %d)", during, "foreign", theirs.Priority)
+		}
+		t.Logf("during the run: %v", during)
+		seen := sendAndCount(t, p, foreign, 41400)
+		checkRun(t, p, harness.StopCapture(t, tl, syscall.SIGINT), seen)
+
+		after := legacyState(t, p.A)
+		if !after.clsact || len(after.ingress) != 1 || len(after.egress) != 0 || after.other != 0 {
+			t.Fatalf("after the run: %v; want the clsact qdisc and only the other tool's filter", after)
+		}
+		if f := after.ingress[0]; f.Name != theirs.Name || f.Priority != theirs.Priority || f.Handle != theirs.Handle || f.Id != theirs.Id {
+			t.Fatalf("after the run the other filter is %q prio %d handle %x prog %d, was %q prio %d handle %x prog %d",
+				f.Name, f.Priority, f.Handle, f.Id, theirs.Name, theirs.Priority, theirs.Handle, theirs.Id)
+		}
+		if seen := sendAndCount(t, p, foreign, 41401); seen != n {
+			t.Fatalf("after the run the other program saw %d of %d datagrams", seen, n)
+		}
+		t.Logf("after the run: %v, still counting", after)
+	})
+
+	t.Run("tcx", func(t *testing.T) {
+		p := testnet.NewPair(t)
+		p.PinNeighbors(t)
+		foreign := harness.NewCounterProg(t, "foreign", frameLen, 0)
+		var l link.Link
+		if err := p.A.Do(func() (err error) {
+			l, err = link.AttachTCX(link.TCXOptions{Interface: p.A.Index, Program: foreign.Prog, Attach: ebpf.AttachTCXIngress})
+			return err
+		}); err != nil {
+			t.Fatalf("attach the other tool's TCX program: %v", err)
+		}
+		t.Cleanup(func() { l.Close() })
+		theirs := bpftest.ProgramID(t, foreign.Prog)
+
+		tl := harness.StartCapture(t, p.A, bin, "--tc-attach", "tcx")
+		chain, err := harness.TCXChain(p.A, ebpf.AttachTCXIngress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chain) != 2 || chain[0].Name != harness.IngressProgName || chain[1].ID != theirs {
+			t.Fatalf("TCX ingress chain during the run: %v; want %s, then the other program (id %d)", chain, harness.IngressProgName, theirs)
+		}
+		t.Logf("TCX ingress chain during the run: %v", chain)
+		seen := sendAndCount(t, p, foreign, 41400)
+		checkRun(t, p, harness.StopCapture(t, tl, syscall.SIGINT), seen)
+
+		chain, err = harness.TCXChain(p.A, ebpf.AttachTCXIngress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chain) != 1 || chain[0].ID != theirs {
+			t.Fatalf("TCX ingress chain after the run: %v; want only the other program (id %d)", chain, theirs)
+		}
+		if seen := sendAndCount(t, p, foreign, 41401); seen != n {
+			t.Fatalf("after the run the other program saw %d of %d datagrams", seen, n)
+		}
+		t.Logf("after the run: TCX ingress chain %v, still counting", chain)
+	})
+}
