@@ -97,7 +97,11 @@ static __always_inline void count_cgroup_skb(struct __sk_buff *skb, enum flow_di
 	account_in(&flow_tables, &key, c.packets, c.bytes);
 }
 
-/* cgroup_skb programs return 1 to let the packet pass: they only observe. */
+/*
+ * cgroup_skb programs return 1 to let the packet pass: they only observe.
+ * process.c has the same two hooks around its own counting: each object
+ * defines the programs it loads.
+ */
 SEC("cgroup_skb/ingress")
 int pktstat_cg_in(struct __sk_buff *skb)
 {

@@ -55,12 +55,7 @@ func (c *Cgroup) Attach(prog *ebpf.Program, at ebpf.AttachType) error {
 
 // Close detaches every program this Cgroup attached.
 func (c *Cgroup) Close() error {
-	var errs []error
-	for _, l := range c.links {
-		if err := l.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach cgroup link: %w", err))
-		}
-	}
+	errs := detachAll(c.links, "cgroup link")
 	c.links = nil
 	if c.dir != nil {
 		if err := c.dir.Close(); err != nil {
@@ -69,4 +64,16 @@ func (c *Cgroup) Close() error {
 		c.dir = nil
 	}
 	return errors.Join(errs...)
+}
+
+// detachAll closes links in order and returns the errors, each naming the
+// links as what ("cgroup link", "TCX link").
+func detachAll(links []link.Link, what string) []error {
+	var errs []error
+	for _, l := range links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach %s: %w", what, err))
+		}
+	}
+	return errs
 }

@@ -330,12 +330,7 @@ func ownerAlive(name string) bool {
 }
 
 func (t *TC) closeLinks() error {
-	var errs []error
-	for _, l := range t.links {
-		if err := l.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach TCX link: %w", err))
-		}
-	}
+	errs := detachAll(t.links, "TCX link")
 	t.links = nil
 	return errors.Join(errs...)
 }

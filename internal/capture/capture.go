@@ -6,6 +6,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -62,4 +63,23 @@ type Source interface {
 	Close() error
 	// Describe names the mode and how it is attached, for the log.
 	Describe() string
+}
+
+// orDiscard is log, or a logger that discards everything if log is nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+// sizedSpec loads an object's spec with load and sizes its flow table to
+// maxEntries; what names the object in an error.
+func sizedSpec(load func() (*ebpf.CollectionSpec, error), what string, maxEntries uint32) (*ebpf.CollectionSpec, error) {
+	spec, err := load()
+	if err != nil {
+		return nil, fmt.Errorf("load %s object: %w", what, err)
+	}
+	flowtable.Size(spec, maxEntries)
+	return spec, nil
 }

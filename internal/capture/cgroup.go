@@ -44,11 +44,10 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
-	spec, err := bpfprog.LoadCgroup()
+	spec, err := sizedSpec(bpfprog.LoadCgroup, "cgroup", o.MaxEntries)
 	if err != nil {
-		return nil, fmt.Errorf("load cgroup object: %w", err)
+		return nil, err
 	}
-	flowtable.Size(spec, o.MaxEntries)
 	mptcp, err := ProbeMPTCPOwner()
 	if err != nil {
 		return nil, err
@@ -56,10 +55,7 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	if err := spec.Variables[bpfprog.CgroupVarMptcpAware].Set(mptcp); err != nil {
 		return nil, fmt.Errorf("set mptcp_aware: %w", err)
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(o.Log)
 	c := &Cgroup{dir: o.Dir, log: log}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, loadError(err, o.MaxEntries)

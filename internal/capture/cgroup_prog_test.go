@@ -211,29 +211,17 @@ func TestCgroupParserTable(t *testing.T) {
 // that TC shares (bpf/include/skb.h), with L3 header lengths.
 func TestCgroupGSOAccounting(t *testing.T) {
 	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64})
-	tcp4 := func(payload int) []byte {
-		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolTCP),
-			bpftest.TCP(), bpftest.Payload(payload))
-	}
-	tcp6 := func(payload int) []byte {
-		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolTCP),
-			bpftest.TCP(), bpftest.Payload(payload))
-	}
 	udp6 := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(1200))
-	for _, tc := range []struct {
-		name     string
-		frame    []byte
-		segs     uint32 // gso_segs
-		size     uint32 // gso_size
-		wantSegs uint64 // 0: derive from the payload
-	}{
-		{name: "tcp4-segs-45", frame: tcp4(1448), segs: 45, size: 1448, wantSegs: 45},
-		{name: "tcp6-segs-3", frame: tcp6(1428), segs: 3, size: 1428, wantSegs: 3},
+	// The first cases are TestTCGSOAccounting's on purpose: the same skbs,
+	// counted here with L3 lengths.
+	for _, tc := range []gsoCase{
+		{name: "tcp4-segs-45", frame: tcp4Frame(t, 1448), segs: 45, size: 1448, wantSegs: 45},
+		{name: "tcp6-segs-3", frame: tcp6Frame(t, 1428), segs: 3, size: 1428, wantSegs: 3},
 		{name: "udp6-segs-10", frame: udp6, segs: 10, size: 1200, wantSegs: 10},
-		{name: "tcp4-derived-round-up", frame: tcp4(2*1448 + 100), size: 1448},
-		{name: "tcp6-derived-exact", frame: tcp6(2 * 1000), size: 1000},
-		{name: "tcp4-no-gso", frame: tcp4(1448), wantSegs: 1},
+		{name: "tcp4-derived-round-up", frame: tcp4Frame(t, 2*1448+100), size: 1448},
+		{name: "tcp6-derived-exact", frame: tcp6Frame(t, 2*1000), size: 1000},
+		{name: "tcp4-no-gso", frame: tcp4Frame(t, 1448), wantSegs: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := bpftest.ExpectedKey(tc.frame)
@@ -528,23 +516,15 @@ func TestStartCgroupAttachesAndDetaches(t *testing.T) {
 // owner. One iteration is the median of 5 runs of 1e6 repeats per
 // program; run it with -benchtime 1x.
 func BenchmarkCgroupPerPacket(b *testing.B) {
-	const (
-		repeat = 1_000_000
-		runs   = 5
-	)
 	bpftest.RequireRoot(b)
 	objs := loadObjects[bpfprog.CgroupObjects](b, objectSpec(b, bpfprog.LoadCgroup), testLoad{})
 	tc := loadObjects[bpfprog.TCObjects](b, objectSpec(b, bpfprog.LoadTC), testLoad{})
 	empty := bpftest.EmptyProgram(b, ebpf.CGroupSKB, cgPass)
 
-	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
-		bpftest.UDP(), bpftest.Payload(18))
-	if len(frame) != 60 {
-		b.Fatalf("frame is %d bytes, want 60", len(frame))
-	}
+	frame, _ := benchFrame(b)
 	var sumEmpty, sumTC, sumCg float64
 	for range b.N {
-		med, rets, err := bpftest.BenchmarkMedians(frame, repeat, runs, empty, tc.PktstatIngress, objs.PktstatCgIn)
+		med, rets, err := bpftest.BenchmarkMedians(frame, benchRepeat, benchRuns, empty, tc.PktstatIngress, objs.PktstatCgIn)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -556,8 +536,8 @@ func BenchmarkCgroupPerPacket(b *testing.B) {
 		sumCg += float64(med[2].Nanoseconds())
 	}
 	rows := readRaw(b, objs)
-	if len(rows) != 1 || rows[0].c.Packets < uint64(b.N*runs*repeat) {
-		b.Fatalf("the cgroup program counted %+v, want one row with >= %d packets", rows, b.N*runs*repeat)
+	if len(rows) != 1 || rows[0].c.Packets < uint64(b.N*benchRuns*benchRepeat) {
+		b.Fatalf("the cgroup program counted %+v, want one row with >= %d packets", rows, b.N*benchRuns*benchRepeat)
 	}
 	n := float64(b.N)
 	b.ReportMetric(0, "ns/op")

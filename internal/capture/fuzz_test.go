@@ -174,12 +174,7 @@ func randomStack(rng *rand.Rand, l7 []bpftest.L7Payload) []byte {
 		}
 		l4 := randomL4(rng, proto, l7)
 		tot := len(h) + len(l4)
-		switch rng.IntN(6) {
-		case 0:
-			tot = 0
-		case 1:
-			tot = rng.IntN(tot + 8)
-		}
+		tot = fuzzLength(rng, tot)
 		binary.BigEndian.PutUint16(h[2:], uint16(tot))
 		b = append(append(b, h...), l4...)
 	case 0x86DD:
@@ -220,12 +215,7 @@ func randomStack(rng *rand.Rand, l7 []bpftest.L7Payload) []byte {
 		*next = proto
 		l4 := randomL4(rng, proto, l7)
 		pl := len(chain) + len(l4)
-		switch rng.IntN(6) {
-		case 0:
-			pl = 0
-		case 1:
-			pl = rng.IntN(pl + 8)
-		}
+		pl = fuzzLength(rng, pl)
 		binary.BigEndian.PutUint16(h[4:], uint16(pl))
 		b = append(append(append(b, h...), chain...), l4...)
 	case 0x0806:
@@ -302,12 +292,7 @@ func randomL4(rng *rand.Rand, proto uint8, l7 []bpftest.L7Payload) []byte {
 	out := append(h, payload...)
 	if proto == 17 {
 		ulen := len(out)
-		switch rng.IntN(6) {
-		case 0:
-			ulen = 0
-		case 1:
-			ulen = rng.IntN(ulen + 8)
-		}
+		ulen = fuzzLength(rng, ulen)
 		binary.BigEndian.PutUint16(out[4:], uint16(ulen))
 	}
 	return out
@@ -319,4 +304,17 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 		b[i] = byte(rng.Uint32())
 	}
 	return b
+}
+
+// fuzzLength returns the length field to write for n bytes: n itself four
+// times in six, else 0 or a random value up to 7 past n, so that the
+// programs also meet lengths that lie.
+func fuzzLength(rng *rand.Rand, n int) int {
+	switch rng.IntN(6) {
+	case 0:
+		return 0
+	case 1:
+		return rng.IntN(n + 8)
+	}
+	return n
 }

@@ -177,10 +177,7 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 	if err := CheckKernelBTF(o.KernelBTF); err != nil {
 		return nil, err
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(o.Log)
 	spec, err := ProcessSpec(o.MaxEntries)
 	if err != nil {
 		return nil, err

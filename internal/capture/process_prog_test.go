@@ -427,14 +427,8 @@ func peekAndRead(t *testing.T, c net.Conn, n int) {
 // rows have each datagram's own addresses, the wildcard-bound receiver's
 // local address among them.
 func TestProcessDatagrams(t *testing.T) {
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	p, pr := startProcessOnPair(t)
 	self := os.Getpid()
-	pr, err := StartProcess(ProcessOptions{MaxEntries: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
 
 	var srv *net.UDPConn
 	if err := p.B.Do(func() (err error) { srv, err = net.ListenUDP("udp4", &net.UDPAddr{}); return }); err != nil {
@@ -484,14 +478,8 @@ func TestProcessDatagrams(t *testing.T) {
 // TestProcessMPTCP: an MPTCP connection is counted as TCP, with the
 // addresses and ports its application sees, on both ends.
 func TestProcessMPTCP(t *testing.T) {
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	p, pr := startProcessOnPair(t)
 	self := os.Getpid()
-	pr, err := StartProcess(ProcessOptions{MaxEntries: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
 	var ln net.Listener
 	if err := p.B.Do(func() (err error) {
 		var lc net.ListenConfig
@@ -529,4 +517,18 @@ func TestProcessMPTCP(t *testing.T) {
 		tcpKey(cl, sv, flow.Out, self): {Packets: 1, Bytes: 4321},
 		tcpKey(cl, sv, flow.In, self):  {Packets: 1, Bytes: 4321},
 	})
+}
+
+// startProcessOnPair makes a veth pair with pinned neighbours and starts
+// process mode with a small table; the tables close when the test ends.
+func startProcessOnPair(t *testing.T) (*testnet.Pair, *Process) {
+	t.Helper()
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	pr, err := StartProcess(ProcessOptions{MaxEntries: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	return p, pr
 }

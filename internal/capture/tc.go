@@ -37,21 +37,17 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
-	spec, err := bpfprog.LoadTC()
+	spec, err := sizedSpec(bpfprog.LoadTC, "TC", o.MaxEntries)
 	if err != nil {
-		return nil, fmt.Errorf("load TC object: %w", err)
+		return nil, err
 	}
-	flowtable.Size(spec, o.MaxEntries)
 	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!o.NoARP); err != nil {
 		return nil, fmt.Errorf("set arp_detail: %w", err)
 	}
 	if o.specHook != nil {
 		o.specHook(spec)
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(o.Log)
 	t := &TC{}
 	t.free = t.objs.Close
 	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
@@ -60,6 +56,8 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", loadError(err, o.MaxEntries), kernel.Hint("TC mode", 5, 7))
 	}
+	// Every mode names its own maps to flowtable: bpf2go gives each object
+	// types of its own, so the fields cannot be picked out in one place.
 	t.table, err = flowtable.New(flowtable.Maps{
 		Slot:      t.objs.FlowTables,
 		Flows:     t.objs.Flows,

@@ -169,37 +169,23 @@ func rows(s flow.Snapshot) string {
 // kernel set it, else the payload divided by gso_size, rounded up.
 func TestTCGSOAccounting(t *testing.T) {
 	h := loadHook(t, tcHook, testLoad{maxEntries: 64})
-	tcp4 := func(payload int) []byte {
-		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolTCP),
-			bpftest.TCP(), bpftest.Payload(payload))
-	}
-	tcp6 := func(payload int) []byte {
-		return bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolTCP),
-			bpftest.TCP(), bpftest.Payload(payload))
-	}
 	vlanTCP4 := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeDot1Q),
 		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4},
 		bpftest.IPv4(layers.IPProtocolTCP), bpftest.TCP(), bpftest.Payload(1448))
 	udp4 := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(1200))
 
-	for _, tc := range []struct {
-		name     string
-		frame    []byte
-		segs     uint32 // gso_segs
-		size     uint32 // gso_size
-		wantSegs uint64 // 0: derive from the payload
-	}{
-		{name: "tcp4-segs-45", frame: tcp4(1448), segs: 45, size: 1448, wantSegs: 45},
-		{name: "tcp6-segs-3", frame: tcp6(1428), segs: 3, size: 1428, wantSegs: 3},
+	for _, tc := range []gsoCase{
+		{name: "tcp4-segs-45", frame: tcp4Frame(t, 1448), segs: 45, size: 1448, wantSegs: 45},
+		{name: "tcp6-segs-3", frame: tcp6Frame(t, 1428), segs: 3, size: 1428, wantSegs: 3},
 		{name: "vlan-tcp4-segs-4", frame: vlanTCP4, segs: 4, size: 1448, wantSegs: 4},
 		{name: "udp4-segs-10", frame: udp4, segs: 10, size: 1200, wantSegs: 10},
 		// gso_segs 0: the program derives the count from gso_size.
-		{name: "tcp4-derived-round-up", frame: tcp4(2*1448 + 100), size: 1448},
-		{name: "tcp6-derived-exact", frame: tcp6(2 * 1000), size: 1000},
-		{name: "tcp4-derived-one", frame: tcp4(100), size: 1448},
+		{name: "tcp4-derived-round-up", frame: tcp4Frame(t, 2*1448+100), size: 1448},
+		{name: "tcp6-derived-exact", frame: tcp6Frame(t, 2*1000), size: 1000},
+		{name: "tcp4-derived-one", frame: tcp4Frame(t, 100), size: 1448},
 		// Not GSO at all: one packet of its own length.
-		{name: "tcp4-no-gso", frame: tcp4(1448), wantSegs: 1},
+		{name: "tcp4-no-gso", frame: tcp4Frame(t, 1448), wantSegs: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := bpftest.ExpectedKey(tc.frame)
@@ -303,4 +289,27 @@ func TestTCUntracked(t *testing.T) {
 		t.Errorf("rows + untracked = %+v, sent %+v", total, sent)
 	}
 	t.Logf("%d rows, untracked %+v (about %d flows), total %+v", len(snap.Flows), snap.UntrackedTotal(), snap.UntrackedFlows, total)
+}
+
+// gsoCase is a GSO skb for the GSO accounting tests: a frame, and the
+// skb's gso_segs and gso_size.
+type gsoCase struct {
+	name     string
+	frame    []byte
+	segs     uint32 // gso_segs
+	size     uint32 // gso_size
+	wantSegs uint64 // 0: derive from the payload
+}
+
+// tcp4Frame and tcp6Frame are frames of one TCP segment of payload bytes.
+func tcp4Frame(tb testing.TB, payload int) []byte {
+	tb.Helper()
+	return bpftest.Frame(tb, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolTCP),
+		bpftest.TCP(), bpftest.Payload(payload))
+}
+
+func tcp6Frame(tb testing.TB, payload int) []byte {
+	tb.Helper()
+	return bpftest.Frame(tb, bpftest.Eth(layers.EthernetTypeIPv6), bpftest.IPv6(layers.IPProtocolTCP),
+		bpftest.TCP(), bpftest.Payload(payload))
 }

@@ -114,11 +114,10 @@ type xdpLoad struct {
 
 func loadXDPWith(o xdpLoad) (*XDP, error) {
 	maxEntries, frags, offload, ifindex := o.maxEntries, o.frags, o.offload, o.ifindex
-	spec, err := bpfprog.LoadXDP()
+	spec, err := sizedSpec(bpfprog.LoadXDP, "XDP", maxEntries)
 	if err != nil {
-		return nil, fmt.Errorf("load XDP object: %w", err)
+		return nil, err
 	}
-	flowtable.Size(spec, maxEntries)
 	if err := spec.Variables[bpfprog.XDPVarFragsAware].Set(frags); err != nil {
 		return nil, fmt.Errorf("set frags_aware: %w", err)
 	}
@@ -132,10 +131,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	if offload {
 		prog.Ifindex = uint32(ifindex)
 	}
-	log := o.log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(o.log)
 	x := &XDP{frags: frags}
 	x.free = x.objs.Close
 	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/google/gopacket/layers"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
@@ -24,10 +23,6 @@ import (
 //
 //	go test -run '^$' -bench XDPPerPacket -benchtime 1x ./internal/capture/
 func BenchmarkXDPPerPacket(b *testing.B) {
-	const (
-		repeat = 1_000_000
-		runs   = 5
-	)
 	bpftest.RequireRoot(b)
 	multiBuffer, err := ProbeXDPFrags()
 	if err != nil {
@@ -45,15 +40,7 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 		progs = append(progs, h.progs[0].prog)
 	}
 
-	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
-		bpftest.UDP(), bpftest.Payload(18))
-	if len(frame) != 60 {
-		b.Fatalf("frame is %d bytes, want 60", len(frame))
-	}
-	key, err := bpftest.ExpectedKey(frame)
-	if err != nil {
-		b.Fatal(err)
-	}
+	frame, key := benchFrame(b)
 
 	// measure returns the medians in ns/packet of the empty program and of
 	// each loaded variant, and checks that each variant counted every run
@@ -63,7 +50,7 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 		for _, h := range loaded {
 			drainAll(b, h.tb)
 		}
-		med, rets, err := bpftest.BenchmarkMedians(frame, repeat, runs, progs...)
+		med, rets, err := bpftest.BenchmarkMedians(frame, benchRepeat, benchRuns, progs...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -82,8 +69,8 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 				b.Fatalf("variant %d counted rows %+v, want one of %+v", i, after.Flows, key)
 			}
 			got := after.Flows[0].Counters
-			if got.Packets < runs*repeat || got.Bytes != got.Packets*60 {
-				b.Fatalf("variant %d counted %+v, want >= %d packets of 60 bytes", i, got, runs*repeat)
+			if got.Packets < benchRuns*benchRepeat || got.Bytes != got.Packets*60 {
+				b.Fatalf("variant %d counted %+v, want >= %d packets of 60 bytes", i, got, benchRuns*benchRepeat)
 			}
 		}
 		ns := make([]float64, len(med))

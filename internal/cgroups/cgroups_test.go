@@ -161,6 +161,8 @@ func testTree(t *testing.T) (parent, child string) {
 
 // removeCgroup removes an empty cgroup, waiting briefly for exited
 // processes to leave it.
+// testnet's cgroups are removed the same way, but testnet imports this
+// package, so its tests cannot use testnet.
 func removeCgroup(t *testing.T, dir string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -10,23 +10,14 @@ import (
 func TestParseCgroup(t *testing.T) {
 	const dir = "/sys/fs/cgroup/system.slice/nginx.service"
 	want := Config{Timeout: 10 * time.Minute, MaxEntries: DefaultMaxEntries, TCAttach: TCAttachAuto, Mode: ModeCgroup, Cgroup: dir}
-	for _, args := range [][]string{
+	checkParseAll(t, want, [][]string{
 		{"-c", dir},
 		{"-c" + dir},
 		{"--cgroup", dir},
 		{"--cgroup=" + dir},
 		// -x given as false selects no mode, so it does not conflict.
 		{"--xdp=false", "-c", dir},
-	} {
-		got, err := Parse(args, io.Discard)
-		if err != nil {
-			t.Errorf("Parse(%q): %v", args, err)
-			continue
-		}
-		if got != want {
-			t.Errorf("Parse(%q) = %+v, want %+v", args, got, want)
-		}
-	}
+	})
 	got, err := Parse([]string{"-c", dir, "-j", "-t", "0", "--max-entries", "64"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -15,11 +15,7 @@ func TestParseListen(t *testing.T) {
 		}
 		return c
 	}
-	tests := []struct {
-		name string
-		args []string
-		want Config
-	}{
+	tests := []parseCase{
 		// A daemon runs until a signal: the timeout is 0 unless given.
 		{"host and port", []string{"--listen", "127.0.0.1:9864"}, daemon("127.0.0.1:9864", nil)},
 		{"bare port binds to loopback", []string{"--listen", ":9864"}, daemon("127.0.0.1:9864", nil)},
@@ -40,17 +36,7 @@ func TestParseListen(t *testing.T) {
 		{"cgroup mode", []string{"--listen", ":9864", "-c", "/sys/fs/cgroup"}, daemon("127.0.0.1:9864", func(c *Config) { c.Mode, c.Cgroup = ModeCgroup, "/sys/fs/cgroup" })},
 		{"xdp mode", []string{"--listen", ":9864", "-x"}, daemon("127.0.0.1:9864", func(c *Config) { c.Mode, c.XDPMode = ModeXDP, XDPModeAuto })},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.args, io.Discard)
-			if err != nil {
-				t.Fatalf("Parse(%q): %v", tt.args, err)
-			}
-			if got != tt.want {
-				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.args, got, tt.want)
-			}
-		})
-	}
+	checkParse(t, tests)
 }
 
 // TestParseNoListen checks that without --listen nothing changes: the

@@ -10,7 +10,7 @@ import (
 
 func TestParseProcess(t *testing.T) {
 	want := Config{Timeout: 10 * time.Minute, MaxEntries: DefaultMaxEntries, TCAttach: TCAttachAuto, Mode: ModeProcess, ProcessBackend: ProcessBackendAuto}
-	for _, args := range [][]string{
+	checkParseAll(t, want, [][]string{
 		{"-k"},
 		{"--kprobes"},
 		{"--process"},
@@ -20,16 +20,7 @@ func TestParseProcess(t *testing.T) {
 		{"--process", "--process-backend=AUTO"},
 		// -x given as false selects no mode.
 		{"--xdp=false", "-k"},
-	} {
-		got, err := Parse(args, io.Discard)
-		if err != nil {
-			t.Errorf("Parse(%q): %v", args, err)
-			continue
-		}
-		if got != want {
-			t.Errorf("Parse(%q) = %+v, want %+v", args, got, want)
-		}
-	}
+	})
 	for _, b := range []ProcessBackend{ProcessBackendTracepoint, ProcessBackendFentry, ProcessBackendKprobe} {
 		got, err := Parse([]string{"-k", "--process-backend", string(b), "-j", "-t", "0"}, io.Discard)
 		if err != nil {

@@ -198,3 +198,44 @@ func TestIsUsage(t *testing.T) {
 		t.Errorf("UsageError does not show or unwrap its cause: %q", u.Error())
 	}
 }
+
+// parseCase is a row of the tables that check the Config Parse makes of
+// args.
+type parseCase struct {
+	name string
+	args []string
+	want Config
+}
+
+// checkParse runs each case as a subtest: Parse(args) succeeds and returns
+// want.
+func checkParse(t *testing.T, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(tt.args, io.Discard)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tt.args, err)
+			}
+			if got != tt.want {
+				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+// checkParseAll fails unless every one of argss, the ways to spell one
+// command line, parses to want.
+func checkParseAll(t *testing.T, want Config, argss [][]string) {
+	t.Helper()
+	for _, args := range argss {
+		got, err := Parse(args, io.Discard)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", args, err)
+			continue
+		}
+		if got != want {
+			t.Errorf("Parse(%q) = %+v, want %+v", args, got, want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +15,7 @@ func TestParseTUI(t *testing.T) {
 		}
 		return c
 	}
-	tests := []struct {
-		name string
-		args []string
-		want Config
-	}{
+	tests := []parseCase{
 		// Timeout is 0 with -g: the table runs until the user quits.
 		{"-g", []string{"-g"}, tui(time.Second, 10*time.Second, nil)},
 		{"--tui", []string{"--tui"}, tui(time.Second, 10*time.Second, nil)},
@@ -33,17 +28,7 @@ func TestParseTUI(t *testing.T) {
 		{"with -i", []string{"-g", "-i", "veth0"}, tui(time.Second, 10*time.Second, func(c *Config) { c.Iface = "veth0" })},
 		{"with -x", []string{"-g", "-x"}, tui(time.Second, 10*time.Second, func(c *Config) { c.Mode, c.XDPMode = ModeXDP, XDPModeAuto })},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.args, io.Discard)
-			if err != nil {
-				t.Fatalf("Parse(%q): %v", tt.args, err)
-			}
-			if got != tt.want {
-				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.args, got, tt.want)
-			}
-		})
-	}
+	checkParse(t, tests)
 }
 
 func TestParseTUIUsageErrors(t *testing.T) {

@@ -15,11 +15,7 @@ func TestParseXDP(t *testing.T) {
 		c.Mode, c.XDPMode = ModeXDP, m
 		return c
 	}
-	tests := []struct {
-		name string
-		args []string
-		want Config
-	}{
+	tests := []parseCase{
 		{"no -x is TC", nil, defaults()},
 		{"-x defaults to auto", []string{"-x"}, xdp(XDPModeAuto)},
 		{"--xdp", []string{"--xdp"}, xdp(XDPModeAuto)},
@@ -39,17 +35,7 @@ func TestParseXDP(t *testing.T) {
 			return c
 		}()},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.args, &bytes.Buffer{})
-			if err != nil {
-				t.Fatalf("Parse(%q): %v", tt.args, err)
-			}
-			if got != tt.want {
-				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.args, got, tt.want)
-			}
-		})
-	}
+	checkParse(t, tests)
 }
 
 // TestParseXDPUsageErrors: an unknown --xdp_mode, --xdp_mode without -x,

@@ -187,6 +187,9 @@ func (k Key) ARPOp() (op uint16, ok bool) {
 
 func unset(a netip.Addr) bool { return !a.IsValid() || a.IsUnspecified() }
 
+// The namers below are lookup tables, one a protocol registry: they share
+// the shape of a switch, not any values, so there is nothing to share.
+
 // ARPOpName names ARP opcodes as pktstat-bpf does (RFC 826, RFC 903).
 func ARPOpName(op uint16) string {
 	switch op {

@@ -114,6 +114,9 @@ func TestCountersAddUpDrains(t *testing.T) {
 	c := New(Options{Pipeline: pipeline.New(src, nil), Iface: "pa0", MaxEntries: 4096})
 	names := []string{"pktstat_packets_total", "pktstat_bytes_total", "pktstat_untracked_packets_total",
 		"pktstat_untracked_bytes_total", "pktstat_untracked_flows", "pktstat_flow_table_entries"}
+	// Both scrapes' expositions are written out whole, HELP lines and all:
+	// the text a scraper reads is what this test checks, so it is not built
+	// from the same values by a helper.
 	first := `
 # HELP pktstat_bytes_total Bytes counted by the eBPF programs in flows with a row of their own, by direction and protocol.
 # TYPE pktstat_bytes_total counter

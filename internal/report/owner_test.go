@@ -38,11 +38,7 @@ func ownerReport() Report {
 }
 
 func TestWritePlainOwnerRows(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WritePlain(&buf, ownerReport()); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "owner.plain.golden", buf.Bytes())
+	buf := writeGolden(t, WritePlain, ownerReport(), "owner.plain.golden")
 	want := []string{
 		"bitrate: 830.32 Kbps, packets: 140, bytes: 207580, proto: TCP, src: 198.18.0.1:443, dst: 198.18.0.2:51000, pid: 812, comm: nginx, cgroup: /sys/fs/cgroup/system.slice/nginx.service",
 		"bitrate: 14.77 Kbps, packets: 71, bytes: 3692, proto: TCP, src: 198.18.0.2:51000, dst: 198.18.0.1:443, pid: 812, comm: nginx, cgroup: /sys/fs/cgroup/system.slice/nginx.service",
@@ -65,11 +61,7 @@ func TestWritePlainOwnerRows(t *testing.T) {
 }
 
 func TestWriteJSONOwnerFields(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WriteJSON(&buf, ownerReport()); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "owner.json.golden", buf.Bytes())
+	buf := writeGolden(t, WriteJSON, ownerReport(), "owner.json.golden")
 	var rows []map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &rows); err != nil {
 		t.Fatalf("report is not a JSON array of objects: %v", err)

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -15,12 +14,6 @@ import (
 // protoReport has one row per protocol with fields of its own, and rows
 // with application protocols. Counters differ so that the order is fixed.
 func protoReport() Report {
-	ip4 := func(proto uint8, src, dst string, sport, dport uint16) flow.Key {
-		return flow.Key{EtherType: flow.EtherTypeIPv4, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport}
-	}
-	ip6 := func(proto uint8, src, dst string, sport, dport uint16) flow.Key {
-		return flow.Key{EtherType: flow.EtherTypeIPv6, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport}
-	}
 	espFrag := ip4(flow.ProtoESP, "198.18.0.9", "198.18.0.10", 0, 0)
 	espFrag.Flags = flow.Fragment
 	arpBad := flow.Key{EtherType: flow.EtherTypeARP, Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified(), Flags: flow.Malformed}
@@ -49,11 +42,7 @@ func protoReport() Report {
 }
 
 func TestWritePlainProtoRows(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WritePlain(&buf, protoReport()); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "proto.plain.golden", buf.Bytes())
+	buf := writeGolden(t, WritePlain, protoReport(), "proto.plain.golden")
 	lines := strings.Split(buf.String(), "\n")
 	tails := []string{
 		"proto: TCP, l7: TLS, src: 198.18.0.1:41000, dst: 198.18.0.2:443",
@@ -80,14 +69,10 @@ func TestWritePlainProtoRows(t *testing.T) {
 }
 
 func TestWriteJSONProtoFields(t *testing.T) {
-	var buf bytes.Buffer
 	r := protoReport()
-	if err := WriteJSON(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "proto.json.golden", buf.Bytes())
+	buf := writeGolden(t, WriteJSON, r, "proto.json.golden")
 	var rows []map[string]any
-	dec := json.NewDecoder(&buf)
+	dec := json.NewDecoder(buf)
 	dec.UseNumber()
 	if err := dec.Decode(&rows); err != nil {
 		t.Fatal(err)

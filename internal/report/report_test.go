@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,14 +26,21 @@ var (
 	a2 = netip.MustParseAddr("198.18.0.2")
 )
 
+// ip4 and ip6 are the keys of an IPv4 and an IPv6 flow.
+func ip4(proto uint8, src, dst string, sport, dport uint16) flow.Key {
+	return ipKey(flow.EtherTypeIPv4, proto, src, dst, sport, dport)
+}
+
+func ip6(proto uint8, src, dst string, sport, dport uint16) flow.Key {
+	return ipKey(flow.EtherTypeIPv6, proto, src, dst, sport, dport)
+}
+
+func ipKey(etherType uint16, proto uint8, src, dst string, sport, dport uint16) flow.Key {
+	return flow.Key{EtherType: etherType, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport}
+}
+
 // sampleReport has one row of every kind a report renders differently.
 func sampleReport() Report {
-	ip4 := func(proto uint8, src, dst string, sport, dport uint16) flow.Key {
-		return flow.Key{EtherType: flow.EtherTypeIPv4, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport}
-	}
-	ip6 := func(proto uint8, src, dst string, sport, dport uint16) flow.Key {
-		return flow.Key{EtherType: flow.EtherTypeIPv6, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sport, DstPort: dport}
-	}
 	vlan := ip4(flow.ProtoTCP, "198.18.1.1", "198.18.1.2", 80, 40000)
 	vlan.VLAN = 100
 	// A non-first fragment: whatever sits in the port fields is not a port
@@ -91,19 +99,11 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestWritePlainGolden(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WritePlain(&buf, sampleReport()); err != nil {
-		t.Fatalf("WritePlain: %v", err)
-	}
-	golden(t, "report.plain.golden", buf.Bytes())
+	writeGolden(t, WritePlain, sampleReport(), "report.plain.golden")
 }
 
 func TestWriteJSONGolden(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WriteJSON(&buf, sampleReport()); err != nil {
-		t.Fatalf("WriteJSON: %v", err)
-	}
-	golden(t, "report.json.golden", buf.Bytes())
+	writeGolden(t, WriteJSON, sampleReport(), "report.json.golden")
 }
 
 // TestWritePlainPktstatLine renders the example row of pktstat-bpf's
@@ -316,4 +316,16 @@ func TestWritersReportWriteErrors(t *testing.T) {
 	if err := WriteJSON(&failWriter{}, empty); !errors.Is(err, errDiskFull) {
 		t.Errorf("WriteJSON of an empty report to a failing writer: error = %v, want %v", err, errDiskFull)
 	}
+}
+
+// writeGolden writes r with write and compares the output with the golden
+// file name; it returns the output for the test's own checks.
+func writeGolden(t *testing.T, write func(io.Writer, Report) error, r Report, name string) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, name, buf.Bytes())
+	return &buf
 }

@@ -80,29 +80,25 @@ func (m *Model) read(d time.Duration, s flow.Snapshot) {
 	m.Update(readingMsg{snap: drain, at: at(d)})
 }
 
+// namedKeys are the keys keyMsg knows by name.
+var namedKeys = map[string]tea.KeyType{
+	"down":      tea.KeyDown,
+	"up":        tea.KeyUp,
+	"pgdown":    tea.KeyPgDown,
+	"pgup":      tea.KeyPgUp,
+	"home":      tea.KeyHome,
+	"end":       tea.KeyEnd,
+	"esc":       tea.KeyEsc,
+	"enter":     tea.KeyEnter,
+	"ctrl+c":    tea.KeyCtrlC,
+	"backspace": tea.KeyBackspace,
+}
+
 func keyMsg(k string) tea.KeyMsg {
-	switch k {
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
-	case "pgup":
-		return tea.KeyMsg{Type: tea.KeyPgUp}
-	case "home":
-		return tea.KeyMsg{Type: tea.KeyHome}
-	case "end":
-		return tea.KeyMsg{Type: tea.KeyEnd}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
-	case "backspace":
-		return tea.KeyMsg{Type: tea.KeyBackspace}
-	case " ":
+	if t, ok := namedKeys[k]; ok {
+		return tea.KeyMsg{Type: t}
+	}
+	if k == " " {
 		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}

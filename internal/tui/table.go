@@ -66,6 +66,10 @@ func compareAddrPort(a netip.Addr, ap uint16, b netip.Addr, bp uint16) int {
 // comparator returns the order of s: ties are broken by the other counters
 // and finally by the key, so rows never swap places between refreshes
 // unless their numbers did. reverse flips the whole order.
+//
+// The bitrate and packet-rate orders are the same code with the two rates
+// swapped; they stay plain field compares, not one function taking the
+// fields as arguments, as they run on every refresh's sort of the table.
 func comparator(s SortKey, reverse bool) func(a, b *Flow) int {
 	var c func(a, b *Flow) int
 	switch s {

@@ -89,9 +89,7 @@ func wantCreds(t *testing.T, pid int, caps []string) {
 // the traffic sent, and SIGINT ends it with exit code 0 and nothing left
 // attached.
 func TestE2ECapsTCDaemon(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	const addr = "127.0.0.1:9864"
 	tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "--listen", addr)...)
 	wantCreds(t, tl.PID(), modeCaps)
@@ -142,9 +140,7 @@ func TestE2ECapsTCDaemon(t *testing.T) {
 // TestE2ECapsXDP counts ingress with XDP as nobody with the same three
 // capabilities.
 func TestE2ECapsXDP(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "-x", "-t", "0", "-j")...)
 	wantCreds(t, tl.PID(), modeCaps)
 	const n, size = 100, 64
@@ -163,9 +159,7 @@ func TestE2ECapsXDP(t *testing.T) {
 // borrow them with pidfd_getfd) give access to: without them the row has
 // no PID and the tool warns, with them the row has the owner.
 func TestE2ECapsCgroup(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	parent, child := harness.MakeCgroupTree(t)
 	h := harness.StartCgroupHelper(t, p.A, child)
 
@@ -222,9 +216,7 @@ func TestE2ECapsCgroup(t *testing.T) {
 // Without CAP_DAC_READ_SEARCH, open_by_handle_at is refused, so the tool
 // names cgroups by walking the tree, and says so; with it, it does not.
 func TestE2ECapsProcess(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	dirs := harness.MakeProcessCgroups(t, "caps")
 	h := harness.StartProcessHelper(t, p.A, dirs["caps"], "pktproc-caps")
 	for i, caps := range [][]string{modeCaps, append(slices.Clone(modeCaps), "cap_dac_read_search")} {
@@ -300,9 +292,7 @@ func TestE2ECapsOneLess(t *testing.T) {
 // exports them, and the ingress program has run at least once per received
 // datagram.
 func TestE2ECapsBPFStats(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	caps := append(append([]string(nil), modeCaps...), "cap_sys_admin")
 	const addr = "127.0.0.1:9864"
 	tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "--listen", addr, "--bpf-stats")...)

@@ -129,9 +129,7 @@ func exchangeTCP(t *testing.T, h *harness.Helper, hid string, out *net.TCPConn, 
 // one row per direction. Traffic between two sockets of the test process,
 // outside the cgroup, crosses the same veth and must not appear.
 func TestE2ECgroup(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	harness.OffloadsOff(t, p.A)
 	harness.OffloadsOff(t, p.B)
 	parent, child := harness.MakeCgroupTree(t)
@@ -196,15 +194,9 @@ func cgroupTCPCases(t *testing.T, p *testnet.Pair, h *harness.Helper, lAddr neti
 
 	// 1. The connection from before start-up (its socket was seeded).
 	upP := harness.FlowID{Proto: "TCP", Src: harness.ParseAddrPort(t, resP[1]), Dst: harness.ParseAddrPort(t, resP[2])}
-	before, err := p.A.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := harness.SNMP(t, p.A)
 	exchangeTCP(t, h, resP[0], outP, 40_000, 25_000)
-	after, err := p.A.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := harness.SNMP(t, p.A)
 	// The hooks must have seen GSO skbs, or the segment arithmetic went
 	// untested: IP handed fewer skbs to the device than TCP sent segments.
 	skbs, segs := after["Ip.OutRequests"]-before["Ip.OutRequests"], after["Tcp.OutSegs"]-before["Tcp.OutSegs"]
@@ -390,9 +382,7 @@ func checkCgroupRows(t *testing.T, p *testnet.Pair, tl *harness.Tool, sn *harnes
 // TestE2ECgroupEndings checks that nothing stays on the cgroup however the
 // tool ends, and that a normal end prints the plain report with the owner.
 func TestE2ECgroupEndings(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	parent, child := harness.MakeCgroupTree(t)
 	h := harness.StartCgroupHelper(t, p.A, child)
 	out, err := p.B.ListenUDP(netip.AddrPortFrom(p.B.IPv4, 0))
@@ -404,14 +394,7 @@ func TestE2ECgroupEndings(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		tl := harness.StartTool(t, p.B, bin, "-c", parent, "-t", "3s")
 		res := h.Call(t, "udp udp4 %s %s", netip.AddrPortFrom(p.A.IPv4, 0), out.LocalAddr().(*net.UDPAddr).AddrPort())
-		h.Call(t, "write %s 2 64", res[0])
-		if got, err := testnet.ReadUDP(out, 2, 64, 5*time.Second); err != nil {
-			t.Fatalf("%d of 2 datagrams arrived: %v", got, err)
-		}
-		code, err := tl.Wait(harness.ToolWait)
-		if err != nil || code != 0 {
-			t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
-		}
+		writeTwoThenWait(t, h, res[0], out, tl)
 		harness.WantNothingAttached(t, parent, "the timeout")
 		// Two datagrams of 64 bytes: 2 x (20 + 8 + 64) bytes of IP.
 		tail := fmt.Sprintf(", packets: 2, bytes: 184, proto: UDP, src: %s, dst: %s, pid: %d, comm: %s, cgroup: %s\n",
@@ -471,5 +454,21 @@ func TestE2ECgroupBadInput(t *testing.T) {
 			r := harness.RunBinary(t, exec.Command(bin, append(c.args, "-t", "1s")...), nil)
 			r.Want(t, c.code, c.parts...)
 		})
+	}
+}
+
+// writeTwoThenWait has h's socket sock send two datagrams of 64 bytes to
+// out, waits until both arrived, and then until the tool tl exits 0 at its
+// -t timeout: the "timeout" ending of TestE2ECgroupEndings and
+// TestE2EProcessEndings.
+func writeTwoThenWait(t *testing.T, h *harness.Helper, sock string, out *net.UDPConn, tl *harness.Tool) {
+	t.Helper()
+	h.Call(t, "write %s 2 64", sock)
+	if got, err := testnet.ReadUDP(out, 2, 64, 5*time.Second); err != nil {
+		t.Fatalf("%d of 2 datagrams arrived: %v", got, err)
+	}
+	code, err := tl.Wait(harness.ToolWait)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
 	}
 }

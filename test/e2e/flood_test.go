@@ -74,9 +74,7 @@ func TestE2EFlood(t *testing.T) {
 }
 
 func testFlood(t *testing.T, trafgen string, modeArgs []string) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	disableIPv6(t, p)
 
 	const (
@@ -146,9 +144,7 @@ func testFlood(t *testing.T, trafgen string, modeArgs []string) {
 // bursts across several intervals: the per-interval counts add up to
 // exactly what was sent, and each line's totals add up its rows.
 func TestE2EIntervals(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	disableIPv6(t, p)
 	const (
 		bursts  = 6
@@ -227,17 +223,12 @@ func captureWithoutDrops(t *testing.T, p *testnet.Pair, n uint64, start func() (
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		stop := start()
-		link0, err := p.A.LinkStats()
-		if err != nil {
-			t.Fatal(err)
-		}
+		link0 := harness.LinkStats(t, p.A)
 		ip0 := harness.IPReceives(t, p.A)
 		send()
 		link1 := link0
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if link1, err = p.A.LinkStats(); err != nil {
-				t.Fatal(err)
-			}
+			link1 = harness.LinkStats(t, p.A)
 			if link1.RxPackets+link1.RxDropped-link0.RxPackets-link0.RxDropped >= n {
 				break
 			}
@@ -266,9 +257,7 @@ func TestE2EIntervalChurnBoundedMemory(t *testing.T) {
 	if err != nil {
 		t.Skip("skipped: needs trafgen; install the Debian package netsniff-ng")
 	}
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	disableIPv6(t, p)
 	const n = 1_600_000
 	frame := harness.UDPFrameTo(t, p, [4]byte{198, 18, 0, 99}, 9, 9, make([]byte, 18))

@@ -64,10 +64,7 @@ func TestE2ENonLinear(t *testing.T) {
 	// Ahead of ours, so it sees the skbs as our program receives them.
 	probe := harness.NewCounterProg(t, "nonlinear_probe", len(frame), harness.EthLen+harness.IPv4Len+harness.UDPLen)
 	harness.AttachTCXHead(t, p.A, probe.Prog, ebpf.AttachTCXIngress)
-	rx0, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rx0 := harness.LinkStats(t, p.A)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -79,10 +76,7 @@ func TestE2ENonLinear(t *testing.T) {
 		t.Fatalf("trafgen: %v\n%s", err, out)
 	}
 	took := time.Since(begin)
-	rx1, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rx1 := harness.LinkStats(t, p.A)
 	// The hooks run after the veth counted a frame as received; the tool
 	// stops only once the probe, on the same hook, has seen them all.
 	for deadline := time.Now().Add(5 * time.Second); probe.Count(t, 0) < n && time.Now().Before(deadline); {

@@ -20,12 +20,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
 
@@ -68,11 +67,25 @@ func (e procExpect) add(proto string, src, dst netip.AddrPort, bytes uint64, fro
 	}
 }
 
+// tcpRound has cli write up writes of upSize bytes on its end c of a
+// connection (as "dial" answers: id, local and remote address) and srv
+// read them on its end s, then srv write down writes of downSize bytes
+// and cli read them; both directions are expected rows, with the system
+// calls each side counted.
+func (e procExpect) tcpRound(t *testing.T, cli *harness.Helper, c []string, srv *harness.Helper, s []string, up, upSize, down, downSize uint64) {
+	t.Helper()
+	src, dst := harness.ParseAddrPort(t, c[1]), harness.ParseAddrPort(t, c[2])
+	sends := cli.CallInt(t, "write %s %d %d", c[0], up, upSize)
+	reads := srv.CallInt(t, "read %s %d", s[0], up*upSize)
+	e.add("TCP", src, dst, up*upSize, cli, sends, srv, reads)
+	sends = srv.CallInt(t, "write %s %d %d", s[0], down, downSize)
+	reads = cli.CallInt(t, "read %s %d", c[0], down*downSize)
+	e.add("TCP", dst, src, down*downSize, srv, sends, cli, reads)
+}
+
 // TestE2EProcess is the end-to-end scenario; see the top of this file.
 func TestE2EProcess(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	// Ping sockets need the group to be allowed, per namespace.
 	p.A.Sysctl(t, "net.ipv4.ping_group_range=0 0")
 	dirs := harness.MakeProcessCgroups(t, "srv", "cli1", "cli2")
@@ -104,26 +117,14 @@ func TestE2EProcess(t *testing.T) {
 
 	// TCP over IPv4 on the connection from before start-up: 3 writes of
 	// 7000 bytes up, 2 of 5000 down.
-	c1src, c1dst := harness.ParseAddrPort(t, c1[1]), harness.ParseAddrPort(t, c1[2])
-	sends := cli1.CallInt(t, "write %s 3 7000", c1[0])
-	reads := srv.CallInt(t, "read %s 21000", s1[0])
-	want.add("TCP", c1src, c1dst, 21000, cli1, sends, srv, reads)
-	sends = srv.CallInt(t, "write %s 2 5000", s1[0])
-	reads = cli1.CallInt(t, "read %s 10000", c1[0])
-	want.add("TCP", c1dst, c1src, 10000, srv, sends, cli1, reads)
+	want.tcpRound(t, cli1, c1, srv, s1, 3, 7000, 2, 5000)
 
 	// TCP over IPv6, accepted after start-up on the listener from before:
 	// the accepted socket inherits the listener's owner, the server.
 	acc2 := srv.Send(t, "accept")
 	c2 := cli2.Call(t, "dial tcp6 [%s]:%s", p.B.IPv6, lport)
 	s2 := acc2()
-	c2src, c2dst := harness.ParseAddrPort(t, c2[1]), harness.ParseAddrPort(t, c2[2])
-	sends = cli2.CallInt(t, "write %s 4 3000", c2[0])
-	reads = srv.CallInt(t, "read %s 12000", s2[0])
-	want.add("TCP", c2src, c2dst, 12000, cli2, sends, srv, reads)
-	sends = srv.CallInt(t, "write %s 1 9000", s2[0])
-	reads = cli2.CallInt(t, "read %s 9000", c2[0])
-	want.add("TCP", c2dst, c2src, 9000, srv, sends, cli2, reads)
+	want.tcpRound(t, cli2, c2, srv, s2, 4, 3000, 1, 9000)
 
 	// UDP: the server has one unconnected socket bound to the wildcard
 	// address of both families. Client 1 sends over a connected IPv4
@@ -132,36 +133,30 @@ func TestE2EProcess(t *testing.T) {
 	uport := harness.ParseAddrPort(t, us[1]).Port()
 	u1 := cli1.Call(t, "udp udp4 %s:0 %s:%d", p.A.IPv4, p.B.IPv4, uport)
 	u1src, u1dst := harness.ParseAddrPort(t, u1[1]), netip.AddrPortFrom(p.B.IPv4, uport)
-	serve := srv.Send(t, "serve %s 5 120", us[0])
-	cli1.Call(t, "write %s 5 300", u1[0])
-	cli1.Call(t, "recv %s 5 120", u1[0])
-	if got := serve(); got[0] != "1500" {
-		t.Fatalf("the server received %s bytes from client 1, want 1500", got[0])
+	// udpRound: cli sends n datagrams of size bytes with send (a "write"
+	// on a connected socket or a "sendto"), the server answers each with
+	// reply bytes, and cli receives them on sock; both directions are
+	// expected rows.
+	udpRound := func(cli *harness.Helper, who, send, sock string, src, dst netip.AddrPort, n, size, reply uint64) {
+		t.Helper()
+		serve := srv.Send(t, "serve %s %d %d", us[0], n, reply)
+		cli.Call(t, "%s %d %d", send, n, size)
+		cli.Call(t, "recv %s %d %d", sock, n, reply)
+		if got := serve(); got[0] != strconv.FormatUint(n*size, 10) {
+			t.Fatalf("the server received %s bytes from %s, want %d", got[0], who, n*size)
+		}
+		want.add("UDP", src, dst, n*size, cli, n, srv, n)
+		want.add("UDP", dst, src, n*reply, srv, n, cli, n)
 	}
-	want.add("UDP", u1src, u1dst, 5*300, cli1, 5, srv, 5)
-	want.add("UDP", u1dst, u1src, 5*120, srv, 5, cli1, 5)
+	udpRound(cli1, "client 1", "write "+u1[0], u1[0], u1src, u1dst, 5, 300, 120)
 
 	// Client 1's socket from before start-up sends with sendto.
 	u0src := harness.ParseAddrPort(t, u0[1])
-	serve = srv.Send(t, "serve %s 2 50", us[0])
-	cli1.Call(t, "sendto %s %s 2 400", u0[0], u1dst)
-	cli1.Call(t, "recv %s 2 50", u0[0])
-	if got := serve(); got[0] != "800" {
-		t.Fatalf("the server received %s bytes from client 1's older socket, want 800", got[0])
-	}
-	want.add("UDP", u0src, u1dst, 2*400, cli1, 2, srv, 2)
-	want.add("UDP", u1dst, u0src, 2*50, srv, 2, cli1, 2)
+	udpRound(cli1, "client 1's older socket", fmt.Sprintf("sendto %s %s", u0[0], u1dst), u0[0], u0src, u1dst, 2, 400, 50)
 
 	u2 := cli2.Call(t, "udp udp6 [%s]:0", p.A.IPv6)
 	u2src, u2dst := harness.ParseAddrPort(t, u2[1]), netip.AddrPortFrom(p.B.IPv6, uport)
-	serve = srv.Send(t, "serve %s 3 40", us[0])
-	cli2.Call(t, "sendto %s %s 3 700", u2[0], u2dst)
-	cli2.Call(t, "recv %s 3 40", u2[0])
-	if got := serve(); got[0] != "2100" {
-		t.Fatalf("the server received %s bytes from client 2, want 2100", got[0])
-	}
-	want.add("UDP", u2src, u2dst, 3*700, cli2, 3, srv, 3)
-	want.add("UDP", u2dst, u2src, 3*40, srv, 3, cli2, 3)
+	udpRound(cli2, "client 2", fmt.Sprintf("sendto %s %s", u2[0], u2dst), u2[0], u2src, u2dst, 3, 700, 40)
 
 	// ICMP, one pinger at a time (a raw socket sees every echo reply of
 	// its namespace): the echo replies come from B's kernel, which is no
@@ -251,9 +246,7 @@ func checkProcRows(t *testing.T, rows []harness.Row, want procExpect, helpers ..
 // the process that makes the calls: the worker, with its own name and
 // cgroup.
 func TestE2EProcessWorker(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	dirs := harness.MakeProcessCgroups(t, "worker", "cli")
 	tl := harness.StartTool(t, p.B, bin, "-k", "-t", "0", "-j")
 
@@ -278,13 +271,7 @@ func TestE2EProcessWorker(t *testing.T) {
 	s := accepted()
 
 	want := procExpect{}
-	src, dst := harness.ParseAddrPort(t, c[1]), harness.ParseAddrPort(t, c[2])
-	sends := cli.CallInt(t, "write %s 3 4000", c[0])
-	reads := worker.CallInt(t, "read %s 12000", s[0])
-	want.add("TCP", src, dst, 12000, cli, sends, worker, reads)
-	sends = worker.CallInt(t, "write %s 2 6000", s[0])
-	reads = cli.CallInt(t, "read %s 12000", c[0])
-	want.add("TCP", dst, src, 12000, worker, sends, cli, reads)
+	want.tcpRound(t, cli, c, worker, s, 3, 4000, 2, 6000)
 
 	harness.StopTool(t, tl, syscall.SIGTERM)
 	for _, r := range checkProcRows(t, harness.Report(t, tl), want, worker, cli) {
@@ -297,9 +284,7 @@ func TestE2EProcessWorker(t *testing.T) {
 // TestE2EProcessEndings checks the plain report's owner fields, and that
 // the tool leaves no program behind however it ends.
 func TestE2EProcessEndings(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	dirs := harness.MakeProcessCgroups(t, "plain")
 	h := harness.StartProcessHelper(t, p.A, dirs["plain"], "pktproc-plain")
 	out, err := p.B.ListenUDP(netip.AddrPortFrom(p.B.IPv4, 0))
@@ -312,14 +297,7 @@ func TestE2EProcessEndings(t *testing.T) {
 		tl := harness.StartTool(t, p.B, bin, "-k", "-t", "2s")
 		progs := harness.ToolPrograms(t, tl.PID())
 		res := h.Call(t, "udp udp4 %s:0 %s", p.A.IPv4, out.LocalAddr().(*net.UDPAddr).AddrPort())
-		h.Call(t, "write %s 2 64", res[0])
-		if got, err := testnet.ReadUDP(out, 2, 64, 5*time.Second); err != nil {
-			t.Fatalf("%d of 2 datagrams arrived: %v", got, err)
-		}
-		code, err := tl.Wait(harness.ToolWait)
-		if err != nil || code != 0 {
-			t.Fatalf("exit %d, %v\nstderr:\n%s", code, err, tl.Stderr())
-		}
+		writeTwoThenWait(t, h, res[0], out, tl)
 		harness.WantProgramsGone(t, progs)
 		// Two datagrams of 64 payload bytes, sent by the helper.
 		tail := fmt.Sprintf(", packets: 2, bytes: 128, proto: UDP, src: %s, dst: %s, pid: %d, comm: pktproc-plain, cgroup: %s",

@@ -9,14 +9,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,6 +25,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
@@ -237,9 +233,7 @@ func wantVLANRow(t *testing.T, rows []harness.Row, f harness.UDPFlow, v vlanCase
 // every one the tagger tagged. The rows must name the outer VLAN and count
 // the tags' bytes.
 func TestE2EVLANTC(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	const n = 100
 	tl := harness.StartCapture(t, p.A, bin)
 	type result struct {
@@ -288,9 +282,7 @@ func TestE2EVLANTC(t *testing.T) {
 // 802.1Q and QinQ frames from B: XDP runs before the kernel moves any tag,
 // so it finds them all in the frame.
 func TestE2EVLANXDP(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	const n = 100
 	tl := harness.StartCapture(t, p.A, bin, "-x")
 	var ins []harness.UDPFlow
@@ -410,22 +402,6 @@ func arpFields(r harness.Row) harness.Row {
 		SrcPort: r.SrcPort, DstPort: r.DstPort, VLAN: r.VLAN, AppProto: r.AppProto, ARPOp: r.ARPOp, Dir: r.Dir}
 }
 
-// l7TestCert is a self-signed TLS certificate for example.test.
-func l7TestCert(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"example.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestE2EL7TCP opens real TCP connections from A to B, with the tool in
 // TC mode on A: an HTTP/1.1 request to port 5443 and a TLS handshake to
 // port 8080, the other way round from what ports suggest. A's TCP stack
@@ -434,9 +410,7 @@ func l7TestCert(t *testing.T) tls.Certificate {
 // first payload bytes were non-linear. Both rows of each connection must
 // name the protocol.
 func TestE2EL7TCP(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	httpAddr := netip.AddrPortFrom(p.B.IPv4, 5443)
 	tlsAddr := netip.AddrPortFrom(p.B.IPv4, 8080)
 
@@ -453,7 +427,7 @@ func TestE2EL7TCP(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
 	go srv.Serve(hl)
 	defer srv.Close()
-	go srv.Serve(tls.NewListener(tlsl, &tls.Config{Certificates: []tls.Certificate{l7TestCert(t)}}))
+	go srv.Serve(tls.NewListener(tlsl, &tls.Config{Certificates: []tls.Certificate{bpftest.SelfSignedCert(t)}}))
 
 	// The request, as the client will write it, fixes the frame length
 	// the probe looks for: Ethernet, IPv4, TCP with timestamps (32 bytes).

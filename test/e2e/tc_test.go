@@ -29,9 +29,7 @@ import (
 // ingress, A->B is A's egress. Every datagram reached its receiver, so
 // every one crossed A's hooks.
 func TestE2EUDP(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	const n = 1000
 	payload := bytes.Repeat([]byte{0x5a}, 200)
 	ap := func(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
@@ -70,12 +68,8 @@ func TestE2EUDP(t *testing.T) {
 // off in both namespaces so that every ACK has the same header length,
 // whatever was lost.
 func TestE2ETCPBulk(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
-	for _, e := range []testnet.End{p.A, p.B} {
-		e.Sysctl(t, "net.ipv4.tcp_sack=0")
-	}
+	bin, p := harness.BinaryAndPair(t)
+	harness.NoSACK(t, p)
 	const size = 8 << 20
 	src := netip.AddrPortFrom(p.A.IPv4, 41200)
 	dst := netip.AddrPortFrom(p.B.IPv4, 5201)
@@ -104,40 +98,16 @@ func TestE2ETCPBulk(t *testing.T) {
 	// the veth.
 	tl := harness.StartCapture(t, p.A, bin)
 	tlB := harness.StartCapture(t, p.B, bin)
-	snmpA0, err := p.A.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	snmpB0, err := p.B.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	link0, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	linkB0, err := p.B.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	snmpA0 := harness.SNMP(t, p.A)
+	snmpB0 := harness.SNMP(t, p.B)
+	link0 := harness.LinkStats(t, p.A)
+	linkB0 := harness.LinkStats(t, p.B)
 
 	info := harness.SendTCP(t, p, ln, src, dst, size)
-	snmpA1, err := p.A.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	snmpB1, err := p.B.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	link1, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	linkB1, err := p.B.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	snmpA1 := harness.SNMP(t, p.A)
+	snmpB1 := harness.SNMP(t, p.B)
+	link1 := harness.LinkStats(t, p.A)
+	linkB1 := harness.LinkStats(t, p.B)
 	rows := harness.StopCapture(t, tl, syscall.SIGINT)
 	rowsB := harness.StopCapture(t, tlB, syscall.SIGINT)
 
@@ -252,9 +222,7 @@ func (pg pinger) ping(e testnet.End, n int, data []byte) error {
 // TestE2EPing sends 5 echo requests from A to B, over ICMPv4 and ICMPv6,
 // and waits for each reply: one row of 5 requests and one of 5 replies each.
 func TestE2EPing(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	const n = 5
 	data := bytes.Repeat([]byte{0xa5}, 56) // ping(8)'s default size
 	cases := []struct {
@@ -298,9 +266,7 @@ func typeNumber(typ icmp.Type) int {
 // exit code 0 and a report with the traffic of the run; and that a timeout
 // ends one by itself the same way.
 func TestE2ESignals(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	const n = 3
 	payload := bytes.Repeat([]byte{1}, 100)
 	frame := uint64(harness.EthLen + harness.IPv4Len + harness.UDPLen + len(payload))

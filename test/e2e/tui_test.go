@@ -523,9 +523,7 @@ func TestE2ETUIOtherModes(t *testing.T) {
 // TestE2ETUICgroup: the live table in cgroup mode shows a process inside
 // the cgroup with its PID and name, and its datagrams' exact L3 bytes.
 func TestE2ETUICgroup(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	parent, child := harness.MakeCgroupTree(t)
 	h := harness.StartCgroupHelper(t, p.A, child)
 	const n, size = 25, 200
@@ -641,9 +639,7 @@ var untrackedRE = regexp.MustCompile(`^! flow table full \(2/2\), raise --max-en
 // that, the header warns, and counts at least the packets that no row
 // shows.
 func TestE2ETUITableFull(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	ln, err := p.A.ListenUDP(netip.AddrPortFrom(p.A.IPv4, 9))
 	if err != nil {
 		t.Fatal(err)

@@ -252,9 +252,7 @@ func ethTypeOf(ip gopacket.SerializableLayer) layers.EthernetType {
 // (multi-buffer XDP); every one must be counted with its full length. The
 // receiver got every datagram, so every frame crossed the hook.
 func TestE2EXDPJumbo(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	for _, e := range []testnet.End{p.A, p.B} {
 		ipIn(t, e, "link", "set", "dev", e.Link, "mtu", "9000")
 	}
@@ -322,9 +320,7 @@ func TestE2EXDPSingleBufferMTU(t *testing.T) {
 // TestE2EXDPModes counts datagrams in each XDP attach mode on a veth, and
 // checks that egress is not counted, as the start-up log warns.
 func TestE2EXDPModes(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	multiBuffer, err := capture.ProbeXDPFrags()
 	if err != nil {
 		t.Fatal(err)
@@ -417,9 +413,7 @@ func (f *foreignXDP) attachLink(t *testing.T, e testnet.End, ifname string, flag
 // second interface of the same namespace, attached before the run, is
 // still attached and still counting after it.
 func TestE2EXDPNothingLeft(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
+	bin, p := harness.BinaryAndPair(t)
 	other, otherPeer := "xf"+p.B.Link[2:], "xg"+p.B.Link[2:]
 	ipIn(t, p.B, "link", "add", other, "type", "veth", "peer", "name", otherPeer)
 	// No IPv6 on the second pair: router solicitations and MLD reports
@@ -605,12 +599,8 @@ func TestE2EXDPDriverErrors(t *testing.T) {
 // payload plus every segment's headers. (Generic XDP runs after the stack
 // has built the skb and sees a GSO packet whole; the start-up log warns.)
 func TestE2EXDPNativeTCPSegments(t *testing.T) {
-	bin := harness.Binary(t)
-	p := testnet.NewPair(t)
-	p.PinNeighbors(t)
-	for _, e := range []testnet.End{p.A, p.B} {
-		e.Sysctl(t, "net.ipv4.tcp_sack=0")
-	}
+	bin, p := harness.BinaryAndPair(t)
+	harness.NoSACK(t, p)
 	const size = 4 << 20
 	src := netip.AddrPortFrom(p.A.IPv4, 41600)
 	dst := netip.AddrPortFrom(p.B.IPv4, 5601)
@@ -643,23 +633,11 @@ func TestE2EXDPNativeTCPSegments(t *testing.T) {
 
 	tl := harness.StartCapture(t, p.B, bin, "-x", "--xdp_mode", "native")
 	checkXDPStartLog(t, tl, "native")
-	snmp0, err := p.A.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	link0, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	snmp0 := harness.SNMP(t, p.A)
+	link0 := harness.LinkStats(t, p.A)
 	info := harness.SendTCP(t, p, ln, src, dst, size)
-	snmp1, err := p.A.SNMP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	link1, err := p.A.LinkStats()
-	if err != nil {
-		t.Fatal(err)
-	}
+	snmp1 := harness.SNMP(t, p.A)
+	link1 := harness.LinkStats(t, p.A)
 	rows := harness.StopCapture(t, tl, syscall.SIGINT)
 
 	if opens := harness.SNMPDelta(snmp0, snmp1, "Tcp.ActiveOpens"); opens != 1 {

@@ -46,11 +46,7 @@ func HTTPRequest(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	req.Header.Set("User-Agent", "pktstat-bpf-test")
-	var b bytes.Buffer
-	if err := req.Write(&b); err != nil {
-		tb.Fatal(err)
-	}
-	return b.Bytes()
+	return wire(tb, req.Write)
 }
 
 func httpPost(tb testing.TB) []byte {
@@ -59,22 +55,14 @@ func httpPost(tb testing.TB) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var b bytes.Buffer
-	if err := req.Write(&b); err != nil {
-		tb.Fatal(err)
-	}
-	return b.Bytes()
+	return wire(tb, req.Write)
 }
 
 func httpResponse(tb testing.TB) []byte {
 	tb.Helper()
 	resp := &http.Response{StatusCode: http.StatusOK, ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {"text/plain"}}, ContentLength: 2, Body: io.NopCloser(strings.NewReader("ok"))}
-	var b bytes.Buffer
-	if err := resp.Write(&b); err != nil {
-		tb.Fatal(err)
-	}
-	return b.Bytes()
+	return wire(tb, resp.Write)
 }
 
 // http2Client is the client connection preface: the magic, then SETTINGS,
@@ -107,17 +95,7 @@ func http2Server(tb testing.TB) []byte {
 // whose post-quantum share makes a ClientHello larger than one segment).
 func tlsFirstRecords(tb testing.TB, curves []tls.CurveID) (client, server []byte) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"example.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	cert := SelfSignedCert(tb)
 
 	// client <-> (cr | rc, recording) <-> server
 	cEnd, rc := net.Pipe()
@@ -445,4 +423,30 @@ func L7Cases(tb testing.TB) []Case {
 			&layers.TCP{SrcPort: layers.TCPPort(port + 2), DstPort: dport, SYN: true, Window: 64240})},
 	)
 	return cases
+}
+
+// SelfSignedCert is a self-signed TLS certificate for example.test.
+func SelfSignedCert(tb testing.TB) tls.Certificate {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// wire is what write writes: a message in its wire format.
+func wire(tb testing.TB, write func(io.Writer) error) []byte {
+	tb.Helper()
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		tb.Fatal(err)
+	}
+	return b.Bytes()
 }

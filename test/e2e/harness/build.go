@@ -105,3 +105,13 @@ func moduleRoot() (string, error) {
 	}
 	return filepath.Dir(gomod), nil
 }
+
+// BinaryAndPair returns the built binary and a veth pair whose neighbours
+// are pinned: the start of most end-to-end tests. It skips without root.
+func BinaryAndPair(t *testing.T) (string, *testnet.Pair) {
+	t.Helper()
+	bin := Binary(t)
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	return bin, p
+}

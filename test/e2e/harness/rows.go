@@ -11,7 +11,9 @@ import (
 
 // Row is one row of the JSON report, as the tests decode it: every field
 // that internal/report's encoder writes, under the same names (rows_test.go
-// keeps the two in step). Fields the encoder leaves out are zero.
+// keeps the two in step). Fields the encoder leaves out are zero. It is a
+// type of its own, not report's, so that the tests read the output as a
+// consumer would, without the encoder's omitempty rules.
 type Row struct {
 	SrcIP    string  `json:"srcIp"`
 	DstIP    string  `json:"dstIp"`

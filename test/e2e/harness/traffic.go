@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
@@ -110,6 +111,15 @@ func tcpInfo(c *net.TCPConn) (*unix.TCPInfo, error) {
 		return nil, err
 	}
 	return info, gerr
+}
+
+// NoSACK turns SACK off in both namespaces of p, so that every ACK of a
+// SendTCP transfer has the same header length, whatever was lost.
+func NoSACK(t *testing.T, p *testnet.Pair) {
+	t.Helper()
+	for _, e := range []testnet.End{p.A, p.B} {
+		e.Sysctl(t, "net.ipv4.tcp_sack=0")
+	}
 }
 
 // SendTCP sends size bytes from src, on A, to ln, B's listener at dst,
@@ -240,11 +250,29 @@ func ParseAddrPort(t *testing.T, s string) netip.AddrPort {
 // IPReceives is the count of IPv4 packets that e's IP layer received.
 func IPReceives(t *testing.T, e testnet.End) uint64 {
 	t.Helper()
+	return SNMP(t, e)["Ip.InReceives"]
+}
+
+// SNMP is e's namespace's /proc/net/snmp counters, as testnet.End.SNMP
+// reads them; it fails the test if they cannot be read.
+func SNMP(t *testing.T, e testnet.End) map[string]uint64 {
+	t.Helper()
 	snmp, err := e.SNMP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return snmp["Ip.InReceives"]
+	return snmp
+}
+
+// LinkStats is e's veth's counters, as testnet.End.LinkStats reads them;
+// it fails the test if they cannot be read.
+func LinkStats(t *testing.T, e testnet.End) *netlink.LinkStatistics {
+	t.Helper()
+	st, err := e.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // Settle waits until the frames that reached e's veth have been through
