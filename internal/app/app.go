@@ -18,7 +18,6 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/capture"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
@@ -91,7 +90,7 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 	// Every drain goes through pipe, which hands it to each consumer.
 	pipe := pipeline.New(src, nil)
 	if cfg.TUI {
-		return runTUI(ctx, cfg, ifc, src.Describe(), drainer{pipe}, begin, out)
+		return runTUI(ctx, cfg, ifc, src.Describe(), pipe, begin, out)
 	}
 	if metricsLn != nil {
 		return runDaemon(ctx, cfg, ifc, src, pipe, begin, metricsLn, stats.on, out, log)
@@ -225,15 +224,6 @@ func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error
 		}
 		return t, nil
 	}
-}
-
-// drainer drains through the pipeline for a consumer that reads the
-// drain it asked for (the TUI, which folds it in its event loop).
-type drainer struct{ pipe *pipeline.Pipeline }
-
-func (d drainer) Drain() (flow.Snapshot, error) {
-	s, _, err := d.pipe.Drain()
-	return s, err
 }
 
 // wait returns when ctx is done or, if timeout is not 0, when it passes.

@@ -16,7 +16,7 @@ import (
 
 // runTUI shows the live table (-g) on the terminal until the user quits or
 // ctx ends; there is no report at the end. Counting began at begin.
-func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, mode string, src tui.Reader, begin time.Time, out io.Writer) error {
+func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, mode string, pipe tui.Pipe, begin time.Time, out io.Writer) error {
 	o := tui.Options{
 		Iface:      ifc.Name,
 		Mode:       mode,
@@ -34,7 +34,7 @@ func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, mode strin
 	if cfg.Mode == cli.ModeProcess {
 		o.Iface = "all (every process)"
 	}
-	return tui.Run(ctx, src, o)
+	return tui.Run(ctx, pipe, o)
 }
 
 // checkTerminal refuses -g without a terminal, before anything is attached.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -25,12 +26,16 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 )
 
-// Reader drains the kernel's flow table: each Drain returns what was
-// counted since the previous one. Every capture.Source is one.
-type Reader interface {
-	Drain() (flow.Snapshot, error)
+// Pipe is the drain pipeline (pipeline.Pipeline) as the TUI uses it: the
+// TUI's tracker is one of its sinks, and the TUI asks for a drain once
+// every refresh interval. A drain that another consumer asks for reaches
+// the tracker too.
+type Pipe interface {
+	Register(pipeline.Sink)
+	Drain() (flow.Snapshot, time.Time, error)
 }
 
 // Options configure the TUI.
@@ -62,7 +67,7 @@ type Options struct {
 // terminal. Both are a normal end: nil. Run leaves signals to the caller,
 // who should end ctx on SIGINT and SIGTERM; ctrl+c on the terminal is a
 // key, and quits.
-func Run(ctx context.Context, src Reader, o Options) error {
+func Run(ctx context.Context, pipe Pipe, o Options) error {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
@@ -74,7 +79,7 @@ func Run(ctx context.Context, src Reader, o Options) error {
 	if o.In != nil {
 		opts = append(opts, tea.WithInput(o.In))
 	}
-	_, err := tea.NewProgram(NewModel(src, o), opts...).Run()
+	_, err := tea.NewProgram(NewModel(pipe, o), opts...).Run()
 	switch {
 	case errors.Is(err, tea.ErrInterrupted):
 		return nil
@@ -91,6 +96,35 @@ type readingMsg struct {
 	snap flow.Snapshot
 	at   time.Time
 	err  error
+}
+
+// drainedMsg says that the drain the model asked for is over: its
+// readings, and any other drain's since, wait in the inbox.
+type drainedMsg struct{ err error }
+
+// inbox is the TUI's pipeline sink. The pipeline folds on the goroutine
+// that drains, while the tracker belongs to the event loop, so the inbox
+// keeps each drain (the pipeline lets a sink keep its rows) until the
+// event loop takes them and folds them into the tracker, once each.
+type inbox struct {
+	mu     sync.Mutex
+	drains []readingMsg
+}
+
+// Fold keeps a drain for the event loop.
+func (b *inbox) Fold(s *flow.Snapshot, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.drains = append(b.drains, readingMsg{snap: *s, at: at})
+}
+
+// take returns the drains kept since the last take, oldest first.
+func (b *inbox) take() []readingMsg {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.drains
+	b.drains = nil
+	return d
 }
 
 // totals are the header's numbers as of the shown reading.
@@ -114,7 +148,8 @@ type styles struct {
 
 // Model is the Bubble Tea model of the table.
 type Model struct {
-	src   Reader
+	pipe  Pipe
+	inbox inbox
 	o     Options
 	tr    *Tracker
 	st    styles
@@ -142,8 +177,9 @@ type Model struct {
 	err     error // the last read error, shown until a read succeeds
 }
 
-// NewModel returns the model before its first reading.
-func NewModel(src Reader, o Options) *Model {
+// NewModel returns the model before its first reading, its tracker
+// registered with pipe (nil: none; tests hand it readings themselves).
+func NewModel(pipe Pipe, o Options) *Model {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -152,7 +188,7 @@ func NewModel(src Reader, o Options) *Model {
 	}
 	r := lipgloss.NewRenderer(o.Out)
 	m := &Model{
-		src:  src,
+		pipe: pipe,
 		o:    o,
 		tr:   NewTracker(o.Start, o.Expire),
 		keys: newKeyMap(),
@@ -181,23 +217,26 @@ func NewModel(src Reader, o Options) *Model {
 	m.input.Cursor.SetMode(cursor.CursorStatic)
 	m.input.CharLimit = 256
 	m.tot.at = o.Start
+	if pipe != nil {
+		pipe.Register(&m.inbox)
+	}
 	return m
 }
 
 // Init schedules the first reading, one refresh interval after the start.
 func (m *Model) Init() tea.Cmd { return m.nextReading() }
 
-// nextReading reads the table after one refresh interval, off the event
-// loop, so keys are answered while a large table is read. The reading's
-// time is taken before the drain, whose first step ends the counting
-// period: a drain that takes long (a large table) must not stretch the
-// period that the rates divide by.
+// nextReading drains the table after one refresh interval, off the event
+// loop, so keys are answered while a large table is read. The drain
+// reaches the tracker through the inbox, stamped by the pipeline with the
+// time before the drain, whose first step ends the counting period: a
+// drain that takes long (a large table) must not stretch the period that
+// the rates divide by.
 func (m *Model) nextReading() tea.Cmd {
-	src, now := m.src, m.o.Now
+	pipe := m.pipe
 	return tea.Tick(m.o.Refresh, func(time.Time) tea.Msg {
-		at := now()
-		s, err := src.Drain()
-		return readingMsg{snap: s, at: at, err: err}
+		_, _, err := pipe.Drain()
+		return drainedMsg{err: err}
 	})
 }
 
@@ -206,9 +245,11 @@ func (m *Model) nextReading() tea.Cmd {
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch msg := msg.(type) {
+	case drainedMsg:
+		m.takeInbox(msg.err)
+		cmd = m.nextReading()
 	case readingMsg:
 		m.take(msg)
-		cmd = m.nextReading()
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
@@ -221,6 +262,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	m.clamp()
 	m.visible = m.sorter.window(m.rows, m.sort, m.reverse, m.offset, m.bodyHeight())
 	return m, cmd
+}
+
+// takeInbox folds the drains waiting in the inbox, or shows err, the
+// failure of the drain the model asked for.
+func (m *Model) takeInbox(err error) {
+	if err != nil {
+		m.err = err
+		return
+	}
+	for _, r := range m.inbox.take() {
+		m.take(r)
+	}
 }
 
 // take applies a reading: the tracker always takes it, so no count is lost

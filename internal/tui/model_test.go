@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 )
 
 // fakeSource returns the snapshots it is given, the last one forever.
@@ -568,26 +569,40 @@ func TestModelLabelColumns(t *testing.T) {
 // TestModelReads checks the reading loop: Init's command reads the source
 // after one refresh interval and the model schedules the next.
 func TestModelReads(t *testing.T) {
-	src := &fakeSource{snaps: []flow.Snapshot{twoFlows(200, 20), twoFlows(300, 20)}}
-	m := NewModel(src, Options{Start: time.Now(), Refresh: 100 * time.Millisecond})
+	src := &fakeSource{snaps: []flow.Snapshot{twoFlows(200, 20), twoFlows(300, 20), twoFlows(400, 20)}}
+	pipe := pipeline.New(src, nil)
+	m := NewModel(pipe, Options{Start: time.Now(), Refresh: 100 * time.Millisecond})
 	begin := time.Now()
 	msg := m.Init()()
 	if took := time.Since(begin); took < 90*time.Millisecond {
 		t.Errorf("first reading after %v, want one refresh interval", took)
 	}
-	rm, ok := msg.(readingMsg)
-	if !ok || rm.err != nil || len(rm.snap.Flows) != 3 {
+	if dm, ok := msg.(drainedMsg); !ok || dm.err != nil {
 		t.Fatalf("Init's command returned %#v", msg)
 	}
-	_, next := m.Update(rm)
+	_, next := m.Update(msg)
 	if next == nil {
 		t.Fatal("no next reading scheduled")
 	}
-	rm2 := next().(readingMsg)
-	m.Update(rm2)
-	// Each drain holds what was counted since the one before: 200 + 300.
-	if src.reads != 2 || m.tr.Readings != 2 || m.tr.lookup(fastKey).Total.Packets != 500 {
-		t.Errorf("after two readings: %d reads, %d taken, %+v", src.reads, m.tr.Readings, m.tr.lookup(fastKey).Total)
+	if m.tr.Readings != 1 || len(m.tr.all) != 3 {
+		t.Fatalf("after the first drain: %d readings, %d flows; want 1 and 3", m.tr.Readings, len(m.tr.all))
+	}
+	// A drain another sink's owner asks for (the metrics endpoint) reaches
+	// the tracker too, with the one the model asks for.
+	if _, _, err := pipe.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	_, next = m.Update(next())
+	// Each drain holds what was counted since the one before: 200+300+400.
+	if src.reads != 3 || m.tr.Readings != 3 || m.tr.lookup(fastKey).Total.Packets != 900 {
+		t.Errorf("after three drains: %d reads, %d taken, %+v", src.reads, m.tr.Readings, m.tr.lookup(fastKey).Total)
+	}
+	src.mu.Lock()
+	src.err = errors.New("read flow table: boom")
+	src.mu.Unlock()
+	m.Update(next()) // a Tick command fires once: this is the next one
+	if m.err == nil || m.tr.Readings != 3 {
+		t.Errorf("a failed drain: err %v, %d readings; want the error shown and no reading", m.err, m.tr.Readings)
 	}
 }
 
@@ -611,7 +626,7 @@ func (s *slowSource) Drain() (flow.Snapshot, error) {
 func TestModelRateIgnoresDrainTime(t *testing.T) {
 	clock := t0.Add(time.Second)
 	src := &slowSource{fakeSource: fakeSource{snaps: []flow.Snapshot{twoFlows(200, 20)}}, clock: &clock, drain: 600 * time.Millisecond}
-	m := NewModel(src, Options{Start: t0, Refresh: time.Millisecond, Now: func() time.Time { return clock }})
+	m := NewModel(pipeline.New(src, func() time.Time { return clock }), Options{Start: t0, Refresh: time.Millisecond, Now: func() time.Time { return clock }})
 	m.Update(m.Init()())
 	f := m.tr.lookup(fastKey)
 	if f == nil {
@@ -630,7 +645,7 @@ func TestRunQuits(t *testing.T) {
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			done <- Run(context.Background(), src, Options{Start: time.Now(), Refresh: 100 * time.Millisecond, In: pr, Out: io.Discard})
+			done <- Run(context.Background(), pipeline.New(src, nil), Options{Start: time.Now(), Refresh: 100 * time.Millisecond, In: pr, Out: io.Discard})
 		}()
 		go pw.Write([]byte(in))
 		select {
@@ -648,7 +663,7 @@ func TestRunQuits(t *testing.T) {
 	defer pw.Close()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, &fakeSource{snaps: []flow.Snapshot{{}}}, Options{Start: time.Now(), Refresh: 100 * time.Millisecond, In: pr, Out: io.Discard})
+		done <- Run(ctx, pipeline.New(&fakeSource{snaps: []flow.Snapshot{{}}}, nil), Options{Start: time.Now(), Refresh: 100 * time.Millisecond, In: pr, Out: io.Discard})
 	}()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
