@@ -70,11 +70,32 @@ static __always_inline void hll_add(__u32 gen, const struct flow_key *key)
 		s->reg[idx] = rank;
 }
 
-/* Adds to a flow's per-CPU slot; no other CPU writes it, so no atomics. */
-static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 bytes)
+/*
+ * How the flow table keeps a flow's counters, chosen by Go at load time
+ * (internal/flowtable, docs/performance.md#flow-table): 1, one value per
+ * flow in a BPF_MAP_TYPE_HASH that every CPU adds to atomically, so that
+ * memory and drains do not grow with the CPU count; 0, a value per CPU in
+ * a BPF_MAP_TYPE_PERCPU_HASH, which no other CPU writes. The verifier
+ * drops the branch the constant rules out.
+ */
+volatile const __u32 shared_table = 1;
+
+/* Adds to a per-CPU counter: no other CPU writes it, so no atomics. */
+static __always_inline void counter_add(struct flow_val *val, __u64 packets, __u64 bytes)
 {
 	val->packets += packets;
 	val->bytes += bytes;
+}
+
+/* Adds to a flow's row in the flow table. */
+static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 bytes)
+{
+	if (shared_table) {
+		__sync_fetch_and_add(&val->packets, packets);
+		__sync_fetch_and_add(&val->bytes, bytes);
+		return;
+	}
+	counter_add(val, packets, bytes);
 }
 
 /*
@@ -105,7 +126,7 @@ static __always_inline void account_new(void *flows, const void *key, const stru
 	__u32 idx = gen * FLOW_DIR_MAX + fk->dir;
 	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &idx);
 	if (lost)
-		flow_add(lost, init->packets, init->bytes);
+		counter_add(lost, init->packets, init->bytes);
 	hll_add(gen, fk);
 }
 
@@ -138,7 +159,7 @@ static __always_inline void account_in(void *slot, const void *key, __u64 packet
  */
 #define PKTSTAT_FLOW_TABLE(K)                            \
 	struct flow_table {                              \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);  \
+		__uint(type, BPF_MAP_TYPE_HASH);         \
 		__uint(max_entries, 131072);             \
 		__type(key, K);                          \
 		__type(value, struct flow_val);          \

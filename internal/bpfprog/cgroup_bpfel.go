@@ -71,6 +71,7 @@ const (
 	CgroupProgPktstatCgOut  = "pktstat_cg_out"
 	CgroupProgPktstatCgSock = "pktstat_cg_sock"
 	CgroupVarMptcpAware     = "mptcp_aware"
+	CgroupVarSharedTable    = "shared_table"
 	CgroupVarUntrackedGen   = "untracked_gen"
 )
 
@@ -138,6 +139,7 @@ type CgroupMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CgroupVariableSpecs struct {
 	MptcpAware   *ebpf.VariableSpec `ebpf:"mptcp_aware"`
+	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
@@ -185,6 +187,7 @@ func (m *CgroupMaps) Close() error {
 // It can be passed to LoadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CgroupVariables struct {
 	MptcpAware   *ebpf.Variable `ebpf:"mptcp_aware"`
+	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 

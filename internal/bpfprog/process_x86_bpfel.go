@@ -38,6 +38,7 @@ const (
 	ProcessProgPktstatSeed      = "pktstat_seed"
 	ProcessProgPktstatTpRecv    = "pktstat_tp_recv"
 	ProcessProgPktstatTpSend    = "pktstat_tp_send"
+	ProcessVarSharedTable       = "shared_table"
 	ProcessVarUntrackedGen      = "untracked_gen"
 )
 
@@ -117,6 +118,7 @@ type ProcessMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessVariableSpecs struct {
+	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
@@ -165,6 +167,7 @@ func (m *ProcessMaps) Close() error {
 //
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessVariables struct {
+	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 

@@ -87,6 +87,7 @@ const (
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
 	TCVarArpDetail       = "arp_detail"
+	TCVarSharedTable     = "shared_table"
 	TCVarUntrackedGen    = "untracked_gen"
 )
 
@@ -151,6 +152,7 @@ type TCMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
@@ -194,6 +196,7 @@ func (m *TCMaps) Close() error {
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 

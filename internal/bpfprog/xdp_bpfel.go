@@ -23,6 +23,7 @@ const (
 	XDPProgPktstatXdp  = "pktstat_xdp"
 	XDPVarArpDetail    = "arp_detail"
 	XDPVarFragsAware   = "frags_aware"
+	XDPVarSharedTable  = "shared_table"
 	XDPVarUntrackedGen = "untracked_gen"
 )
 
@@ -87,6 +88,7 @@ type XDPMapSpecs struct {
 type XDPVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
 	FragsAware   *ebpf.VariableSpec `ebpf:"frags_aware"`
+	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
@@ -131,6 +133,7 @@ func (m *XDPMaps) Close() error {
 type XDPVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
 	FragsAware   *ebpf.Variable `ebpf:"frags_aware"`
+	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }
 

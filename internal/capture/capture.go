@@ -38,7 +38,7 @@ func loadError(err error, entries uint32) error {
 	if entries > 0 && (errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM)) {
 		size := "they"
 		if ncpu, cerr := ebpf.PossibleCPU(); cerr == nil {
-			size = fmt.Sprintf("they would lock about %s of kernel memory (two tables, counters for %d CPUs), and", flowtable.MiB(flowtable.Bytes(entries, ncpu)), ncpu)
+			size = fmt.Sprintf("they would lock about %s of kernel memory, and", flowtable.MiB(flowtable.Bytes(entries, ncpu, flowtable.LayoutFor(ncpu))))
 		}
 		return fmt.Errorf("load eBPF programs: the kernel refused flow tables of %d flows: %s %w: lower --max-entries", entries, size, err)
 	}
@@ -73,13 +73,26 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 	return log
 }
 
-// sizedSpec loads an object's spec with load and sizes its flow table to
-// maxEntries; what names the object in an error.
-func sizedSpec(load func() (*ebpf.CollectionSpec, error), what string, maxEntries uint32) (*ebpf.CollectionSpec, error) {
+// sizedSpec loads an object's spec with load and gives its flow table
+// maxEntries rows in layout; what names the object in an error.
+func sizedSpec(load func() (*ebpf.CollectionSpec, error), what string, maxEntries uint32, layout flowtable.Layout) (*ebpf.CollectionSpec, error) {
 	spec, err := load()
 	if err != nil {
 		return nil, fmt.Errorf("load %s object: %w", what, err)
 	}
 	flowtable.Size(spec, maxEntries)
+	if err := flowtable.SetLayout(spec, layout); err != nil {
+		return nil, err
+	}
 	return spec, nil
+}
+
+// defaultLayout is the flow table's layout for this machine
+// (flowtable.LayoutFor).
+func defaultLayout() (flowtable.Layout, error) {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return 0, fmt.Errorf("count possible CPUs: %w", err)
+	}
+	return flowtable.LayoutFor(ncpu), nil
 }

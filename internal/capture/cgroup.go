@@ -44,7 +44,11 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
-	spec, err := sizedSpec(bpfprog.LoadCgroup, "cgroup", o.MaxEntries)
+	layout, err := defaultLayout()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := sizedSpec(bpfprog.LoadCgroup, "cgroup", o.MaxEntries, layout)
 	if err != nil {
 		return nil, err
 	}

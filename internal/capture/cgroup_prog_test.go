@@ -69,22 +69,14 @@ type rawRow struct {
 
 func readRaw(t testing.TB, objs *bpfprog.CgroupObjects) []rawRow {
 	t.Helper()
-	var (
-		out    []rawRow
-		key    bpfprog.OwnedFlowKey
-		perCPU []bpfprog.FlowVal
-	)
-	it := objs.Flows.Iterate()
-	for it.Next(&key, &perCPU) {
+	var out []rawRow
+	iterateFlows(t, objs.Flows, func(k *bpfprog.OwnedFlowKey, vals []bpfprog.FlowVal) {
 		var c flow.Counters
-		for _, v := range perCPU {
+		for _, v := range vals {
 			c.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
 		}
-		out = append(out, rawRow{key: key, c: c})
-	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
-	}
+		out = append(out, rawRow{key: *k, c: c})
+	})
 	return out
 }
 
@@ -265,7 +257,13 @@ func TestCgroupGSOAccounting(t *testing.T) {
 // map (or from /proc when the map has none), and its cgroup id is named by
 // its path.
 func TestCgroupRead(t *testing.T) {
-	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64})
+	for _, l := range layouts {
+		t.Run(l.String(), func(t *testing.T) { testCgroupRead(t, l) })
+	}
+}
+
+func testCgroupRead(t *testing.T, layout flowtable.Layout) {
+	objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 64, layout: layout})
 	parent, child := testCgroupTree(t)
 	cid, err := cgroups.ID(child)
 	if err != nil {
@@ -307,20 +305,11 @@ func TestCgroupRead(t *testing.T) {
 	if err := objs.Comms.Put(uint32(other), &name); err != nil {
 		t.Fatal(err)
 	}
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		t.Fatal(err)
-	}
 	put := func(pid uint32, cgid uint64, packets uint64) {
 		k := bk
 		k.Pid, k.CgroupId = pid, cgid
-		vals := make([]bpfprog.FlowVal, cpus)
-		vals[0] = bpfprog.FlowVal{Packets: packets, Bytes: 128 * packets}
-		vals[cpus-1].Packets += 1 // a second CPU's slot adds up too
-		vals[cpus-1].Bytes += 128
-		if err := objs.Flows.Put(&k, vals); err != nil {
-			t.Fatal(err)
-		}
+		// In the per-CPU layout, a second CPU's slot adds up too.
+		putFlow(t, objs.Flows, &k, bpfprog.FlowVal{Packets: packets, Bytes: 128 * packets}, bpfprog.FlowVal{Packets: 1, Bytes: 128})
 	}
 	put(self, cid, 3)
 	put(other, cid, 5)

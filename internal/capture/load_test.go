@@ -18,6 +18,7 @@ type testLoad struct {
 	maxEntries uint32 // rows of the flow table; 0: as many as the object declares
 	noARP      bool   // --no-arp: arp_detail off, where the object has it
 	frags      bool   // XDP: the multi-buffer program (frags_aware, BPF_F_XDP_HAS_FRAGS)
+	layout     flowtable.Layout
 }
 
 // entries is the flow table's size for spec.
@@ -56,6 +57,9 @@ func loadObjects[O any, P interface {
 				t.Fatalf("set %s: %v", name, err)
 			}
 		}
+	}
+	if err := flowtable.SetLayout(spec, o.layout); err != nil {
+		t.Fatal(err)
 	}
 	if p, ok := spec.Programs[bpfprog.XDPProgPktstatXdp]; ok && o.frags {
 		p.Flags |= unix.BPF_F_XDP_HAS_FRAGS
@@ -108,11 +112,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
 	}
 	// loadXDP is loadXDPWith without --no-arp's setting.
-	load := func() (*XDP, error) { return loadXDP(n, o.frags, false, 0) }
-	if o.noARP {
-		load = func() (*XDP, error) { return loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: true}) }
-	}
-	x, err := load()
+	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: o.layout})
 	if err != nil {
 		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
 	}
@@ -154,4 +154,62 @@ func loadHooks(t testing.TB, o testLoad) []hookUnderTest {
 		hooks = append(hooks, loadHook(t, xdpHook, o))
 	}
 	return hooks
+}
+
+// layouts are both flow-table layouts, for tests that run in each.
+var layouts = []flowtable.Layout{flowtable.Shared, flowtable.PerCPU}
+
+// iterateFlows calls each with every entry of the flow table m and its
+// values: one in a shared table, one per possible CPU in a per-CPU one.
+func iterateFlows[K any](t testing.TB, m *ebpf.Map, each func(k *K, vals []bpfprog.FlowVal)) {
+	t.Helper()
+	var (
+		k    K
+		one  bpfprog.FlowVal
+		vals []bpfprog.FlowVal
+	)
+	it := m.Iterate()
+	if m.Type() == ebpf.PerCPUHash {
+		for it.Next(&k, &vals) {
+			each(&k, vals)
+		}
+	} else {
+		for it.Next(&k, &one) {
+			each(&k, []bpfprog.FlowVal{one})
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("iterate flow table: %v", err)
+	}
+}
+
+// putFlow stores key's counters in the flow table m. A per-CPU table gets
+// vals on its first CPUs (vals[i] on CPU i; the last one on the last CPU
+// when there are fewer), a shared one their sum.
+func putFlow(t testing.TB, m *ebpf.Map, key any, vals ...bpfprog.FlowVal) {
+	t.Helper()
+	if m.Type() != ebpf.PerCPUHash {
+		var sum bpfprog.FlowVal
+		for _, v := range vals {
+			sum.Packets += v.Packets
+			sum.Bytes += v.Bytes
+		}
+		if err := m.Put(key, &sum); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := make([]bpfprog.FlowVal, ncpu)
+	for i, v := range vals {
+		c := min(i, ncpu-1)
+		all[c].Packets += v.Packets
+		all[c].Bytes += v.Bytes
+	}
+	if err := m.Put(key, all); err != nil {
+		t.Fatal(err)
+	}
 }

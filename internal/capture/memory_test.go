@@ -21,7 +21,7 @@ func TestLoadErrorNamesTheTableSize(t *testing.T) {
 	}
 	cause := fmt.Errorf("map create: %w", unix.ENOMEM)
 	got := loadError(cause, 1<<20)
-	for _, want := range []string{"1048576 flows", flowtable.MiB(flowtable.Bytes(1<<20, ncpu)), "lower --max-entries"} {
+	for _, want := range []string{"1048576 flows", flowtable.MiB(flowtable.Bytes(1<<20, ncpu, flowtable.LayoutFor(ncpu))), "lower --max-entries"} {
 		if !strings.Contains(got.Error(), want) {
 			t.Errorf("loadError = %q, want it to say %q", got, want)
 		}

@@ -225,14 +225,13 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 }
 
 // ProcessSpec loads the process object's spec with its flow table sized
-// to maxEntries.
+// to maxEntries, in the layout for this machine.
 func ProcessSpec(maxEntries uint32) (*ebpf.CollectionSpec, error) {
-	spec, err := loadProcessSpec()
+	layout, err := defaultLayout()
 	if err != nil {
 		return nil, err
 	}
-	flowtable.Size(spec, maxEntries)
-	return spec, nil
+	return sizedSpec(loadProcessSpec, "process", maxEntries, layout)
 }
 
 // loadBackend loads the programs of backend b (and every map) from spec;

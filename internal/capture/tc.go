@@ -37,7 +37,11 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
-	spec, err := sizedSpec(bpfprog.LoadTC, "TC", o.MaxEntries)
+	layout, err := defaultLayout()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := sizedSpec(bpfprog.LoadTC, "TC", o.MaxEntries, layout)
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uin
 	t.Helper()
 	fs := spec.Maps[bpftest.FlowsMap].Copy()
 	fs.MaxEntries = maxEntries
+	fs.Type = flows.Type() // the layout the table was loaded in
 	tb, err := flowtable.New(flowtable.Maps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll, Gen: gen}, fs, conv)
 	if err != nil {
 		t.Fatal(err)

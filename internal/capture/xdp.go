@@ -56,9 +56,12 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 			// Nothing is attached yet, so nothing was counted.
 			x.Close()
 		}
-		var err error
+		layout, err := defaultLayout()
+		if err != nil {
+			return nil, err
+		}
 		x, err = loadXDPWith(xdpLoad{maxEntries: o.MaxEntries, frags: frags, offload: m == attach.XDPOffload,
-			ifindex: o.Ifindex, noARP: o.NoARP, log: o.Log})
+			ifindex: o.Ifindex, noARP: o.NoARP, layout: layout, log: o.Log})
 		if err != nil {
 			return nil, err
 		}
@@ -94,27 +97,24 @@ func ProbeXDPFrags() (bool, error) {
 	return haveHelper(ebpf.XDP, asm.FnXdpGetBuffLen, "multi-buffer XDP support")
 }
 
-// loadXDP loads the XDP object. With frags, the program is marked as
-// accepting multi-buffer frames and counts their full length; without, it
-// is the plain program that older kernels accept. For offload, the program
-// is bound to the device at load time, as the kernel requires.
-func loadXDP(maxEntries uint32, frags, offload bool, ifindex int) (*XDP, error) {
-	return loadXDPWith(xdpLoad{maxEntries: maxEntries, frags: frags, offload: offload, ifindex: ifindex})
-}
-
-// xdpLoad says how loadXDPWith loads the XDP object: loadXDP's parameters,
-// and noARP (--no-arp).
+// xdpLoad says how loadXDPWith loads the XDP object. With frags, the
+// program is marked as accepting multi-buffer frames and counts their full
+// length; without, it is the plain program that older kernels accept. For
+// offload, the program is bound to ifindex at load time, as the kernel
+// requires. noARP is --no-arp.
 type xdpLoad struct {
 	maxEntries     uint32
 	frags, offload bool
 	ifindex        int
 	noARP          bool
-	log            *slog.Logger // warns of extras the kernel refuses
+	layout         flowtable.Layout // the flow table's (tests: the zero value is Shared)
+	log            *slog.Logger     // warns of extras the kernel refuses
 }
 
+// loadXDPWith loads the XDP object as o says.
 func loadXDPWith(o xdpLoad) (*XDP, error) {
 	maxEntries, frags, offload, ifindex := o.maxEntries, o.frags, o.offload, o.ifindex
-	spec, err := sizedSpec(bpfprog.LoadXDP, "XDP", maxEntries)
+	spec, err := sizedSpec(bpfprog.LoadXDP, "XDP", maxEntries, o.layout)
 	if err != nil {
 		return nil, err
 	}

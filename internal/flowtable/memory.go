@@ -14,12 +14,18 @@ import (
 )
 
 // Bytes estimates the kernel memory that the two flow tables of
-// entries flows each lock on a machine with ncpu possible CPUs: per entry,
-// a preallocated hash element (list node, hash and padded key: about 104
-// bytes), a 16-byte bucket, and a per-CPU value (counters and application
-// protocol, 24 bytes) on every CPU.
-func Bytes(entries uint32, ncpu int) uint64 {
-	return 2 * uint64(entries) * uint64(104+16+int(unsafe.Sizeof(bpfprog.FlowVal{}))*ncpu)
+// entries flows in layout lock on a machine with ncpu possible CPUs: per
+// entry, a preallocated hash element (list node, hash and padded key:
+// about 96 bytes) and a 16-byte bucket, with the counters (and application
+// protocol, 24 bytes) in the element when shared, or behind an 8-byte
+// pointer on every CPU when per-CPU.
+func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
+	val := uint64(unsafe.Sizeof(bpfprog.FlowVal{}))
+	per := 96 + 16 + val
+	if layout == PerCPU {
+		per = 96 + 16 + 8 + val*uint64(ncpu)
+	}
+	return 2 * uint64(entries) * per
 }
 
 // CheckMemory refuses a flow table that would take more than half of
@@ -33,9 +39,9 @@ func CheckMemory(entries uint32) error {
 	if err != nil {
 		return nil // without /proc/meminfo, the kernel has the last word
 	}
-	if need := Bytes(entries, ncpu); need > avail/2 {
-		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows, counters for %d CPUs), more than half of the %s available: lower --max-entries",
-			entries, MiB(need), entries, ncpu, MiB(avail))
+	if need := Bytes(entries, ncpu, LayoutFor(ncpu)); need > avail/2 {
+		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows), more than half of the %s available: lower --max-entries",
+			entries, MiB(need), entries, MiB(avail))
 	}
 	return nil
 }

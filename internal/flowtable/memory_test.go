@@ -6,9 +6,21 @@ import (
 )
 
 func TestTableBytes(t *testing.T) {
-	// 131072 flows, 2 CPUs: 2 tables * 131072 * (104 + 16 + 2*24) bytes.
-	if got, want := Bytes(131072, 2), uint64(2*131072*168); got != want {
-		t.Errorf("Bytes = %d, want %d", got, want)
+	for _, c := range []struct {
+		ncpu   int
+		layout Layout
+		want   uint64
+	}{
+		// 2 tables * 131072 * (96 + 16 + 24) bytes, at any CPU count.
+		{2, Shared, 2 * 131072 * 136},
+		{192, Shared, 2 * 131072 * 136},
+		// 2 tables * 131072 * (96 + 16 + 8 + ncpu*24) bytes.
+		{2, PerCPU, 2 * 131072 * 168},
+		{32, PerCPU, 2 * 131072 * 888},
+	} {
+		if got := Bytes(131072, c.ncpu, c.layout); got != c.want {
+			t.Errorf("Bytes(131072, %d, %v) = %d, want %d", c.ncpu, c.layout, got, c.want)
+		}
 	}
 }
 

@@ -36,7 +36,7 @@ type Table[K any] struct {
 	hll       *ebpf.Map
 	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
 	genValue  uint32
-	ncpu      int
+	ncpu      int // values per entry: 1 when shared, a CPU's each when per-CPU
 
 	// Rows in the previous drain, to size the next.
 	lastRows int
@@ -51,12 +51,54 @@ type Table[K any] struct {
 	lostVals []bpfprog.FlowVal
 }
 
+// Layout is how the flow table keeps a flow's counters (shared_table in
+// bpf/include/account.h).
+type Layout uint8
+
+const (
+	// Shared keeps one value per flow in a hash map that every CPU adds
+	// to with atomic instructions: memory and drains that do not grow with
+	// the number of CPUs.
+	Shared Layout = iota
+	// PerCPU keeps a value per flow on every CPU, which only that CPU
+	// writes: plain adds, but memory and drains that grow with the CPUs.
+	PerCPU
+)
+
+func (l Layout) String() string {
+	if l == PerCPU {
+		return "per-CPU"
+	}
+	return "shared"
+}
+
+// LayoutFor is the layout the tool uses on a machine with ncpu possible
+// CPUs: shared everywhere. Measured on 2 CPUs, the per-CPU table is no
+// faster per packet (docs/performance.md#flow-table), so nothing is
+// gained by keeping it on small machines.
+func LayoutFor(ncpu int) Layout { return Shared }
+
 // Size sets the flow table of spec to entries flows. The slot
 // takes only tables that match its template exactly, so the template
 // gets the same size. Every object names these maps alike.
 func Size(spec *ebpf.CollectionSpec, entries uint32) {
 	spec.Maps[bpfprog.TCMapFlows].MaxEntries = entries
 	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.MaxEntries = entries
+}
+
+// SetLayout makes the flow table of spec, its slot's template and the
+// programs' adds follow layout.
+func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
+	typ := ebpf.Hash
+	if layout == PerCPU {
+		typ = ebpf.PerCPUHash
+	}
+	spec.Maps[bpfprog.TCMapFlows].Type = typ
+	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.Type = typ
+	if err := spec.Variables[bpfprog.TCVarSharedTable].Set(uint32(1 - layout)); err != nil {
+		return fmt.Errorf("set the flow table's layout: %w", err)
+	}
+	return nil
 }
 
 // Maps are the loaded maps a table works on.
@@ -77,6 +119,11 @@ func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], 
 		spare.Close()
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
 	}
+	// The untracked counters and sketch are always per CPU.
+	vals := 1
+	if m.Flows.Type() == ebpf.PerCPUHash {
+		vals = ncpu
+	}
 	return &Table[K]{
 		conv:      conv,
 		slot:      m.Slot,
@@ -84,9 +131,9 @@ func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], 
 		untracked: m.Untracked,
 		hll:       m.HLL,
 		gen:       m.Gen,
-		ncpu:      ncpu,
+		ncpu:      vals,
 		keys:      make([]K, batchSize),
-		vals:      make([]bpfprog.FlowVal, batchSize*ncpu),
+		vals:      make([]bpfprog.FlowVal, batchSize*vals),
 		hlls:      make([]bpfprog.HLL, ncpu),
 		lostVals:  make([]bpfprog.FlowVal, ncpu),
 	}, nil
@@ -96,7 +143,8 @@ func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], 
 // benchmarks that fill it or read it directly.
 func (t *Table[K]) Active() *ebpf.Map { return t.tables[t.active] }
 
-// NCPU is how many per-CPU values each entry has.
+// NCPU is how many values each entry has: 1 in a shared table, one per
+// possible CPU in a per-CPU one.
 func (t *Table[K]) NCPU() int { return t.ncpu }
 
 // TakeActive reads and deletes the rows of the table that the programs
@@ -173,8 +221,8 @@ func (t *Table[K]) keepL7(rows []flow.Flow) {
 	}
 }
 
-// collect reads and deletes every entry of m in batches, summing per-CPU
-// slots into one row per flow. Nothing writes m any more, so the batch
+// collect reads and deletes every entry of m in batches, one row per
+// flow (the sum of its CPUs' values in a per-CPU table). Nothing writes m any more, so the batch
 // lookup-and-delete sees each entry exactly once.
 func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 	var cursor ebpf.MapBatchCursor

@@ -186,3 +186,70 @@ func BenchmarkMedians(frame []byte, repeat, runs int, progs ...*ebpf.Program) ([
 	}
 	return medians, rets, nil
 }
+
+// CounterProgram loads a program of type typ that does the least a flow
+// counter can: it looks up one fixed 44-byte key (a flow key's size) in
+// a hash map of typ mapType (ebpf.Hash or ebpf.PerCPUHash), adds 1 packet
+// and 60 bytes to the value, with atomic adds in a shared hash, and
+// returns ret. It is the floor under the flow table's per-packet cost;
+// the returned map holds the counts, as two uint64 per CPU (one value in
+// a shared hash).
+func CounterProgram(tb testing.TB, typ ebpf.ProgramType, ret int32, mapType ebpf.MapType) (*ebpf.Program, *ebpf.Map) {
+	tb.Helper()
+	const keySize = 44
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "counter", Type: mapType, KeySize: keySize, ValueSize: 16, MaxEntries: 1})
+	if err != nil {
+		tb.Fatalf("create %s counter map: %v", mapType, err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	var zero any = [2]uint64{}
+	if mapType == ebpf.PerCPUHash {
+		ncpu, err := ebpf.PossibleCPU()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		zero = make([][2]uint64, ncpu)
+	}
+	if err := m.Put(make([]byte, keySize), zero); err != nil {
+		tb.Fatalf("seed counter map: %v", err)
+	}
+	// The key: 48 zero bytes below the frame pointer (44 of them read).
+	insns := asm.Instructions{asm.Mov.Imm(asm.R1, 0)}
+	for off := int16(-48); off < 0; off += 8 {
+		insns = append(insns, asm.StoreMem(asm.RFP, off, asm.R1, asm.DWord))
+	}
+	insns = append(insns,
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -48),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.Mov.Imm(asm.R2, 60),
+	)
+	if mapType == ebpf.PerCPUHash {
+		insns = append(insns,
+			asm.LoadMem(asm.R3, asm.R0, 0, asm.DWord),
+			asm.Add.Reg(asm.R3, asm.R1),
+			asm.StoreMem(asm.R0, 0, asm.R3, asm.DWord),
+			asm.LoadMem(asm.R3, asm.R0, 8, asm.DWord),
+			asm.Add.Reg(asm.R3, asm.R2),
+			asm.StoreMem(asm.R0, 8, asm.R3, asm.DWord),
+		)
+	} else {
+		insns = append(insns,
+			asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
+			asm.AddAtomic.Mem(asm.R0, asm.R2, asm.DWord, 8),
+		)
+	}
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, ret).WithSymbol("out"),
+		asm.Return(),
+	)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "counter", Type: typ, Instructions: insns, License: "Dual MIT/GPL"})
+	if err != nil {
+		tb.Fatalf("load %s counter program: %v", mapType, err)
+	}
+	tb.Cleanup(func() { prog.Close() })
+	return prog, m
+}
