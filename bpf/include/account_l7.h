@@ -2,7 +2,9 @@
 /*
  * Counting with application protocol detection, for the hooks that see
  * whole frames (TC and XDP): account.h's accounting, with l7.h's verdict
- * stored in the flow's row.
+ * stored in the flow's row, behind a small per-CPU flow cache that spares
+ * a known flow the flow table's hash lookup. Why and how the cache drains
+ * exactly: docs/bpf.md#the-flow-cache.
  */
 #pragma once
 
@@ -10,24 +12,124 @@
 #include "l7.h"
 
 /*
- * account_in for hooks that detect application protocols: one lookup and
- * one comparison for a known flow whose protocol is settled. A new flow is
- * inserted with its first packet's verdict already in it.
+ * Whether account_l7 goes through the flow cache: always in the tool; the
+ * tests and benchmarks turn it off to reach the flow table directly.
  */
-static __always_inline void account_l7(void *slot, const struct pkt *p, const struct parse_result *r, __u64 packets,
-				       __u64 bytes)
+volatile const _Bool flow_cache_on = 1;
+
+/* Entries of the flow cache, per CPU and per generation; a power of 2. */
+#define FLOW_CACHE_SLOTS 256
+
+/*
+ * A flow's counts since it took its cache slot, not yet in the flow
+ * table. packets == 0 marks a free slot: every packet adds at least one.
+ */
+struct flow_cache_entry {
+	struct flow_key key;
+	enum l7_proto l7;
+	__u8 _pad[3];
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * Two generations, like the untracked counters: the programs use the one
+ * untracked_gen names, and Go reads and clears the other after a drain's
+ * grace period. Only the CPU a copy belongs to writes it.
+ */
+struct flow_cache {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow_cache_entry);
+};
+struct flow_cache flow_cache0 SEC(".maps");
+struct flow_cache flow_cache1 SEC(".maps");
+
+/*
+ * The cache slot of a key: the key's words summed and spread by a
+ * Fibonacci multiply, top bits. A cheap hash: a collision costs an
+ * eviction, never a wrong count, because a hit compares the whole key.
+ * flowtable.CacheSlot is the same function.
+ */
+static __always_inline __u32 flow_cache_slot(const struct flow_key *key)
+{
+	const __u64 *w = (const __u64 *)key;
+	__u64 h = w[0] + w[1] + w[2] + w[3] + w[4] + ((const __u32 *)key)[10];
+
+	return (h * 0x9E3779B97F4A7C15ULL) >> (64 - 8);
+}
+
+_Static_assert(FLOW_CACHE_SLOTS == 1 << 8, "flow_cache_slot takes 8 bits");
+_Static_assert(sizeof(struct flow_key) == 44, "flow_cache_slot and flow_key_eq read 44 bytes");
+
+static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] &&
+	       ((const __u32 *)a)[10] == ((const __u32 *)b)[10];
+}
+
+/*
+ * Adds counts to a flow's row in the table that slot[0] points at,
+ * inserting the row if it has none: the flow table's side of account_l7,
+ * and where an evicted cache entry goes. verdict is the flow's protocol as
+ * far as these counts saw it; a row that has none yet takes it.
+ */
+static __always_inline void account_row(void *slot, const struct flow_key *key, __u64 packets, __u64 bytes,
+					enum l7_proto verdict)
 {
 	__u32 zero = 0;
 	void *flows = bpf_map_lookup_elem(slot, &zero);
 	if (flows) {
-		struct flow_val *val = bpf_map_lookup_elem(flows, &r->key);
+		struct flow_val *val = bpf_map_lookup_elem(flows, key);
 		if (val) {
 			flow_add(val, packets, bytes);
-			if (val->l7 == L7_UNCHECKED)
-				val->l7 = l7_verdict(p, r, val->packets);
+			if (val->l7 == L7_UNCHECKED || (val->l7 == L7_NONE && verdict > L7_NONE))
+				val->l7 = verdict;
 			return;
 		}
 	}
-	struct flow_val init = { .packets = packets, .bytes = bytes, .l7 = l7_verdict(p, r, packets) };
-	account_new(flows, &r->key, &init);
+	struct flow_val init = { .packets = packets, .bytes = bytes, .l7 = verdict };
+	account_new(flows, key, &init);
+}
+
+/*
+ * account_in for hooks that detect application protocols. A flow in this
+ * CPU's cache costs a key comparison and two additions. Any other flow
+ * takes the slot, and the flow it evicts goes to the flow table. A flow's
+ * protocol is detected on the first packets it brings into the cache.
+ */
+static __always_inline void account_l7(void *slot, const struct pkt *p, const struct parse_result *r, __u64 packets,
+				       __u64 bytes)
+{
+	__u32 idx = flow_cache_slot(&r->key);
+	struct flow_cache_entry *e;
+
+	if (!flow_cache_on) {
+		account_row(slot, &r->key, packets, bytes, l7_verdict(p, r, packets));
+		return;
+	}
+	if (untracked_gen & 1)
+		e = bpf_map_lookup_elem(&flow_cache1, &idx);
+	else
+		e = bpf_map_lookup_elem(&flow_cache0, &idx);
+	if (!e) {
+		account_row(slot, &r->key, packets, bytes, l7_verdict(p, r, packets));
+		return;
+	}
+	if (e->packets && flow_key_eq(&e->key, &r->key)) {
+		e->packets += packets;
+		e->bytes += bytes;
+		if (e->l7 == L7_UNCHECKED)
+			e->l7 = l7_verdict(p, r, e->packets);
+		return;
+	}
+	if (e->packets)
+		account_row(slot, &e->key, e->packets, e->bytes, e->l7);
+	e->key = r->key;
+	e->packets = packets;
+	e->bytes = bytes;
+	e->l7 = l7_verdict(p, r, packets);
 }

@@ -5,7 +5,7 @@
 // with Debian's clang-16 and the flags below.
 package bpfprog
 
-//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type flow_key -type flow_val -type flow_flags -type flow_dir -type l7_proto -type hll TC ../../bpf/tc.c -- -I../../bpf/include
+//go:generate go tool bpf2go -cc clang-16 -cflags "-O2 -g -Wall -Werror" -target bpfel -type flow_key -type flow_val -type flow_flags -type flow_dir -type l7_proto -type hll -type flow_cache_entry TC ../../bpf/tc.c -- -I../../bpf/include
 
 // The XDP object shares the TC object's flow_key and flow_val, byte for
 // byte (both come from bpf/include/pktstat.h), so no second set of Go types

@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type TCFlowCacheEntry struct {
+	_       structs.HostLayout
+	Key     TCFlowKey
+	L7      TCL7Proto
+	Pad     [3]uint8
+	Packets uint64
+	Bytes   uint64
+}
+
 type TCFlowDir uint8
 
 const (
@@ -80,6 +89,8 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	TCMapFlowCache0      = "flow_cache0"
+	TCMapFlowCache1      = "flow_cache1"
 	TCMapFlowTables      = "flow_tables"
 	TCMapFlows           = "flows"
 	TCMapUntracked       = "untracked"
@@ -87,6 +98,7 @@ const (
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
 	TCVarArpDetail       = "arp_detail"
+	TCVarFlowCacheOn     = "flow_cache_on"
 	TCVarSharedTable     = "shared_table"
 	TCVarUntrackedGen    = "untracked_gen"
 )
@@ -141,6 +153,8 @@ type TCProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCMapSpecs struct {
+	FlowCache0   *ebpf.MapSpec `ebpf:"flow_cache0"`
+	FlowCache1   *ebpf.MapSpec `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
@@ -152,6 +166,7 @@ type TCMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
@@ -176,6 +191,8 @@ func (o *TCObjects) Close() error {
 //
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCMaps struct {
+	FlowCache0   *ebpf.Map `ebpf:"flow_cache0"`
+	FlowCache1   *ebpf.Map `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	Untracked    *ebpf.Map `ebpf:"untracked"`
@@ -184,6 +201,8 @@ type TCMaps struct {
 
 func (m *TCMaps) Close() error {
 	return _TCClose(
+		m.FlowCache0,
+		m.FlowCache1,
 		m.FlowTables,
 		m.Flows,
 		m.Untracked,
@@ -196,6 +215,7 @@ func (m *TCMaps) Close() error {
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }

@@ -11,10 +11,12 @@ package bpfprog
 //     flow key and its socket's owner), the owner kept in socket storage,
 //     and a process name.
 type (
-	FlowKey      = TCFlowKey
-	FlowVal      = TCFlowVal
-	HLL          = TCHll
-	OwnedFlowKey = CgroupOwnedFlowKey
-	SockOwner    = CgroupSockOwner
-	OwnerComm    = CgroupOwnerComm
+	FlowKey = TCFlowKey
+	FlowVal = TCFlowVal
+	HLL     = TCHll
+	// The flow cache of the TC and XDP objects (bpf/include/account_l7.h).
+	FlowCacheEntry = TCFlowCacheEntry
+	OwnedFlowKey   = CgroupOwnedFlowKey
+	SockOwner      = CgroupSockOwner
+	OwnerComm      = CgroupOwnerComm
 )

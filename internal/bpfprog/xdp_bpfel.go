@@ -16,12 +16,15 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	XDPMapFlowCache0   = "flow_cache0"
+	XDPMapFlowCache1   = "flow_cache1"
 	XDPMapFlowTables   = "flow_tables"
 	XDPMapFlows        = "flows"
 	XDPMapUntracked    = "untracked"
 	XDPMapUntrackedHll = "untracked_hll"
 	XDPProgPktstatXdp  = "pktstat_xdp"
 	XDPVarArpDetail    = "arp_detail"
+	XDPVarFlowCacheOn  = "flow_cache_on"
 	XDPVarFragsAware   = "frags_aware"
 	XDPVarSharedTable  = "shared_table"
 	XDPVarUntrackedGen = "untracked_gen"
@@ -76,6 +79,8 @@ type XDPProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPMapSpecs struct {
+	FlowCache0   *ebpf.MapSpec `ebpf:"flow_cache0"`
+	FlowCache1   *ebpf.MapSpec `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
@@ -87,6 +92,7 @@ type XDPMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.VariableSpec `ebpf:"frags_aware"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
@@ -112,6 +118,8 @@ func (o *XDPObjects) Close() error {
 //
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPMaps struct {
+	FlowCache0   *ebpf.Map `ebpf:"flow_cache0"`
+	FlowCache1   *ebpf.Map `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	Untracked    *ebpf.Map `ebpf:"untracked"`
@@ -120,6 +128,8 @@ type XDPMaps struct {
 
 func (m *XDPMaps) Close() error {
 	return _XDPClose(
+		m.FlowCache0,
+		m.FlowCache1,
 		m.FlowTables,
 		m.Flows,
 		m.Untracked,
@@ -132,6 +142,7 @@ func (m *XDPMaps) Close() error {
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.Variable `ebpf:"frags_aware"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`

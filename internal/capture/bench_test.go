@@ -14,11 +14,12 @@ import (
 
 // BenchmarkTCPerPacket measures what pktstat_ingress costs per packet, as
 // the kernel times it in BPF_PROG_TEST_RUN, in both flow-table layouts,
-// beside an empty SchedCLS program measured in the same runs (the
-// baseline that the test harness costs by itself) and beside the least a
-// flow counter can do (bpftest.CounterProgram) in a per-CPU and a shared
-// hash. The frame is a 60-byte IPv4 UDP packet of a single flow, so every
-// run after the first is the common case: a lookup that hits.
+// with the flow cache (as the tool runs) and without, beside an empty
+// SchedCLS program measured in the same runs (the baseline that the test
+// harness costs by itself) and beside the least a flow counter can do
+// (bpftest.CounterProgram) in a per-CPU and a shared hash. The frame is a
+// 60-byte IPv4 UDP packet of a single flow, so every run after the first
+// is the common case: a flow in the cache, or a table lookup that hits.
 //
 // Each sub-benchmark's iteration is the median of 5 runs of 1e6 repeats of
 // the empty program and its own, taking turns; run it with -benchtime 1x:
@@ -27,13 +28,31 @@ import (
 func BenchmarkTCPerPacket(b *testing.B) {
 	bpftest.RequireRoot(b)
 	var progs []benchProg
-	for _, l := range layouts {
+	for _, v := range benchVariants {
 		// The table size the object declares, which is also the CLI's default.
-		h := loadHook(b, tcHook, testLoad{layout: l})
-		progs = append(progs, pktstatBench("pktstat-"+l.String(), h.tc.PktstatIngress, h.tb))
+		h := loadHook(b, tcHook, testLoad{layout: v.layout, noCache: v.noCache})
+		progs = append(progs, pktstatBench("pktstat-"+v.name(), h.tc.PktstatIngress, h.tb))
 	}
 	perPacket(b, ebpf.SchedCLS, int32(tcPass()), progs)
 }
+
+// benchVariant is a way the per-packet benchmarks load the tool's
+// programs: a flow-table layout, with or without the flow cache.
+type benchVariant struct {
+	layout  flowtable.Layout
+	noCache bool
+}
+
+func (v benchVariant) name() string {
+	if v.noCache {
+		return v.layout.String() + "-no-cache"
+	}
+	return v.layout.String()
+}
+
+// benchVariants are the tool's way (shared, with the cache) and the
+// others, for comparison in the same run.
+var benchVariants = []benchVariant{{flowtable.Shared, false}, {flowtable.PerCPU, false}, {flowtable.Shared, true}, {flowtable.PerCPU, true}}
 
 // benchProg is a program that a per-packet benchmark measures, and how it
 // checks what the program counted.
@@ -170,7 +189,7 @@ const (
 
 // benchFrame is the frame the per-packet benchmarks run: a 60-byte IPv4
 // UDP packet of a single flow, and the key it is counted under.
-func benchFrame(b *testing.B) ([]byte, flow.Key) {
+func benchFrame(b testing.TB) ([]byte, flow.Key) {
 	b.Helper()
 	frame := bpftest.Frame(b, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(18))

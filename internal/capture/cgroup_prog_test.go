@@ -283,7 +283,7 @@ func testCgroupRead(t *testing.T, layout flowtable.Layout) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.table = newTestTable(t, spec, 64, objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, c.namer.Key)
+	c.table = newTestTable(t, spec, 64, flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen}, c.namer.Key)
 
 	frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(100))

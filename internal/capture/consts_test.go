@@ -7,6 +7,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // TestFlagsMatchBPF checks the Go flags against enum flow_flags, as bpf2go
@@ -38,6 +39,7 @@ func TestTypesMatchMaps(t *testing.T) {
 	}
 	flows := spec.Maps[bpfprog.TCMapFlows]
 	untracked := spec.Maps[bpfprog.TCMapUntracked]
+	cache := spec.Maps[bpfprog.TCMapFlowCache0]
 	for _, c := range []struct {
 		what      string
 		got, want uintptr
@@ -46,12 +48,14 @@ func TestTypesMatchMaps(t *testing.T) {
 		{"flows value (TCFlowVal)", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(flows.ValueSize)},
 		{"untracked key (uint32)", unsafe.Sizeof(uint32(0)), uintptr(untracked.KeySize)},
 		{"untracked value (TCFlowVal)", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(untracked.ValueSize)},
+		{"flow cache value (FlowCacheEntry)", unsafe.Sizeof(bpfprog.FlowCacheEntry{}), uintptr(cache.ValueSize)},
+		{"flow cache slots (flowtable.CacheSlots)", flowtable.CacheSlots, uintptr(cache.MaxEntries)},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: Go size %d, map spec %d", c.what, c.got, c.want)
 		}
 	}
-	for _, typ := range []reflect.Type{reflect.TypeFor[bpfprog.FlowKey](), reflect.TypeFor[bpfprog.FlowVal]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[bpfprog.FlowKey](), reflect.TypeFor[bpfprog.FlowVal](), reflect.TypeFor[bpfprog.FlowCacheEntry]()} {
 		var sum uintptr
 		for i := range typ.NumField() {
 			sum += typ.Field(i).Type.Size()

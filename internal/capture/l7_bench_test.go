@@ -75,12 +75,13 @@ func specs(b *testing.B, load func() (*ebpf.CollectionSpec, error), file string)
 //     and BenchmarkXDPPerPacket; its verdict (nothing recognised) was
 //     settled on the first run, so every later run is the common case.
 //   - tcp-known: a TCP segment with an HTTP request, whose flow is already
-//     labelled HTTP: one lookup, one comparison.
-//   - tcp-first: the same segment as the first packet of its flow: the
-//     table is full (one row, taken by another flow), so the flow never
-//     gets a row and every run detects the protocol, tries to insert, and
-//     counts the packet as untracked. Beside the baseline build (which
-//     does the same minus detection), the difference is detection's cost.
+//     labelled HTTP: a flow-cache hit and one comparison.
+//   - tcp-first: the same segment as the first packet of its flow, without
+//     the flow cache (which would keep the flow): the table is full (one
+//     row, taken by another flow), so the flow never gets a row and every
+//     run detects the protocol, tries to insert, and counts the packet as
+//     untracked. Beside the baseline build (which does the same minus
+//     detection), the difference is detection's cost.
 //
 // Each iteration is the median of 5 runs of 1e6 repeats per program,
 // taking turns; run it with -benchtime 1x:
@@ -105,28 +106,28 @@ func BenchmarkL7(b *testing.B) {
 		name  string
 		load  func() (*ebpf.CollectionSpec, error)
 		file  string
-		prog  func(*testing.B, *ebpf.CollectionSpec, uint32) *ebpf.Program
+		prog  func(*testing.B, *ebpf.CollectionSpec, testLoad) *ebpf.Program
 		empty *ebpf.Program
 	}{
-		{"tc", bpfprog.LoadTC, "tc_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, n uint32) *ebpf.Program {
-			return loadObjects[benchTC](b, spec, testLoad{maxEntries: n}).Prog
+		{"tc", bpfprog.LoadTC, "tc_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, o testLoad) *ebpf.Program {
+			return loadObjects[benchTC](b, spec, o).Prog
 		}, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
 		// The single-buffer XDP program, the one StartXDP loads for native
 		// mode at a standard MTU (BenchmarkXDPPerPacket measures what the
 		// multi-buffer one adds).
-		{"xdp", bpfprog.LoadXDP, "xdp_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, n uint32) *ebpf.Program {
-			return loadObjects[benchXDP](b, spec, testLoad{maxEntries: n}).Prog
+		{"xdp", bpfprog.LoadXDP, "xdp_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, o testLoad) *ebpf.Program {
+			return loadObjects[benchXDP](b, spec, o).Prog
 		}, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
 	} {
 		for _, sc := range []struct {
-			name    string
-			frame   []byte
-			entries uint32
-			prime   [][]byte // frames run once before measuring
+			name  string
+			frame []byte
+			load  testLoad
+			prime [][]byte // frames run once before measuring
 		}{
-			{"udp-known", udp, 131072, [][]byte{udp}},
-			{"tcp-known", tcp, 131072, [][]byte{tcp}},
-			{"tcp-first", tcp, 1, [][]byte{other}},
+			{"udp-known", udp, testLoad{maxEntries: 131072}, [][]byte{udp}},
+			{"tcp-known", tcp, testLoad{maxEntries: 131072}, [][]byte{tcp}},
+			{"tcp-first", tcp, testLoad{maxEntries: 1, noCache: true}, [][]byte{other}},
 		} {
 			b.Run(hook.name+"/"+sc.name, func(b *testing.B) {
 				var ps benchProgs
@@ -136,7 +137,7 @@ func BenchmarkL7(b *testing.B) {
 					if !ok {
 						continue
 					}
-					prog := hook.prog(b, spec, sc.entries)
+					prog := hook.prog(b, spec, sc.load)
 					for _, f := range sc.prime {
 						bpftest.Run(b, prog, f, nil)
 					}
@@ -182,7 +183,7 @@ func TestL7BenchScenarios(t *testing.T) {
 	if len(snap.Flows) != 1 || snap.Flows[0].L7 != flow.L7HTTP || snap.Flows[0].Packets != 3 {
 		t.Errorf("tcp-known: rows %+v, want one HTTP row of 3 packets", snap.Flows)
 	}
-	full := loadHook(t, tcHook, testLoad{maxEntries: 1})
+	full := loadHook(t, tcHook, testLoad{maxEntries: 1, noCache: true})
 	bpftest.Run(t, full.progs[0].prog, other, nil)
 	for range 3 {
 		bpftest.Run(t, full.progs[0].prog, tcp, nil)
@@ -212,8 +213,9 @@ func BenchmarkL7FirstPacket(b *testing.B) {
 	bpftest.RequireRoot(b)
 	tcp := bpftest.L7Frame(b, bpftest.HTTPRequest(b), false, false, 40555)
 
-	tc := loadHook(b, tcHook, testLoad{maxEntries: 131072})
-	xdp := loadHook(b, xdpHook, testLoad{maxEntries: 131072})
+	// Without the flow cache, which would keep the flow between calls.
+	tc := loadHook(b, tcHook, testLoad{maxEntries: 131072, noCache: true})
+	xdp := loadHook(b, xdpHook, testLoad{maxEntries: 131072, noCache: true})
 	for _, hook := range []struct {
 		name  string
 		prog  *ebpf.Program

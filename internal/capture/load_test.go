@@ -19,6 +19,7 @@ type testLoad struct {
 	noARP      bool   // --no-arp: arp_detail off, where the object has it
 	frags      bool   // XDP: the multi-buffer program (frags_aware, BPF_F_XDP_HAS_FRAGS)
 	layout     flowtable.Layout
+	noCache    bool // TC and XDP: count straight into the flow table (flow_cache_on off)
 }
 
 // entries is the flow table's size for spec.
@@ -51,7 +52,7 @@ func loadObjects[O any, P interface {
 	t.Helper()
 	bpftest.RequireRoot(t)
 	spec = spec.Copy()
-	for name, v := range map[string]bool{bpfprog.TCVarArpDetail: !o.noARP, bpfprog.XDPVarFragsAware: o.frags} {
+	for name, v := range map[string]bool{bpfprog.TCVarArpDetail: !o.noARP, bpfprog.XDPVarFragsAware: o.frags, bpfprog.TCVarFlowCacheOn: !o.noCache} {
 		if vs, ok := spec.Variables[name]; ok {
 			if err := vs.Set(v); err != nil {
 				t.Fatalf("set %s: %v", name, err)
@@ -92,7 +93,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 				{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 				{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 			},
-			tb:      newTestTable(t, spec, o.entries(spec), objs.FlowTables, objs.Flows, objs.Untracked, objs.UntrackedHll, objs.UntrackedGen, flowtable.KeyFromBPF),
+			tb:      newTestTable(t, spec, o.entries(spec), flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: [2]*ebpf.Map{objs.FlowCache0, objs.FlowCache1}}, flowtable.KeyFromBPF),
 			pass:    tcPass(),
 			accepts: skbTestRunAccepts,
 			tc:      objs,
@@ -112,7 +113,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
 	}
 	// loadXDP is loadXDPWith without --no-arp's setting.
-	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: o.layout})
+	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: o.layout, noCache: o.noCache})
 	if err != nil {
 		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
 	}

@@ -12,7 +12,7 @@ import (
 // a flow table to drain, programs to take off their hooks, and kernel
 // objects to free. Each mode embeds one and sets what it has; K is its
 // table's key type.
-type session[K any] struct {
+type session[K comparable] struct {
 	table *flowtable.Table[K]
 	// namer names the owners of each drain's rows, in the modes that
 	// know them; nil elsewhere.

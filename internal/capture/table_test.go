@@ -12,10 +12,24 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // udpFrame builds an Ethernet/IPv4/UDP frame from 198.18.0.1 to
 // 198.18.0.2 with the given source port and payload length.
+// udpKey is the kernel's key of udpFrame's flow from sport, counted on
+// egress when out is set.
+func udpKey(sport uint16, out bool) bpfprog.FlowKey {
+	k := bpfprog.FlowKey{Sport: sport, Dport: 9, EthProto: 0x0800, Proto: 17}
+	copy(k.Saddr[:], []byte{198, 18, 0, 1})
+	copy(k.Daddr[:], []byte{198, 18, 0, 2})
+	if out {
+		k.Dir = bpfprog.TCFlowDirFLOW_DIR_OUT
+	}
+	return k
+}
+
 func udpFrame(t *testing.T, sport uint16, payload int) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
@@ -85,7 +99,8 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 // the rest is counted exactly in the untracked counters, by direction, and
 // that the kernel's sketch uses the same hash as flow.KeyHash.
 func TestUntrackedIsCountedAndSketched(t *testing.T) {
-	h := loadHook(t, tcHook, testLoad{maxEntries: 2})
+	// Without the flow cache, whose flows reach the sketch at a drain.
+	h := loadHook(t, tcHook, testLoad{maxEntries: 2, noCache: true})
 	objs, tb := h.tc, h.tb
 	var sent flow.Counters
 	for i := 0; i < 10; i++ {
@@ -138,12 +153,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 	// The same sketch, built in Go from the keys of the untracked flows.
 	var want flow.HLL
 	for i := 2; i < 10; i++ {
-		k := bpfprog.FlowKey{Sport: uint16(50000 + i), Dport: 9, EthProto: 0x0800, Proto: 17}
-		copy(k.Saddr[:], []byte{198, 18, 0, 1})
-		copy(k.Daddr[:], []byte{198, 18, 0, 2})
-		if i%2 == 1 {
-			k.Dir = bpfprog.TCFlowDirFLOW_DIR_OUT
-		}
+		k := udpKey(uint16(50000+i), i%2 == 1)
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(&k)), unsafe.Sizeof(k))
 		var words [11]uint32
 		for w := range words {
@@ -199,7 +209,8 @@ func untrackedState(t *testing.T, objs *bpfprog.TCObjects, gen uint32) (in, out 
 // through two drains: the programs add to the generation untracked_gen
 // names, and a drain switches it, reports the other one and clears it.
 func TestUntrackedGenerations(t *testing.T) {
-	h := loadHook(t, tcHook, testLoad{maxEntries: 1})
+	// Without the flow cache, which holds flows until a drain.
+	h := loadHook(t, tcHook, testLoad{maxEntries: 1, noCache: true})
 	objs, tb := h.tc, h.tb
 	run := func(sport uint16) {
 		t.Helper()
@@ -329,5 +340,87 @@ func drainDuringRuns(t *testing.T, prog *ebpf.Program, frames [][]byte, rounds i
 	case err := <-runErr:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// TestFlowCacheEviction: two flows that share a flow-cache slot take turns
+// on one CPU. A flow's packets stay in the cache until the other takes
+// the slot and sends them to the flow table; a drain gives each flow its
+// exact counts, from the table and the cache. The kernel picks the slot
+// that flowtable.CacheSlot computes.
+func TestFlowCacheEviction(t *testing.T) {
+	for _, l := range layouts {
+		t.Run(l.String(), func(t *testing.T) { testFlowCacheEviction(t, l) })
+	}
+}
+
+func testFlowCacheEviction(t *testing.T, layout flowtable.Layout) {
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64, layout: layout})
+	const a = 52000
+	ka := udpKey(a, false)
+	slot := flowtable.CacheSlot(&ka)
+	b := uint16(a + 1)
+	for kb := udpKey(b, false); flowtable.CacheSlot(&kb) != slot; kb = udpKey(b, false) {
+		b++
+	}
+	fa, fb := udpFrame(t, a, 10), udpFrame(t, b, 20)
+	run := func(frame []byte, n int) {
+		onCPU(t, 0, func() {
+			for range n {
+				bpftest.Run(t, h.tc.PktstatIngress, frame, nil)
+			}
+		})
+	}
+	// cached is CPU 0's entry of the slot, in generation 0 (no drain yet).
+	cached := func() bpfprog.FlowCacheEntry {
+		t.Helper()
+		var per []bpfprog.FlowCacheEntry
+		if err := h.tc.FlowCache0.Lookup(slot, &per); err != nil {
+			t.Fatal(err)
+		}
+		return per[0]
+	}
+	// tableRows is the flow table's rows, summed over CPUs.
+	tableRows := func() map[bpfprog.FlowKey]uint64 {
+		got := map[bpfprog.FlowKey]uint64{}
+		iterateFlows(t, h.tb.Active(), func(k *bpfprog.FlowKey, vals []bpfprog.FlowVal) {
+			for _, v := range vals {
+				got[*k] += v.Packets
+			}
+		})
+		return got
+	}
+
+	run(fa, 3)
+	if e := cached(); e.Key != ka || e.Packets != 3 || e.Bytes != 3*uint64(len(fa)) {
+		t.Fatalf("slot %d on CPU 0 holds %+v, want flow %d's 3 packets", slot, e, a)
+	}
+	if rows := tableRows(); len(rows) != 0 {
+		t.Fatalf("the flow table holds %v before any eviction", rows)
+	}
+	run(fb, 2)
+	if rows := tableRows(); len(rows) != 1 || rows[ka] != 3 {
+		t.Fatalf("after flow %d took the slot: table %v, want flow %d's 3 packets", b, rows, a)
+	}
+	run(fa, 1)
+	snap, err := h.tb.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint16]flow.Counters{
+		a: {Packets: 4, Bytes: 4 * uint64(len(fa))},
+		b: {Packets: 2, Bytes: 2 * uint64(len(fb))},
+	}
+	if len(snap.Flows) != 2 {
+		t.Fatalf("drained %s, want flows %d and %d", rows(snap), a, b)
+	}
+	for _, r := range snap.Flows {
+		if r.Counters != want[r.Key.SrcPort] {
+			t.Errorf("flow %d: %+v, want %+v", r.Key.SrcPort, r.Counters, want[r.Key.SrcPort])
+		}
+	}
+	// The drain cleared generation 0's cache.
+	if e := cached(); e.Packets != 0 {
+		t.Errorf("after the drain, slot %d on CPU 0 still holds %+v", slot, e)
 	}
 }

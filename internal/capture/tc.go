@@ -68,6 +68,7 @@ func StartTC(o TCOptions) (*TC, error) {
 		Untracked: t.objs.Untracked,
 		HLL:       t.objs.UntrackedHll,
 		Gen:       t.objs.UntrackedGen,
+		Cache:     [2]*ebpf.Map{t.objs.FlowCache0, t.objs.FlowCache1},
 	}, spec.Maps[bpfprog.TCMapFlows], flowtable.KeyFromBPF)
 	if err != nil {
 		t.Close()

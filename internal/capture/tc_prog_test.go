@@ -63,12 +63,12 @@ func skbTestRunAccepts(frame []byte) bool {
 
 // newTestTable wraps loaded maps in a table, as StartTC does, and closes
 // its spare when the test ends.
-func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, slot, flows, untracked, hll *ebpf.Map, gen *ebpf.Variable, conv func(*K) flow.Key) *flowtable.Table[K] {
+func newTestTable[K comparable](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, m flowtable.Maps, conv func(*K) flow.Key) *flowtable.Table[K] {
 	t.Helper()
 	fs := spec.Maps[bpftest.FlowsMap].Copy()
 	fs.MaxEntries = maxEntries
-	fs.Type = flows.Type() // the layout the table was loaded in
-	tb, err := flowtable.New(flowtable.Maps{Slot: slot, Flows: flows, Untracked: untracked, HLL: hll, Gen: gen}, fs, conv)
+	fs.Type = m.Flows.Type() // the layout the table was loaded in
+	tb, err := flowtable.New(m, fs, conv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func newTestTable[K any](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uin
 
 // drainAll empties the flow table, so that the next check sees only what
 // runs after it.
-func drainAll[K any](t testing.TB, tb *flowtable.Table[K]) {
+func drainAll[K comparable](t testing.TB, tb *flowtable.Table[K]) {
 	t.Helper()
 	if _, err := tb.Drain(nil); err != nil {
 		t.Fatal(err)
@@ -221,12 +221,20 @@ func TestTCGSOAccounting(t *testing.T) {
 	}
 }
 
-// TestTCUntracked fills a 4-row flow table with 10 flows: the first 4 get
-// rows, the other 6 are counted as untracked, and nothing is lost. Known
-// flows keep counting while the table is full.
+// TestTCUntracked fills a 4-row flow table with 10 flows: 4 get rows,
+// the other 6 are counted as untracked, and nothing is lost. Known flows
+// keep counting while the table is full. Without the flow cache, the
+// first 4 flows get the rows; with it, the flows whose counts reach the
+// table first, which are whole in their rows.
 func TestTCUntracked(t *testing.T) {
+	for _, noCache := range []bool{true, false} {
+		t.Run(map[bool]string{true: "no-cache", false: "cache"}[noCache], func(t *testing.T) { testTCUntracked(t, noCache) })
+	}
+}
+
+func testTCUntracked(t *testing.T, noCache bool) {
 	const maxEntries, nFlows = 4, 10
-	h := loadHook(t, tcHook, testLoad{maxEntries: maxEntries})
+	h := loadHook(t, tcHook, testLoad{maxEntries: maxEntries, noCache: noCache})
 	objs := h.tc
 
 	frames := make([][]byte, nFlows)
@@ -271,12 +279,14 @@ func TestTCUntracked(t *testing.T) {
 	var wantLost flow.Counters
 	for i, k := range keys {
 		c := flow.Counters{Packets: rounds, Bytes: rounds * uint64(len(frames[i]))}
-		if i < maxEntries {
-			if got[k] != c {
-				t.Errorf("flow %d has %+v, want %+v", i, got[k], c)
-			}
-		} else {
+		r, ok := got[k]
+		if noCache && i < maxEntries && !ok {
+			t.Errorf("flow %d has no row; the first %d flows get them", i, maxEntries)
+		}
+		if !ok {
 			wantLost.Add(c)
+		} else if r != c {
+			t.Errorf("flow %d has %+v, want %+v", i, r, c)
 		}
 	}
 	if snap.Untracked[flow.In] != wantLost || snap.Untracked[flow.Out] != (flow.Counters{}) {

@@ -108,6 +108,7 @@ type xdpLoad struct {
 	ifindex        int
 	noARP          bool
 	layout         flowtable.Layout // the flow table's (tests: the zero value is Shared)
+	noCache        bool             // tests: no flow cache (flow_cache_on off)
 	log            *slog.Logger     // warns of extras the kernel refuses
 }
 
@@ -123,6 +124,9 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	}
 	if err := spec.Variables[bpfprog.XDPVarArpDetail].Set(!o.noARP); err != nil {
 		return nil, fmt.Errorf("set arp_detail: %w", err)
+	}
+	if err := spec.Variables[bpfprog.XDPVarFlowCacheOn].Set(!o.noCache); err != nil {
+		return nil, fmt.Errorf("set flow_cache_on: %w", err)
 	}
 	prog := spec.Programs[bpfprog.XDPProgPktstatXdp]
 	if frags {
@@ -151,6 +155,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		Untracked: x.objs.Untracked,
 		HLL:       x.objs.UntrackedHll,
 		Gen:       x.objs.UntrackedGen,
+		Cache:     [2]*ebpf.Map{x.objs.FlowCache0, x.objs.FlowCache1},
 	}, spec.Maps[bpfprog.XDPMapFlows], flowtable.KeyFromBPF)
 	if err != nil {
 		x.Close()

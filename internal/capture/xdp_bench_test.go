@@ -10,8 +10,9 @@ import (
 
 // BenchmarkXDPPerPacket measures what pktstat_xdp costs per frame, as the
 // kernel times it in BPF_PROG_TEST_RUN, as BenchmarkTCPerPacket does for
-// TC: in both flow-table layouts, beside an empty XDP program and the
-// least a flow counter can do, each measured in the same runs. The frame
+// TC: in both flow-table layouts, with the flow cache and without, beside
+// an empty XDP program and the least a flow counter can do, each measured
+// in the same runs. The frame
 // is a 60-byte IPv4 UDP packet of a single flow, so every run after the
 // first is the common case: parse, one lookup that hits, two adds. Both
 // programs StartXDP may load are measured: the single-buffer one (native
@@ -27,16 +28,16 @@ func BenchmarkXDPPerPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	var progs []benchProg
-	for _, l := range layouts {
+	for _, v := range benchVariants {
 		for _, frags := range []bool{false, true} {
 			if frags && !multiBuffer {
 				continue
 			}
-			name := "pktstat-" + l.String() + "-single-buffer"
+			name := "pktstat-" + v.name() + "-single-buffer"
 			if frags {
-				name = "pktstat-" + l.String() + "-multi-buffer"
+				name = "pktstat-" + v.name() + "-multi-buffer"
 			}
-			h := loadHook(b, xdpHook, testLoad{maxEntries: 131072, frags: frags, layout: l})
+			h := loadHook(b, xdpHook, testLoad{maxEntries: 131072, frags: frags, layout: v.layout, noCache: v.noCache})
 			progs = append(progs, pktstatBench(name, h.progs[0].prog, h.tb))
 		}
 	}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 
@@ -103,11 +104,20 @@ func TestXDPPlainCountsLinearFrames(t *testing.T) {
 }
 
 // TestXDPUntracked: a full table sends new flows to the overflow counters
-// in XDP too, and known flows keep counting.
+// in XDP too, and known flows keep counting; with the flow cache and
+// without (where the first flows get the rows).
 func TestXDPUntracked(t *testing.T) {
+	for _, noCache := range []bool{true, false} {
+		t.Run(map[bool]string{true: "no-cache", false: "cache"}[noCache], func(t *testing.T) { testXDPUntracked(t, noCache) })
+	}
+}
+
+func testXDPUntracked(t *testing.T, noCache bool) {
 	const maxEntries, nFlows = 3, 8
-	h := loadHook(t, xdpHook, testLoad{maxEntries: maxEntries, frags: true})
-	var sent, lost flow.Counters
+	h := loadHook(t, xdpHook, testLoad{maxEntries: maxEntries, frags: true, noCache: noCache})
+	var sent flow.Counters
+	byKey := map[flow.Key]flow.Counters{}
+	var first []flow.Key
 	for i := range nFlows {
 		u := bpftest.UDP()
 		u.SrcPort = layers.UDPPort(42000 + i)
@@ -115,13 +125,34 @@ func TestXDPUntracked(t *testing.T) {
 		bpftest.Run(t, h.progs[0].prog, fr, nil)
 		c := flow.Counters{Packets: 1, Bytes: uint64(len(fr))}
 		sent.Add(c)
-		if i >= maxEntries {
-			lost.Add(c)
+		k, err := bpftest.ExpectedKey(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKey[k] = c
+		if i < maxEntries {
+			first = append(first, k)
 		}
 	}
 	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The flows with rows have all their counts there; the rest is lost.
+	lost := sent
+	for _, r := range snap.Flows {
+		if byKey[r.Key] != r.Counters {
+			t.Errorf("row %+v, want the flow's %+v", r, byKey[r.Key])
+		}
+		lost.Packets -= r.Packets
+		lost.Bytes -= r.Bytes
+	}
+	if noCache {
+		for _, k := range first {
+			if !slices.ContainsFunc(snap.Flows, func(r flow.Flow) bool { return r.Key == k }) {
+				t.Errorf("flow %+v has no row; the first %d flows get them", k, maxEntries)
+			}
+		}
 	}
 	if len(snap.Flows) != maxEntries || snap.Untracked[flow.In] != lost || snap.Untracked[flow.Out] != (flow.Counters{}) {
 		t.Fatalf("%d rows, untracked %+v; want %d rows, untracked %+v in", len(snap.Flows), snap.Untracked, maxEntries, lost)

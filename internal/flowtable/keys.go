@@ -1,7 +1,9 @@
 package flowtable
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"unsafe"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
@@ -46,4 +48,17 @@ func OwnedKeyFromBPF(k *bpfprog.OwnedFlowKey) flow.Key {
 		Flags:    bpfprog.TCFlowFlags(f.Flags),
 		Dir:      bpfprog.TCFlowDir(f.Dir),
 	})
+}
+
+// CacheSlot is the flow-cache slot the programs give k: flow_cache_slot
+// in bpf/include/account_l7.h, the key's five 64-bit words and its last
+// 32-bit word summed, times 2^64 / φ, top 8 bits.
+func CacheSlot(k *bpfprog.FlowKey) uint32 {
+	raw := (*[44]byte)(unsafe.Pointer(k))
+	var h uint64
+	for w := 0; w < 5; w++ {
+		h += binary.LittleEndian.Uint64(raw[8*w:])
+	}
+	h += uint64(binary.LittleEndian.Uint32(raw[40:]))
+	return uint32((h * 0x9E3779B97F4A7C15) >> (64 - 8))
 }

@@ -18,15 +18,21 @@ import (
 // entry, a preallocated hash element (list node, hash and padded key:
 // about 96 bytes) and a 16-byte bucket, with the counters (and application
 // protocol, 24 bytes) in the element when shared, or behind an 8-byte
-// pointer on every CPU when per-CPU.
+// pointer on every CPU when per-CPU; and the two generations of the flow
+// cache on every CPU (TC and XDP; 32 KiB a CPU).
 func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 	val := uint64(unsafe.Sizeof(bpfprog.FlowVal{}))
 	per := 96 + 16 + val
 	if layout == PerCPU {
 		per = 96 + 16 + 8 + val*uint64(ncpu)
 	}
-	return 2 * uint64(entries) * per
+	cache := 2 * CacheSlots * uint64(unsafe.Sizeof(bpfprog.FlowCacheEntry{})) * uint64(ncpu)
+	return 2*uint64(entries)*per + cache
 }
+
+// CacheSlots is how many flows the flow cache holds per CPU and
+// generation (FLOW_CACHE_SLOTS in bpf/include/account_l7.h).
+const CacheSlots = 256
 
 // CheckMemory refuses a flow table that would take more than half of
 // the memory the machine has available, before anything is loaded.

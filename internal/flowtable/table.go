@@ -6,8 +6,11 @@
 package flowtable
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -27,13 +30,15 @@ const batchSize = 4096
 // TC and XDP, bpfprog.OwnedFlowKey for cgroup and process mode; conv
 // turns one into the model's key. Every object's counters and untracked
 // sketch have the same layout (bpfprog.FlowVal, bpfprog.HLL).
-type Table[K any] struct {
+type Table[K comparable] struct {
 	conv      func(*K) flow.Key
 	slot      *ebpf.Map    // flow_tables: entry 0 is the active table
 	tables    [2]*ebpf.Map // tables[active] is in the slot
 	active    int
 	untracked *ebpf.Map
 	hll       *ebpf.Map
+	cache     [2]*ebpf.Map   // flow_cache0 and 1, by generation; nil without a cache
+	entries   int            // the table's size
 	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
 	genValue  uint32
 	ncpu      int // values per entry: 1 when shared, a CPU's each when per-CPU
@@ -49,6 +54,10 @@ type Table[K any] struct {
 	vals     []bpfprog.FlowVal
 	hlls     []bpfprog.HLL
 	lostVals []bpfprog.FlowVal
+	// Cache buffers: every slot's entry on every CPU, and the slots.
+	cacheVals  []bpfprog.FlowCacheEntry
+	cacheZero  []bpfprog.FlowCacheEntry
+	cacheSlots []uint32
 }
 
 // Layout is how the flow table keeps a flow's counters (shared_table in
@@ -105,11 +114,14 @@ func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
 type Maps struct {
 	Slot, Flows, Untracked, HLL *ebpf.Map
 	Gen                         *ebpf.Variable // untracked_gen
+	// Cache is the flow cache of the objects that have one (TC and XDP,
+	// whose key is bpfprog.FlowKey): flow_cache0 and flow_cache1.
+	Cache [2]*ebpf.Map
 }
 
 // New takes the loaded maps and creates the spare table from spec,
 // the flows map's spec.
-func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], error) {
+func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], error) {
 	spare, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, fmt.Errorf("create spare flow table: %w", err)
@@ -124,7 +136,7 @@ func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], 
 	if m.Flows.Type() == ebpf.PerCPUHash {
 		vals = ncpu
 	}
-	return &Table[K]{
+	t := &Table[K]{
 		conv:      conv,
 		slot:      m.Slot,
 		tables:    [2]*ebpf.Map{m.Flows, spare},
@@ -136,7 +148,23 @@ func New[K any](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Table[K], 
 		vals:      make([]bpfprog.FlowVal, batchSize*vals),
 		hlls:      make([]bpfprog.HLL, ncpu),
 		lostVals:  make([]bpfprog.FlowVal, ncpu),
-	}, nil
+		cache:     m.Cache,
+		entries:   int(spec.MaxEntries),
+	}
+	if m.Cache[0] != nil {
+		if _, ok := any(new(K)).(*bpfprog.FlowKey); !ok {
+			spare.Close()
+			return nil, fmt.Errorf("a flow cache needs a table keyed by bpfprog.FlowKey, not %T", *new(K))
+		}
+		slots := int(m.Cache[0].MaxEntries())
+		t.cacheVals = make([]bpfprog.FlowCacheEntry, slots*ncpu)
+		t.cacheZero = make([]bpfprog.FlowCacheEntry, slots*ncpu)
+		t.cacheSlots = make([]uint32, slots)
+		for i := range t.cacheSlots {
+			t.cacheSlots[i] = uint32(i)
+		}
+	}
+	return t, nil
 }
 
 // Active is the table that the programs write now, for tests and
@@ -152,7 +180,16 @@ func (t *Table[K]) NCPU() int { return t.ncpu }
 // with BPF_PROG_TEST_RUN, in the calling thread, so that nothing writes
 // the table meanwhile and no RCU grace period has to pass.
 func (t *Table[K]) TakeActive() ([]flow.Flow, error) {
-	return t.collect(t.Active(), nil)
+	rows, err := t.collect(t.Active(), nil)
+	if err != nil {
+		return nil, err
+	}
+	// The flows in the current generation's cache, every one as a row.
+	s := flow.Snapshot{Flows: rows}
+	if err := t.takeCache(t.genValue, &s, nil, -1); err != nil {
+		return nil, err
+	}
+	return s.Flows, nil
 }
 
 // Close frees the spare table; the loaded maps belong to their objects.
@@ -186,14 +223,103 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	if err != nil {
 		return flow.Snapshot{}, err
 	}
-	t.lastRows = len(rows)
-	t.keepL7(rows)
 	s := flow.Snapshot{Flows: rows}
-	if err := t.lost(&s); err != nil {
+	var sketch flow.HLL
+	if err := t.lost(&s, &sketch); err != nil {
 		return flow.Snapshot{}, err
 	}
+	// The cache's flows that have no row take the room left in the
+	// table, as they would have had their counts reached it.
+	if err := t.takeCache(t.genValue^1, &s, &sketch, t.entries-len(rows)); err != nil {
+		return flow.Snapshot{}, err
+	}
+	if s.UntrackedTotal().Packets > 0 {
+		s.UntrackedFlows = sketch.Estimate()
+	}
+	t.lastRows = len(s.Flows)
+	t.keepL7(s.Flows)
 	return s, nil
 }
+
+// takeCache adds the flow cache's generation gen to s and clears it: a
+// cached flow's counts go to its row, or to a new row while room lasts
+// (room < 0: no limit), or else to s's untracked counters and sketch, as
+// the kernel does with a flow that finds the table full. No program
+// writes that generation: it is a retired one, or the tests' current one
+// between their runs.
+func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, room int) error {
+	m := t.cache[gen&1]
+	if m == nil {
+		return nil
+	}
+	for i, slot := range t.cacheSlots {
+		// Each slot's entries, a CPU's each (a per-CPU array's batch read
+		// gives no more than this).
+		if err := m.Lookup(slot, t.cacheVals[i*t.lostCPUs():(i+1)*t.lostCPUs()]); err != nil {
+			return fmt.Errorf("read flow cache: %w", err)
+		}
+	}
+	type cached struct {
+		raw bpfprog.FlowKey
+		c   flow.Counters
+		l7  flow.L7
+	}
+	var pending map[flow.Key]*cached
+	for i := range t.cacheVals {
+		e := &t.cacheVals[i]
+		if e.Packets == 0 {
+			continue
+		}
+		if pending == nil {
+			pending = make(map[flow.Key]*cached)
+		}
+		k := t.conv(any(&e.Key).(*K))
+		p := pending[k]
+		if p == nil {
+			p = &cached{raw: e.Key}
+			pending[k] = p
+		}
+		p.c.Add(flow.Counters{Packets: e.Packets, Bytes: e.Bytes})
+		p.l7 = flow.MergeL7(p.l7, flow.L7(e.L7))
+	}
+	if pending == nil {
+		return nil
+	}
+	for _, slot := range t.cacheSlots {
+		if err := m.Update(slot, t.cacheZero[:t.lostCPUs()], ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("clear flow cache: %w", err)
+		}
+	}
+	for i := range s.Flows {
+		r := &s.Flows[i]
+		if p, ok := pending[r.Key]; ok {
+			r.Counters.Add(p.c)
+			r.L7 = flow.MergeL7(r.L7, p.l7)
+			delete(pending, r.Key)
+		}
+	}
+	// The heaviest flows take the room first.
+	left := make([]flow.Flow, 0, len(pending))
+	for k, p := range pending {
+		left = append(left, flow.Flow{Key: k, Counters: p.c, L7: p.l7})
+	}
+	slices.SortFunc(left, func(a, b flow.Flow) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	for _, f := range left {
+		if room != 0 {
+			s.Flows = append(s.Flows, f)
+			room--
+			continue
+		}
+		s.Untracked[f.Key.Dir].Add(f.Counters)
+		if sketch != nil {
+			sketch.Add(flow.KeyHash(*(*[11]uint32)(unsafe.Pointer(&pending[f.Key].raw))))
+		}
+	}
+	return nil
+}
+
+// lostCPUs is how many values a per-CPU map's entry has.
+func (t *Table[K]) lostCPUs() int { return len(t.lostVals) }
 
 // keepL7 settles the application protocol of each row. A drain leaves the
 // kernel with an empty table, so a flow's next packets land in a fresh
@@ -250,10 +376,10 @@ func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 }
 
 // lost fills in the traffic that found the table full since the previous
-// drain: the counters and the sketch of the generation that drain just
-// switched away from, which no program writes any more. It reads them,
-// then clears them for their next turn.
-func (t *Table[K]) lost(s *flow.Snapshot) error {
+// drain: the counters, in s, and the sketch, merged into sketch, of the
+// generation that drain just switched away from, which no program writes
+// any more. It reads them, then clears them for their next turn.
+func (t *Table[K]) lost(s *flow.Snapshot, sketch *flow.HLL) error {
 	retired := t.genValue ^ 1
 	for dir := range s.Untracked {
 		key := retired*flow.NumDirections + uint32(dir)
@@ -279,7 +405,6 @@ func (t *Table[K]) lost(s *flow.Snapshot) error {
 	if err := t.hll.Lookup(retired, &t.hlls); err != nil {
 		return fmt.Errorf("read untracked flow sketch: %w", err)
 	}
-	var sketch flow.HLL
 	for i := range t.hlls {
 		sketch.Merge((*flow.HLL)(&t.hlls[i].Reg))
 		t.hlls[i] = bpfprog.HLL{}
@@ -287,6 +412,5 @@ func (t *Table[K]) lost(s *flow.Snapshot) error {
 	if err := t.hll.Update(retired, t.hlls, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("reset untracked flow sketch: %w", err)
 	}
-	s.UntrackedFlows = sketch.Estimate()
 	return nil
 }
