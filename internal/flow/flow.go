@@ -6,6 +6,7 @@ package flow
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -167,8 +168,84 @@ func RankRows(rows []Flow, d time.Duration) []Flow {
 	for i := range rows {
 		rows[i].Bitrate = Bitrate(rows[i].Bytes, d)
 	}
-	slices.SortFunc(rows, Compare)
+	sortRows(rows)
 	return rows
+}
+
+// sortRows sorts rows in Compare's order. A row is large, and a
+// comparison sort moves each row and calls a comparison about log n times,
+// so it sorts a compact index instead: a radix sort by bitrate (a
+// non-negative float, whose bits order like its values), then a
+// comparison sort within each run of equal bitrates, where the packets,
+// the bytes and the keys decide. Then it moves every row once, to its
+// place, following the permutation's cycles.
+func sortRows(rows []Flow) {
+	type entry struct {
+		key uint64 // ^bitrate's bits: ascending order is descending bitrate
+		at  int    // the row's index; -1 once it is in its place
+	}
+	idx := make([]entry, len(rows))
+	for i := range rows {
+		idx[i] = entry{^math.Float64bits(rows[i].Bitrate), i}
+	}
+	// Least significant byte first, skipping bytes that every key shares.
+	tmp := make([]entry, len(idx))
+	for shift := uint(0); shift < 64; shift += 8 {
+		var count [257]int
+		for _, e := range idx {
+			count[int(byte(e.key>>shift))+1]++
+		}
+		if slices.Contains(count[1:], len(idx)) {
+			continue
+		}
+		for b := 1; b < len(count); b++ {
+			count[b] += count[b-1]
+		}
+		for _, e := range idx {
+			b := byte(e.key >> shift)
+			tmp[count[b]] = e
+			count[b]++
+		}
+		idx, tmp = tmp, idx
+	}
+	tmp = nil
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && idx[hi].key == idx[lo].key {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(idx[lo:hi], func(a, b entry) int {
+				ra, rb := &rows[a.at], &rows[b.at]
+				if c := cmp.Compare(rb.Packets, ra.Packets); c != 0 {
+					return c
+				}
+				if c := cmp.Compare(rb.Bytes, ra.Bytes); c != 0 {
+					return c
+				}
+				return CompareKeys(ra.Key, rb.Key)
+			})
+		}
+		lo = hi
+	}
+	// Place p takes the row at idx[p].at.
+	for p := range idx {
+		if idx[p].at < 0 {
+			continue
+		}
+		held := rows[p]
+		q := p
+		for {
+			from := idx[q].at
+			idx[q].at = -1
+			if from == p {
+				rows[q] = held
+				break
+			}
+			rows[q] = rows[from]
+			q = from
+		}
+	}
 }
 
 // Compare orders rows by bitrate, then packets, then bytes, all descending,

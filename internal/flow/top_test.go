@@ -3,6 +3,7 @@ package flow
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -41,6 +42,31 @@ func TestTopMatchesFullSort(t *testing.T) {
 			if sum != total {
 				t.Errorf("size %d, n %d: top + rest = %+v, want %+v", size, n, sum, total)
 			}
+		}
+	}
+}
+
+// TestRankRowsSortsLikeCompare checks RankRows' index sort and in-place
+// permutation against sorting the rows themselves with Compare, on rows
+// with many ties (broken by the keys) and in shuffled order.
+func TestRankRowsSortsLikeCompare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 2, 7, 1000, 20000} {
+		rows := make([]Flow, size)
+		for i := range rows {
+			rows[i] = Flow{Key: Key{EtherType: EtherTypeIPv4, Proto: ProtoTCP,
+				Src: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), SrcPort: uint16(rng.IntN(4))},
+				Counters: Counters{Packets: uint64(rng.IntN(3)), Bytes: uint64(rng.IntN(20))}}
+		}
+		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		want := append([]Flow(nil), rows...)
+		for i := range want {
+			want[i].Bitrate = Bitrate(want[i].Bytes, time.Second)
+		}
+		slices.SortFunc(want, Compare)
+		got := RankRows(rows, time.Second)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d rows: RankRows differs from a sort by Compare", size)
 		}
 	}
 }
