@@ -325,7 +325,7 @@ func testCgroupRead(t *testing.T, layout flowtable.Layout) {
 	}
 	want := map[flow.OwnerInfo]flow.Counters{
 		{PID: self, Comm: strings.TrimSpace(string(selfComm)), Cgroup: child}: {Packets: 4, Bytes: 512},
-		{PID: other, Comm: "nginx?worker", Cgroup: child}:                     {Packets: 6, Bytes: 768},
+		{PID: other, Comm: "nginx\nworker", Cgroup: child}:                    {Packets: 6, Bytes: 768},
 		{Cgroup: parent}: {Packets: 8, Bytes: 1024},
 	}
 	if len(snap.Flows) != len(want) {

@@ -10,6 +10,7 @@
 package metrics
 
 import (
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
 
 // Options configure a Collector.
@@ -71,6 +73,7 @@ type Collector struct {
 	traffic    map[counterKey]flow.Counters
 	untracked  [flow.NumDirections]flow.Counters
 	readErrors uint64
+	skipped    uint64 // top-flow series the client library refused
 	// window holds the flows of every drain since the previous scrape,
 	// the reports' and the scrape's own, for the scrape to rank; it starts
 	// at windowStart. It holds at most MaxEntries rows: a flow beyond that
@@ -90,6 +93,7 @@ type descs struct {
 	untrackedFlows                   *prometheus.Desc
 	tableEntries, tableMax           *prometheus.Desc
 	readDuration, readErrors         *prometheus.Desc
+	skipped                          *prometheus.Desc
 	progRuns, progRunSeconds         *prometheus.Desc
 	statsEnabled                     *prometheus.Desc
 	flowBytes, flowPackets           *prometheus.Desc
@@ -114,6 +118,9 @@ func New(o Options) *Collector {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	o.Top = max(o.Top, 0)
+	// Names from outside the tool, made safe for a label (a label must
+	// be UTF-8) and for whoever reads it on a terminal.
+	o.Iface, o.Cgroup = untrusted.Visible(o.Iface), untrusted.Visible(o.Cgroup)
 	fl := slices.Clone(flowLabels)
 	if o.Owners {
 		fl = append(fl, ownerLabels...)
@@ -145,6 +152,8 @@ func New(o Options) *Collector {
 				"Time this scrape took to drain the kernel's flow table.", nil, nil),
 			readErrors: prometheus.NewDesc("pktstat_read_errors_total",
 				"Drains of the kernel's flow table that failed.", nil, nil),
+			skipped: prometheus.NewDesc("pktstat_series_skipped_total",
+				"Top-flow series left out of a scrape because their labels were refused.", nil, nil),
 			progRuns: prometheus.NewDesc("pktstat_bpf_program_runs_total",
 				"Runs of each eBPF program while the kernel collected run-time statistics.", []string{"program"}, nil),
 			progRunSeconds: prometheus.NewDesc("pktstat_bpf_program_run_seconds_total",
@@ -167,7 +176,7 @@ func New(o Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.descs
 	for _, x := range []*prometheus.Desc{d.packets, d.bytes, d.untrackedPackets, d.untrackedBytes,
-		d.untrackedFlows, d.tableEntries, d.tableMax, d.readDuration, d.readErrors, d.progRuns,
+		d.untrackedFlows, d.tableEntries, d.tableMax, d.readDuration, d.readErrors, d.skipped, d.progRuns,
 		d.progRunSeconds, d.statsEnabled, d.flowBytes, d.flowPackets, d.info} {
 		ch <- x
 	}
@@ -240,6 +249,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		top, _, _ := flow.Top(rows, c.o.Top, at.Sub(c.windowStart))
 		c.collectTop(ch, top, at.Sub(c.windowStart))
 	}
+	ch <- prometheus.MustNewConstMetric(d.skipped, prometheus.CounterValue, float64(c.skipped))
 	c.windowStart = at
 	c.windowRows, c.windowUntrackedFlows = 0, 0
 	clear(c.window)
@@ -296,8 +306,16 @@ func (c *Collector) collectTop(ch chan<- prometheus.Metric, top []flow.Flow, d t
 	secs := d.Seconds()
 	for _, id := range order {
 		s := byID[id]
-		ch <- prometheus.MustNewConstMetric(c.descs.flowBytes, prometheus.GaugeValue, float64(s.c.Bytes)/secs, s.labels...)
-		ch <- prometheus.MustNewConstMetric(c.descs.flowPackets, prometheus.GaugeValue, float64(s.c.Packets)/secs, s.labels...)
+		b, errB := prometheus.NewConstMetric(c.descs.flowBytes, prometheus.GaugeValue, float64(s.c.Bytes)/secs, s.labels...)
+		p, errP := prometheus.NewConstMetric(c.descs.flowPackets, prometheus.GaugeValue, float64(s.c.Packets)/secs, s.labels...)
+		if err := errors.Join(errB, errP); err != nil {
+			// One bad series must not fail the whole scrape.
+			c.skipped++
+			c.o.Log.Debug("left a top-flow series out of the scrape", "error", err)
+			continue
+		}
+		ch <- b
+		ch <- p
 	}
 }
 
@@ -325,7 +343,7 @@ func (c *Collector) flowLabelValues(k flow.Key) []string {
 		if o.PID != 0 {
 			pid = strconv.FormatUint(uint64(o.PID), 10)
 		}
-		l = append(l, pid, o.Comm, o.Cgroup)
+		l = append(l, pid, untrusted.Visible(o.Comm), untrusted.Visible(o.Cgroup))
 	}
 	return l
 }

@@ -419,3 +419,27 @@ func TestLint(t *testing.T) {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestHostileLabels: a process in a cgroup whose name is invalid UTF-8
+// with terminal escapes, on an interface named with an escape, sending
+// UDP. Before, MustNewConstMetric panicked on the label and every scrape
+// failed while the flow was among the top ones; now the scrape succeeds,
+// with the names escaped, and no series is skipped.
+func TestHostileLabels(t *testing.T) {
+	f := udp(a1, a2, 1000, 53, flow.Out, 1, 100)
+	f.Owner = flow.NewOwner(flow.OwnerInfo{PID: 42, Comm: "ev\x1b]0;pwned\a", Cgroup: "/x\xffy\u202e"})
+	clk := &clock{t: time.Unix(1_800_000_000, 0), step: time.Second}
+	c := New(Options{Pipeline: pipeline.New(&script{snaps: []flow.Snapshot{{Flows: []flow.Flow{f}}}}, clk.now),
+		Iface: "pa\x1b[2J", Top: 5, Owners: true, MaxEntries: 10, Now: clk.now})
+	want := `
+# HELP pktstat_flow_bytes_per_second Rate of one of the top --metrics-top flows, in bytes per second over the time since the previous scrape.
+# TYPE pktstat_flow_bytes_per_second gauge
+pktstat_flow_bytes_per_second{cgroup="/x\\xffy\\u202e",comm="ev\\x1b]0;pwned\\x07",direction="out",dst="198.18.0.2",dst_port="53",flags="",icmp_code="",icmp_type="",iface="pa\\x1b[2J",pid="42",protocol="UDP",src="198.18.0.1",src_port="1000",vlan=""} 100
+# HELP pktstat_series_skipped_total Top-flow series left out of a scrape because their labels were refused.
+# TYPE pktstat_series_skipped_total counter
+pktstat_series_skipped_total 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pktstat_flow_bytes_per_second", "pktstat_series_skipped_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -99,7 +98,9 @@ func (n *Namer) name(s *flow.Snapshot) {
 }
 
 // commOf names process pid: from the comms map, else from /proc (the map
-// is an LRU and may have forgotten it), else "".
+// is an LRU and may have forgotten it), else "". The name is as the
+// process set it, control characters and all: every output makes it safe
+// (internal/untrusted).
 func commOf(comms *ebpf.Map, pid uint32) string {
 	var name bpfprog.OwnerComm
 	if err := comms.Lookup(pid, &name); err == nil {
@@ -110,22 +111,11 @@ func commOf(comms *ebpf.Map, pid uint32) string {
 			}
 			b = append(b, byte(ch))
 		}
-		return cleanComm(b)
+		return string(b)
 	}
 	raw, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/comm")
 	if err != nil {
 		return ""
 	}
-	return cleanComm(bytes.TrimSuffix(raw, []byte("\n")))
-}
-
-// cleanComm makes a process name safe for a one-line report: a process
-// may name itself anything, control characters included.
-func cleanComm(b []byte) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, string(b))
+	return string(bytes.TrimSuffix(raw, []byte("\n")))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
 
 // jsonRow uses pktstat-bpf's field names; fields after dstPort appear only
@@ -113,7 +114,7 @@ func WriteJSON(w io.Writer, r Report) error {
 			bw.WriteByte(',')
 		}
 		n++
-		_, err := bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		_, err := bw.Write(untrusted.EscapeJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))))
 		return err
 	}
 	for i := range r.Flows {
@@ -201,7 +202,11 @@ func WriteNDJSON(w io.Writer, r Report) error {
 	if i := r.Iface; i != nil {
 		line.Iface = &jsonIface{Name: i.Name, RxPackets: i.RxPackets, TxPackets: i.TxPackets, RxDropped: i.RxDropped, TxDropped: i.TxDropped}
 	}
-	if err := json.NewEncoder(w).Encode(line); err != nil {
+	doc, err := json.Marshal(line)
+	if err != nil {
+		return fmt.Errorf("write NDJSON report: %w", err)
+	}
+	if _, err := w.Write(append(untrusted.EscapeJSON(doc), '\n')); err != nil {
 		return fmt.Errorf("write NDJSON report: %w", err)
 	}
 	return nil

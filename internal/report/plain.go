@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
 
 // WritePlain writes one line per row in pktstat-bpf's format, for example
@@ -35,7 +36,7 @@ func WritePlain(w io.Writer, r Report) error {
 		t.Packets, t.Bytes, len(r.Flows), r.HiddenFlows, r.UntrackedFlows)
 	if r.Iface != nil {
 		fmt.Fprintf(bw, "; %s counted rx packets: %d, tx packets: %d, rx dropped: %d, tx dropped: %d",
-			r.Iface.Name, r.Iface.RxPackets, r.Iface.TxPackets, r.Iface.RxDropped, r.Iface.TxDropped)
+			untrusted.Field(r.Iface.Name), r.Iface.RxPackets, r.Iface.TxPackets, r.Iface.RxDropped, r.Iface.TxDropped)
 	}
 	bw.WriteString("\n")
 	if err := bw.Flush(); err != nil {
@@ -179,11 +180,11 @@ func appendOwner(b []byte, owner flow.Owner) []byte {
 	}
 	if o.Comm != "" {
 		b = append(b, ", comm: "...)
-		b = append(b, o.Comm...)
+		b = append(b, untrusted.Field(o.Comm)...)
 	}
 	if o.Cgroup != "" {
 		b = append(b, ", cgroup: "...)
-		b = append(b, o.Cgroup...)
+		b = append(b, untrusted.Field(o.Cgroup)...)
 	}
 	return b
 }

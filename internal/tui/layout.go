@@ -6,6 +6,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
 
 // colID names a table column.
@@ -101,9 +102,9 @@ func cell(r *Flow, id colID) string {
 		}
 		return ""
 	case colComm:
-		return r.Key.Owner.Info().Comm
+		return untrusted.Visible(r.Key.Owner.Info().Comm)
 	case colCgroup:
-		return r.Key.Owner.Info().Cgroup
+		return untrusted.Visible(r.Key.Owner.Info().Cgroup)
 	}
 	return ""
 }

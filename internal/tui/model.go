@@ -27,6 +27,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
 
 // Pipe is the drain pipeline (pipeline.Pipeline) as the TUI uses it: the
@@ -186,6 +187,8 @@ func NewModel(pipe Pipe, o Options) *Model {
 	if o.Out == nil {
 		o.Out = io.Discard // tests: no terminal, no colors
 	}
+	o.Iface = untrusted.Visible(o.Iface) // an interface or cgroup name
+
 	r := lipgloss.NewRenderer(o.Out)
 	m := &Model{
 		pipe: pipe,

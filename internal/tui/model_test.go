@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
@@ -674,5 +676,28 @@ func TestRunQuits(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after the context ended")
+	}
+}
+
+// TestModelHostileNames: a process and a cgroup named to drive the
+// terminal (retitle it, clear it, overwrite a row, reverse the text) and
+// an interface named with an escape show as escapes, and nothing raw
+// reaches the screen.
+func TestModelHostileNames(t *testing.T) {
+	m := NewModel(nil, Options{Iface: "pa\x1b[2J", Mode: "cgroup", Start: t0, Refresh: time.Second, MaxEntries: 1024, Owners: true})
+	m.Update(tea.WindowSizeMsg{Width: 200, Height: 10})
+	k := fastKey
+	k.Owner = flow.NewOwner(flow.OwnerInfo{PID: 7, Comm: "x\x1b]0;t\a", Cgroup: "/e\x1b[31mR\rF\u202eZ\xff"})
+	m.read(time.Second, flow.Snapshot{Flows: []flow.Flow{{Key: k, Counters: flow.Counters{Packets: 1, Bytes: 100}}}})
+	view := m.View()
+	for _, r := range view {
+		if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError) {
+			t.Fatalf("the screen holds a raw %U:\n%q", r, view)
+		}
+	}
+	for _, want := range []string{`pa\x1b[2J`, `x\x1b]0;t\x07`, `/e\x1b[31mR\x0dF\u202eZ\xff`} {
+		if !strings.Contains(view, want) {
+			t.Errorf("the screen does not show %s:\n%s", want, view)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
 
 // SortKey is the column the table is sorted by.
@@ -356,7 +357,7 @@ func (r *Flow) searchText() string {
 		r.fillText()
 		var b strings.Builder
 		o := r.Key.Owner.Info()
-		for _, s := range []string{r.proto, r.src, r.dst, r.Direction(), o.Comm, o.Cgroup, r.L7} {
+		for _, s := range []string{r.proto, r.src, r.dst, r.Direction(), untrusted.Visible(o.Comm), untrusted.Visible(o.Cgroup), r.L7} {
 			b.WriteString(s)
 			b.WriteByte(' ')
 		}
