@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/app"
@@ -40,8 +41,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A closed terminal (SIGHUP) and SIGQUIT end a run as SIGTERM does:
+	// the report, then nothing left attached.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stop()
+	// With SIGPIPE caught, a write to a reader that has gone fails with
+	// EPIPE instead of killing the process with its programs attached;
+	// app.Run then detaches and ends quietly.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	level := slog.LevelInfo
 	if cfg.Debug {
 		level = slog.LevelDebug
@@ -56,7 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		}
-		fmt.Fprintf(stderr, "pktstat-bpf: %v\n", err)
+		// One line, even for errors joined together.
+		fmt.Fprintf(stderr, "pktstat-bpf: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 		if cli.IsUsage(err) {
 			return 2
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -83,6 +84,12 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 	defer func() {
 		if cerr := src.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("detach from %s: %w", where.Value, cerr))
+			return
+		}
+		if brokenPipe(err) {
+			// Whoever read the output has gone (pktstat-bpf | head -1):
+			// a normal end, now that nothing is attached.
+			err = nil
 		}
 	}()
 	begin := time.Now()
@@ -101,10 +108,12 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 		return streamIntervals(ctx, cfg, src, p, out)
 	}
 	wait(ctx, cfg.Timeout)
-	if err := src.Stop(); err != nil {
-		return fmt.Errorf("detach from %s: %w", where.Value, err)
+	// The report comes first: a failed detach must not lose it.
+	stopErr := src.Stop()
+	if stopErr != nil {
+		stopErr = fmt.Errorf("detach from %s: %w", where.Value, stopErr)
 	}
-	return writeReport(cfg, p, out)
+	return errors.Join(writeReport(cfg, p, out), stopErr)
 }
 
 // writeReport writes the report of the period that ends now, as JSON or
@@ -168,14 +177,16 @@ func streamIntervals(ctx context.Context, cfg cli.Config, src Source, p *periods
 		case <-ctx.Done():
 		case <-timeout:
 		}
-		if err := src.Stop(); err != nil {
-			return fmt.Errorf("detach: %w", err)
+		// The last report comes first: a failed detach must not lose it.
+		stopErr := src.Stop()
+		if stopErr != nil {
+			stopErr = fmt.Errorf("detach: %w", stopErr)
 		}
 		r, err := p.next(time.Now())
-		if err != nil {
-			return err
+		if err == nil {
+			err = write(out, r)
 		}
-		return write(out, r)
+		return errors.Join(err, stopErr)
 	}
 }
 
@@ -238,4 +249,24 @@ func wait(ctx context.Context, timeout time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// brokenPipe reports whether err is nothing but writes to a reader that
+// has gone (EPIPE): every error joined in it is one.
+func brokenPipe(err error) bool {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case syscall.Errno:
+		return e == syscall.EPIPE
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, x := range errs {
+			if !brokenPipe(x) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	}
+	return brokenPipe(errors.Unwrap(err))
 }

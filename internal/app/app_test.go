@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,10 +29,12 @@ import (
 // lost is set, 7 packets that found the table full. It records what the
 // run did to it, in order.
 type fakeSource struct {
-	mu     sync.Mutex
-	drains int
-	lost   bool
-	events []string
+	mu      sync.Mutex
+	drains  int
+	lost    bool
+	stopErr error // what Stop returns
+	closeEr error // what Close returns
+	events  []string
 }
 
 func (f *fakeSource) Drain() (flow.Snapshot, error) {
@@ -57,8 +62,14 @@ func (f *fakeSource) record(e string) error {
 	return nil
 }
 
-func (f *fakeSource) Stop() error      { return f.record("stop") }
-func (f *fakeSource) Close() error     { return f.record("close") }
+func (f *fakeSource) Stop() error {
+	f.record("stop")
+	return f.stopErr
+}
+func (f *fakeSource) Close() error {
+	f.record("close")
+	return f.closeEr
+}
 func (f *fakeSource) Describe() string { return "fake" }
 
 // total is what the first n drains held: 1 + 2 + ... + n packets.
@@ -230,5 +241,55 @@ func TestRunDaemon(t *testing.T) {
 	got, _ := sumRows(rows)
 	if f.drains != 4 || got != total(4) || len(rows) != 4 {
 		t.Errorf("%d drains; the report holds %+v in %d rows, want %+v in 4 (3 scrapes and the end)", f.drains, got, len(rows), total(4))
+	}
+}
+
+// brokenWriter fails every write as a pipe whose reader has gone does.
+type brokenWriter struct{ writes int }
+
+func (w *brokenWriter) Write([]byte) (int, error) {
+	w.writes++
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
+
+// TestRunEnds: a failed detach still gives the report, and the error
+// after it; output nobody reads any more (EPIPE) ends the run without an
+// error, once the capture is closed, but not when the detach failed too.
+func TestRunEnds(t *testing.T) {
+	gone := errors.New("remove cls_bpf filter (prio 1): operation not permitted")
+	for _, c := range []struct {
+		name     string
+		interval time.Duration
+	}{{"report", 0}, {"intervals", 100 * time.Millisecond}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := cli.Config{Mode: cli.ModeProcess, MaxEntries: 64, Timeout: 250 * time.Millisecond, Interval: c.interval, JSON: true}
+			start := func(f *fakeSource) starter {
+				return func(cli.Config, netif.Interface, *slog.Logger) (Source, error) { return f, nil }
+			}
+			log := slog.New(slog.DiscardHandler)
+
+			f := &fakeSource{stopErr: gone}
+			var out testnet.LockedBuffer
+			err := run(context.Background(), cfg, &out, log, start(f))
+			if !errors.Is(err, gone) || !strings.Contains(out.String(), `"packets"`) {
+				t.Errorf("failed detach: error %v and report %q; want both", err, out.String())
+			}
+
+			f = &fakeSource{}
+			w := &brokenWriter{}
+			if err := run(context.Background(), cfg, w, log, start(f)); err != nil || w.writes == 0 {
+				t.Errorf("closed output: error %v after %d writes; want none after a write", err, w.writes)
+			}
+			if e := f.events; len(e) == 0 || e[len(e)-1] != "close" {
+				t.Errorf("closed output: the run did %v, want the capture closed last", e)
+			}
+
+			// Close detaches what Stop did not (an interval write fails
+			// before the run stops), and fails the same way.
+			f = &fakeSource{stopErr: gone, closeEr: gone}
+			if err := run(context.Background(), cfg, &brokenWriter{}, log, start(f)); !errors.Is(err, gone) {
+				t.Errorf("closed output and a failed detach: error %v, want the detach's", err)
+			}
+		})
 	}
 }

@@ -341,7 +341,7 @@ func (t *TC) closeLinks() error {
 func (t *TC) Close() error {
 	errs := []error{t.closeLinks()}
 	for _, f := range t.filters {
-		if err := netlink.FilterDel(&netlink.BpfFilter{FilterAttrs: f}); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := netlink.FilterDel(&netlink.BpfFilter{FilterAttrs: f}); err != nil && !gone(err) {
 			errs = append(errs, fmt.Errorf("remove cls_bpf filter (prio %d): %w", f.Priority, err))
 		}
 	}
@@ -355,11 +355,19 @@ func (t *TC) Close() error {
 			}
 		}
 		if empty {
-			if err := netlink.QdiscDel(t.qdisc); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+			if err := netlink.QdiscDel(t.qdisc); err != nil && !gone(err) {
 				errs = append(errs, fmt.Errorf("remove clsact qdisc: %w", err))
 			}
 		}
 	}
 	t.filters, t.qdisc = nil, nil
 	return errors.Join(errs...)
+}
+
+// gone reports whether a filter or qdisc deletion failed because what it
+// deletes is gone already, which counts as deleted: the filter (ENOENT),
+// the qdisc that held it (EINVAL: someone ran tc qdisc del), or the
+// interface (ENODEV).
+func gone(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENODEV)
 }

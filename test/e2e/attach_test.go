@@ -5,10 +5,12 @@ package e2e
 // others, which keep seeing every packet while it runs.
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,12 +135,17 @@ func requireTCX(t *testing.T, e testnet.End) {
 	}
 }
 
+// endings are the ways a run ends that the tests try: by itself, by the
+// signals that end it normally (a closed terminal sends SIGHUP), and
+// killed.
+var endings = []string{"timeout", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGKILL"}
+
 // TestE2ENothingLeftTCX: TCX links go with the process, however it ends.
 func TestE2ENothingLeftTCX(t *testing.T) {
 	bin := harness.Binary(t)
 	p := testnet.NewPair(t)
 	requireTCX(t, p.A)
-	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+	for _, how := range endings {
 		t.Run(how, func(t *testing.T) {
 			tl := harness.StartCapture(t, p.A, bin, captureArgs("tcx", how)...)
 			if !strings.Contains(tl.Stderr(), "mode=tc/tcx") {
@@ -167,13 +174,14 @@ func TestE2ENothingLeftTCX(t *testing.T) {
 	}
 }
 
-// TestE2ENothingLeftLegacy: a normal end or SIGTERM removes our filters and
-// the clsact qdisc the run created. SIGKILL leaves the filters (they belong
-// to the interface, not the process), and the next run removes them.
+// TestE2ENothingLeftLegacy: a normal end, SIGTERM, SIGHUP or SIGQUIT
+// removes our filters and the clsact qdisc the run created. SIGKILL leaves
+// the filters (they belong to the interface, not the process), and the
+// next run removes them.
 func TestE2ENothingLeftLegacy(t *testing.T) {
 	bin := harness.Binary(t)
 	p := testnet.NewPair(t)
-	for _, how := range []string{"timeout", "SIGTERM", "SIGKILL"} {
+	for _, how := range endings {
 		t.Run(how, func(t *testing.T) {
 			if s := legacyState(t, p.A); s.clsact {
 				t.Fatalf("before the run: %v, want no clsact qdisc", s)
@@ -375,4 +383,93 @@ func TestE2ECoexist(t *testing.T) {
 		}
 		t.Logf("after the run: TCX ingress chain %v, still counting", chain)
 	})
+}
+
+// attached says what of ours is attached to e's veth in mode ("tcx" or
+// "legacy"), empty when nothing is.
+func attached(t *testing.T, e testnet.End, mode string) string {
+	t.Helper()
+	if mode == "tcx" {
+		if got := harness.OurTCX(t, e); len(got) > 0 {
+			return fmt.Sprint(got)
+		}
+		return ""
+	}
+	if s := legacyState(t, e); s.clsact {
+		return fmt.Sprint(s)
+	}
+	return ""
+}
+
+// TestE2EClosedStdout: pktstat-bpf --interval 200ms | head -1. When the
+// reader of its reports goes, the next report's write fails (EPIPE, not a
+// SIGPIPE death with the programs attached): the run detaches and exits 0
+// without an error, in TCX and legacy mode.
+func TestE2EClosedStdout(t *testing.T) {
+	bin := harness.Binary(t)
+	p := testnet.NewPair(t)
+	for _, mode := range []string{"tcx", "legacy"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "tcx" {
+				requireTCX(t, p.A)
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			tl := harness.StartCaptureTo(t, p.A, bin, w, "--tc-attach", mode, "--interval", "200ms")
+			w.Close() // the tool holds the only write end now
+			if what := attached(t, p.A, mode); what == "" {
+				t.Fatalf("nothing of ours attached while running")
+			}
+			first, err := bufio.NewReader(r).ReadString('\n')
+			if err != nil || !strings.HasPrefix(first, "{") {
+				t.Fatalf("first report %q: %v", first, err)
+			}
+			r.Close() // head -1 exits
+			code, err := tl.Wait(harness.ToolWait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 0 || strings.Contains(tl.Stderr(), "pktstat-bpf:") {
+				t.Fatalf("exit code %d, want 0 and no error\nstderr:\n%s", code, tl.Stderr())
+			}
+			if what := attached(t, p.A, mode); what != "" {
+				t.Fatalf("after the reader went: %s still attached", what)
+			}
+			t.Logf("%s: after the first report's reader closed, exit 0 and nothing attached", mode)
+		})
+	}
+}
+
+// TestE2EQdiscDeleted: someone runs tc qdisc del dev X clsact while a
+// legacy run counts. Its filters went with the qdisc, which counts as
+// detached: at SIGTERM the run writes its report, with the traffic sent
+// before, and exits 0 with no error.
+func TestE2EQdiscDeleted(t *testing.T) {
+	bin, p := harness.BinaryAndPair(t)
+	const n = 5
+	payload := bytes.Repeat([]byte{2}, 64)
+	f := harness.NewUDPFlow("UDP before the qdisc went", p.B, p.A,
+		netip.AddrPortFrom(p.B.IPv4, 41400), netip.AddrPortFrom(p.A.IPv4, 5300))
+	tl := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+	harness.SendUDPFlow(t, f, payload, n)
+	if err := p.A.Do(func() error {
+		return netlink.QdiscDel(&netlink.GenericQdisc{
+			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: p.A.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+			QdiscType:  "clsact",
+		})
+	}); err != nil {
+		t.Fatalf("delete the clsact qdisc: %v", err)
+	}
+	rows := harness.StopCapture(t, tl, syscall.SIGTERM)
+	row := harness.OneRow(t, rows, "UDP", f.Src.Addr(), f.Dst.Addr(), f.Src.Port(), f.Dst.Port())
+	harness.WantCounts(t, f.Name, row, n, n*uint64(harness.EthLen+harness.IPv4Len+harness.UDPLen+len(payload)))
+	if strings.Contains(tl.Stderr(), "pktstat-bpf:") {
+		t.Errorf("an error after the qdisc was deleted:\n%s", tl.Stderr())
+	}
+	if s := legacyState(t, p.A); s.clsact {
+		t.Errorf("after the run: %v", s)
+	}
 }

@@ -262,7 +262,8 @@ func typeNumber(typ icmp.Type) int {
 	return -1
 }
 
-// TestE2ESignals checks that SIGINT and SIGTERM end a capture normally:
+// TestE2ESignals checks that SIGINT, SIGTERM, SIGHUP (a closed terminal)
+// and SIGQUIT end a capture normally:
 // exit code 0 and a report with the traffic of the run; and that a timeout
 // ends one by itself the same way.
 func TestE2ESignals(t *testing.T) {
@@ -280,7 +281,7 @@ func TestE2ESignals(t *testing.T) {
 		harness.WantCounts(t, f.Name, row, n, n*frame)
 	}
 
-	for i, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+	for i, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(unix.SignalName(sig), func(t *testing.T) {
 			f := flowFrom(uint16(41300 + i))
 			tl := harness.StartCapture(t, p.A, bin)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
 
@@ -60,8 +62,18 @@ var modeRE = regexp.MustCompile(`mode=\S+`)
 // has not waited for it.
 func StartTool(t testing.TB, e testnet.End, bin string, args ...string) *Tool {
 	t.Helper()
+	return StartToolTo(t, e, bin, nil, args...)
+}
+
+// StartToolTo is StartTool with the tool's standard output going to
+// stdout (nil: a buffer that Stdout reads).
+func StartToolTo(t testing.TB, e testnet.End, bin string, stdout io.Writer, args ...string) *Tool {
+	t.Helper()
 	tl := &Tool{cmd: e.Command(bin, args...), ready: make(chan struct{}), done: make(chan struct{})}
 	tl.cmd.Stdout = &tl.stdout
+	if stdout != nil {
+		tl.cmd.Stdout = stdout
+	}
 	pr, pw := io.Pipe()
 	tl.cmd.Stderr = pw
 	tl.startedAt = time.Now()
@@ -185,8 +197,14 @@ const ToolWait = 15 * time.Second
 // timeout unless extra sets one.
 func StartCapture(t *testing.T, e testnet.End, bin string, extra ...string) *Tool {
 	t.Helper()
+	return StartCaptureTo(t, e, bin, nil, extra...)
+}
+
+// StartCaptureTo is StartCapture with the report going to stdout.
+func StartCaptureTo(t *testing.T, e testnet.End, bin string, stdout io.Writer, extra ...string) *Tool {
+	t.Helper()
 	args := append([]string{"-i", e.Link, "-t", "0", "-j"}, extra...)
-	return StartTool(t, e, bin, args...)
+	return StartToolTo(t, e, bin, stdout, args...)
 }
 
 // StopTool sends sig and expects exit code 0.
@@ -242,18 +260,14 @@ func StopIntervals(t *testing.T, tl *Tool, sig syscall.Signal) []Interval {
 // a signal name sends that signal. It returns the exit code.
 func EndCapture(t *testing.T, tl *Tool, how string) int {
 	t.Helper()
-	switch how {
-	case "timeout":
-	case "SIGTERM":
-		if err := tl.Signal(syscall.SIGTERM); err != nil {
+	if how != "timeout" {
+		sig := unix.SignalNum(how)
+		if sig == 0 {
+			t.Fatalf("unknown ending %q", how)
+		}
+		if err := tl.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
-	case "SIGKILL":
-		if err := tl.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatalf("unknown ending %q", how)
 	}
 	code, err := tl.Wait(ToolWait)
 	if err != nil {
