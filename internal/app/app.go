@@ -68,7 +68,7 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 		stats     statsState
 	)
 	if cfg.Listen != "" {
-		if metricsLn, err = listenMetrics(cfg); err != nil {
+		if metricsLn, err = listenMetrics(cfg, log); err != nil {
 			return err
 		}
 		defer metricsLn.Close()

@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -15,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/metrics"
@@ -28,17 +34,102 @@ const shutdownWait = 5 * time.Second
 // listenMetrics checks the web config and binds the metrics address. It
 // runs before anything is attached, so that a broken config or a busy port
 // fails at once and leaves nothing behind.
-func listenMetrics(cfg cli.Config) (net.Listener, error) {
+func listenMetrics(cfg cli.Config, log *slog.Logger) (net.Listener, error) {
+	var sec webSecurity
 	if cfg.WebConfigFile != "" {
 		if err := web.Validate(cfg.WebConfigFile); err != nil {
 			return nil, fmt.Errorf("invalid --web.config.file %s: %w", cfg.WebConfigFile, err)
 		}
+		var err error
+		if sec, err = readWebSecurity(cfg.WebConfigFile); err != nil {
+			return nil, fmt.Errorf("invalid --web.config.file %s: %w", cfg.WebConfigFile, err)
+		}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --listen %s: %w", cfg.Listen, err)
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	loopback := host == "localhost" || (ipErr == nil && ip.IsLoopback())
+	switch {
+	case !loopback && !(sec.tls && sec.auth) && !cfg.InsecureListen:
+		return nil, &cli.UsageError{Err: fmt.Errorf("--listen %s can be reached from other hosts, and without both TLS and basic auth in --web.config.file anyone there reads the top flows and makes the tool drain: listen on loopback, give a web config with tls_server_config and basic_auth_users, or add --insecure-listen", cfg.Listen)}
+	case !loopback && !(sec.tls && sec.auth):
+		log.Warn("serving metrics without both TLS and basic auth on an address other hosts can reach (--insecure-listen)", "address", cfg.Listen)
+	}
+	if sec.auth && !sec.tls {
+		log.Warn("basic auth without TLS: passwords cross the network in clear text; add tls_server_config to --web.config.file")
+	}
+	// An IPv4 address binds IPv4 only: "0.0.0.0" must not serve on [::]
+	// as well, as a plain "tcp" listener would.
+	network := "tcp"
+	if ipErr == nil {
+		network = "tcp6"
+		if ip.Is4() {
+			network = "tcp4"
+		}
+	}
+	ln, err := net.Listen(network, cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", cfg.Listen, err)
 	}
 	return ln, nil
+}
+
+// webSecurity is what a web config turns on.
+type webSecurity struct{ tls, auth bool }
+
+// readWebSecurity reads whether the web config at path (which
+// web.Validate accepted) serves TLS and asks for basic auth.
+func readWebSecurity(path string) (webSecurity, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return webSecurity{}, err
+	}
+	var c web.Config
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		return webSecurity{}, err
+	}
+	return webSecurity{
+		tls:  c.TLSConfig.TLSCertPath != "" || c.TLSConfig.TLSCert != "",
+		auth: len(c.Users) > 0,
+	}, nil
+}
+
+// errorLogLimit is how many lines the metrics server may log a minute
+// (TLS handshake failures, broken connections); a flood of them from a
+// scanner must not flood the log.
+const errorLogLimit = 10
+
+// limitedLog passes at most errorLogLimit lines a minute to log, at
+// warning level, and says how many it left out.
+type limitedLog struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	window  time.Time // the start of the current minute
+	lines   int       // lines logged in it
+	dropped int       // lines left out since the last note of them
+}
+
+func (l *limitedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if now.Sub(l.window) >= time.Minute {
+		if l.dropped > 0 {
+			l.log.Warn("metrics server errors left out of the log", "count", l.dropped)
+		}
+		l.window, l.lines, l.dropped = now, 0, 0
+	}
+	if l.lines >= errorLogLimit {
+		l.dropped++
+		return len(p), nil
+	}
+	l.lines++
+	l.log.Warn("metrics server", "error", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // programSource is a capture that names its eBPF programs, for their
@@ -96,7 +187,17 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Sou
 		MaxRequestsInFlight: 4,
 		Timeout:             30 * time.Second,
 	}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts bound what a slow or idle client holds: a request's
+	// headers, the whole request, the answer (a scrape's own timeout is
+	// 30 s), and a kept-alive connection between scrapes.
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      45 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          stdlog.New(&limitedLog{log: log, now: time.Now}, "", 0),
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	served := make(chan struct{})
@@ -139,10 +240,12 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Sou
 	if err := serveError(ctx); err != nil {
 		return err
 	}
-	if err := src.Stop(); err != nil {
-		return fmt.Errorf("detach: %w", err)
+	// The report comes first: a failed detach must not lose it.
+	stopErr := src.Stop()
+	if stopErr != nil {
+		stopErr = fmt.Errorf("detach: %w", stopErr)
 	}
-	return writeReport(cfg, p, out)
+	return errors.Join(writeReport(cfg, p, out), stopErr)
 }
 
 // serveError returns why the metrics server stopped on its own, or nil if

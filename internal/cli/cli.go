@@ -112,6 +112,9 @@ type Config struct {
 	Listen        string
 	MetricsTop    int    // top flows exported as series; set only with Listen
 	WebConfigFile string // exporter-toolkit web config (TLS, basic auth); only with Listen
+	// InsecureListen allows a Listen address other than loopback without
+	// both TLS and basic auth (--insecure-listen); only with Listen.
+	InsecureListen bool
 	// BPFStats turns on the kernel's run-time statistics of every eBPF
 	// program while the daemon runs (--bpf-stats); only with Listen.
 	BPFStats bool
@@ -167,6 +170,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Listen, "listen", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9864; a bare :PORT binds to loopback) and run until SIGINT or SIGTERM")
 	fs.IntVar(&cfg.MetricsTop, "metrics-top", DefaultMetricsTop, fmt.Sprintf("with --listen, export the N fastest flows as series of their own (0 to %d)", MaxMetricsTop))
 	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "with --listen, a Prometheus exporter web config file that enables TLS and/or basic auth")
+	fs.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "with --listen on an address other than loopback, serve even without both TLS and basic auth in --web.config.file: anyone who reaches it reads the top flows and makes the tool drain")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "with --listen, turn on the kernel's run-time statistics of eBPF programs and export them (needs CAP_SYS_ADMIN; times every run of every eBPF program on the host)")
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")
 	fs.BoolVar(&cfg.Debug, "debug", false, "log every step, and print the end of the verifier's log when the kernel refuses a program")

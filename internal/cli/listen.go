@@ -26,7 +26,7 @@ const DefaultListenHost = "127.0.0.1"
 // works then, with reports built from the same drains.
 func checkListen(fs *pflag.FlagSet, cfg *Config) error {
 	if !fs.Changed("listen") {
-		for _, f := range []string{"metrics-top", "web.config.file", "bpf-stats"} {
+		for _, f := range []string{"metrics-top", "web.config.file", "bpf-stats", "insecure-listen"} {
 			if fs.Changed(f) {
 				return usageErrorf("--%s applies only to the metrics endpoint: add --listen ADDR", f)
 			}

@@ -214,10 +214,11 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	retired := t.tables[t.active]
 	t.active = next
 	if rows == nil {
-		// Room for every row the table can hold, up to a million, so that
-		// a large drain does not grow the slice (and its garbage) step by
-		// step; past that, room for as many as the previous drain had.
-		rows = make([]flow.Flow, 0, max(min(int(retired.MaxEntries()), 1<<20), t.lastRows))
+		// Room for a quarter more rows than the previous drain had: a
+		// steady table grows the slice once at most, and an idle daemon
+		// with a table of millions of rows does not allocate room for all
+		// of them at every scrape.
+		rows = make([]flow.Flow, 0, min(t.lastRows+t.lastRows/4+64, t.entries+t.cacheRoom()))
 	}
 	rows, err := t.collect(retired, rows)
 	if err != nil {
@@ -317,6 +318,9 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 	}
 	return nil
 }
+
+// cacheRoom is how many rows the flow cache can add to a drain.
+func (t *Table[K]) cacheRoom() int { return len(t.cacheVals) }
 
 // lostCPUs is how many values a per-CPU map's entry has.
 func (t *Table[K]) lostCPUs() int { return len(t.lostVals) }

@@ -325,8 +325,10 @@ func TestE2ECapsBPFStatsRefused(t *testing.T) {
 }
 
 // TestDeployCaps checks that the systemd unit and the DaemonSet grant
-// exactly the capabilities that the tests above run TC mode with, and
-// that the DaemonSet is scraped where the tool listens.
+// exactly the capabilities that the tests above run TC mode with, that
+// the DaemonSet is scraped where the tool listens, behind the web config
+// of a mounted Secret (its address is not loopback), and under the
+// runtime's default seccomp profile.
 func TestDeployCaps(t *testing.T) {
 	var want []string
 	for _, c := range modeCaps {
@@ -365,9 +367,20 @@ func TestDeployCaps(t *testing.T) {
 					Containers  []struct {
 						Args            []string
 						SecurityContext struct {
-							Privileged   bool
-							Capabilities struct{ Add, Drop []string }
+							Privileged     bool
+							Capabilities   struct{ Add, Drop []string }
+							SeccompProfile struct{ Type string } `yaml:"seccompProfile"`
 						} `yaml:"securityContext"`
+						VolumeMounts []struct {
+							Name      string
+							MountPath string `yaml:"mountPath"`
+						} `yaml:"volumeMounts"`
+					}
+					Volumes []struct {
+						Name   string
+						Secret struct {
+							SecretName string `yaml:"secretName"`
+						}
 					}
 				}
 			}
@@ -393,5 +406,13 @@ func TestDeployCaps(t *testing.T) {
 		return strings.HasPrefix(a, "--listen=") && strings.HasSuffix(a, ":"+port)
 	}) {
 		t.Errorf("daemonset.yaml: annotations %v, args %v: the scrape port must be the --listen port", pod.Metadata.Annotations, c.Args)
+	}
+	if c.SecurityContext.SeccompProfile.Type != "RuntimeDefault" {
+		t.Errorf("daemonset.yaml: seccompProfile %+v, want RuntimeDefault", c.SecurityContext.SeccompProfile)
+	}
+	const webConfig = "--web.config.file=/etc/pktstat-bpf/web.yml"
+	if !slices.Contains(c.Args, webConfig) || len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/pktstat-bpf" ||
+		len(pod.Spec.Volumes) != 1 || pod.Spec.Volumes[0].Name != c.VolumeMounts[0].Name || pod.Spec.Volumes[0].Secret.SecretName == "" {
+		t.Errorf("daemonset.yaml: args %v, mounts %+v, volumes %+v; want %s from a mounted Secret", c.Args, c.VolumeMounts, pod.Spec.Volumes, webConfig)
 	}
 }

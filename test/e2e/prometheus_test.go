@@ -531,4 +531,19 @@ func TestE2EDaemonBadInput(t *testing.T) {
 		r := harness.RunBinary(t, p.A.Command(bin, "-i", p.A.Link, "--listen", addr, "-g"), nil)
 		r.Want(t, 2, "--listen and -g (--tui) cannot be combined")
 	})
+	t.Run("exposed without TLS and auth", func(t *testing.T) {
+		exposed := netip.AddrPortFrom(p.A.IPv4, 9864).String()
+		r := harness.RunBinary(t, p.A.Command(bin, "-i", p.A.Link, "--listen", exposed), nil)
+		r.Want(t, 2, "--listen "+exposed+" can be reached from other hosts", "--insecure-listen")
+		if left := harness.OurTCX(t, p.A); len(left) != 0 {
+			t.Errorf("attached although the endpoint was refused: %v", left)
+		}
+		// --insecure-listen serves it, with a warning.
+		tl := harness.StartTool(t, p.A, bin, "-i", p.A.Link, "--listen", exposed, "--insecure-listen")
+		if !strings.Contains(tl.Stderr(), "without both TLS and basic auth") {
+			t.Errorf("no warning with --insecure-listen:\n%s", tl.Stderr())
+		}
+		harness.ScrapeText(t, p.B, exposed)
+		harness.StopTool(t, tl, syscall.SIGTERM)
+	})
 }
