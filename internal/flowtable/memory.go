@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
 )
 
 // Bytes estimates the kernel memory that the two flow tables of
@@ -35,7 +38,9 @@ func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 const CacheSlots = 256
 
 // CheckMemory refuses a flow table that would take more than half of
-// the memory the machine has available, before anything is loaded.
+// the memory available to this process, before anything is loaded: the
+// machine's, or less in a memory cgroup (a container, a systemd unit with
+// MemoryMax=), which the maps are charged to.
 func CheckMemory(entries uint32) error {
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -45,11 +50,62 @@ func CheckMemory(entries uint32) error {
 	if err != nil {
 		return nil // without /proc/meminfo, the kernel has the last word
 	}
+	where := "available"
+	if self, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, root := range cgroups.Mounts("cgroup2") {
+			if left, ok := cgroupMemoryLeft(self, root); ok && left < avail {
+				avail, where = left, "left under this process's cgroup memory limit"
+			}
+		}
+	}
 	if need := Bytes(entries, ncpu, LayoutFor(ncpu)); need > avail/2 {
-		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows), more than half of the %s available: lower --max-entries",
-			entries, MiB(need), entries, MiB(avail))
+		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows), more than half of the %s %s: lower --max-entries",
+			entries, MiB(need), entries, MiB(avail), where)
 	}
 	return nil
+}
+
+// cgroupMemoryLeft is how much memory the cgroup v2 group of this process
+// (self, the text of /proc/self/cgroup; root, where cgroup2 is mounted)
+// and its ancestors still allow: the least memory.max - memory.current
+// among those that set a limit. ok is false when none does.
+func cgroupMemoryLeft(self []byte, root string) (left uint64, ok bool) {
+	var rel string
+	for _, line := range strings.Split(string(self), "\n") {
+		if r, found := strings.CutPrefix(line, "0::"); found {
+			rel = r
+		}
+	}
+	if rel == "" {
+		return 0, false
+	}
+	for dir := filepath.Join(root, rel); strings.HasPrefix(dir, root); dir = filepath.Dir(dir) {
+		limit, err1 := readCgroupValue(filepath.Join(dir, "memory.max"))
+		used, err2 := readCgroupValue(filepath.Join(dir, "memory.current"))
+		if err1 == nil && err2 == nil {
+			free := uint64(0)
+			if limit > used {
+				free = limit - used
+			}
+			if !ok || free < left {
+				left, ok = free, true
+			}
+		}
+		if dir == root {
+			break
+		}
+	}
+	return left, ok
+}
+
+// readCgroupValue reads a cgroup file that holds one number; "max" (no
+// limit) is an error, as is a missing file.
+func readCgroupValue(path string) (uint64, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 }
 
 // MiB renders a byte count in whole mebibytes, for messages.
