@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -45,7 +46,9 @@ func newPeriods(pipe *pipeline.Pipeline, maxRows uint32, ifc netif.Interface, to
 
 // next drains the table and returns the report of the period ending at end.
 func (p *periods) next(end time.Time) (report.Report, error) {
-	if _, _, err := p.pipe.Drain(); err != nil {
+	if _, _, err := p.pipe.Drain(); errors.Is(err, flow.ErrPartialDrain) {
+		p.log.Warn("the report holds what was read of the flow table; the rest comes in the next one", "error", err)
+	} else if err != nil {
 		return report.Report{}, err
 	}
 	snap := p.ledger.Take()

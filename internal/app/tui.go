@@ -24,9 +24,12 @@ func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, mode strin
 		Refresh:    cfg.Refresh,
 		Expire:     cfg.Expire,
 		MaxEntries: cfg.MaxEntries,
-		Owners:     cfg.Mode == cli.ModeCgroup || cfg.Mode == cli.ModeProcess,
-		In:         os.Stdin,
-		Out:        out,
+		// Twice the kernel table: room for the flows of a full table and
+		// for as many that have gone quiet.
+		MaxFlows: 2 * int(cfg.MaxEntries),
+		Owners:   cfg.Mode == cli.ModeCgroup || cfg.Mode == cli.ModeProcess,
+		In:       os.Stdin,
+		Out:      out,
 	}
 	if cfg.Mode == cli.ModeCgroup {
 		o.Iface = "all (cgroup " + cfg.Cgroup + ")"

@@ -1,5 +1,13 @@
 package flow
 
+import "errors"
+
+// ErrPartialDrain marks the error of a drain that failed part of the way:
+// the snapshot returned with it holds every count read before the failure,
+// which the kernel no longer has, and must be counted like any other; what
+// was not read stays in the kernel for the next drain.
+var ErrPartialDrain = errors.New("the flow table was read only in part")
+
 // Snapshot is what the kernel counted over one period: from the start of
 // the capture or the previous drain to this drain.
 type Snapshot struct {

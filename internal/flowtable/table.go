@@ -220,9 +220,12 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 		// of them at every scrape.
 		rows = make([]flow.Flow, 0, min(t.lastRows+t.lastRows/4+64, t.entries+t.cacheRoom()))
 	}
-	rows, err := t.collect(retired, rows)
-	if err != nil {
-		return flow.Snapshot{}, err
+	// A read that fails part of the way has deleted what it read: those
+	// rows are kept and returned with the error; the rest stays in the
+	// retired table, which the next drain swaps in again and reads.
+	rows, readErr := t.collect(retired, rows)
+	if readErr != nil {
+		readErr = fmt.Errorf("%w (%d rows read, kept): %w", flow.ErrPartialDrain, len(rows), readErr)
 	}
 	s := flow.Snapshot{Flows: rows}
 	var sketch flow.HLL
@@ -239,7 +242,7 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	}
 	t.lastRows = len(s.Flows)
 	t.keepL7(s.Flows)
-	return s, nil
+	return s, readErr
 }
 
 // takeCache adds the flow cache's generation gen to s and clears it: a

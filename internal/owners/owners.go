@@ -7,6 +7,7 @@ package owners
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"strconv"
@@ -55,11 +56,11 @@ func (n *Namer) Key(k *bpfprog.OwnedFlowKey) flow.Key {
 func (n *Namer) Drain(drain func(rows []flow.Flow) (flow.Snapshot, error)) (flow.Snapshot, error) {
 	n.rowCgroups = n.rowCgroups[:0]
 	s, err := drain(nil)
-	if err != nil {
+	if err != nil && !errors.Is(err, flow.ErrPartialDrain) {
 		return flow.Snapshot{}, err
 	}
 	n.name(&s)
-	return s, nil
+	return s, err
 }
 
 // name fills in the process name and cgroup path of every row of s, whose

@@ -8,6 +8,7 @@
 package pipeline
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -60,17 +61,19 @@ func (p *Pipeline) Register(s Sink) {
 
 // Drain drains the source once, hands the snapshot to every sink, and
 // returns it with the time the drain started. A failed drain reaches no
-// sink.
+// sink, except one that failed part of the way (flow.ErrPartialDrain):
+// the counts it read are in no other drain, so every sink gets them, and
+// the error is returned too.
 func (p *Pipeline) Drain() (flow.Snapshot, time.Time, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	at := p.now()
 	s, err := p.src.Drain()
-	if err != nil {
+	if err != nil && !errors.Is(err, flow.ErrPartialDrain) {
 		return flow.Snapshot{}, at, err
 	}
 	for _, sink := range p.sinks {
 		sink.Fold(&s, at)
 	}
-	return s, at, nil
+	return s, at, err
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -110,5 +111,34 @@ func TestLedger(t *testing.T) {
 	l.Fold(&lone, time.Time{})
 	if s := l.Take(); len(s.Flows) != 1 || &s.Flows[0] != &lone.Flows[0] || s.UntrackedFlows != 2 {
 		t.Errorf("a lone drain did not pass through as it came: %+v", s)
+	}
+}
+
+// partial is a source whose drain fails part of the way, with the rows it
+// read before the failure.
+type partial struct{}
+
+func (partial) Drain() (flow.Snapshot, error) {
+	s := flow.Snapshot{Flows: []flow.Flow{{Key: key(7, flow.In), Counters: flow.Counters{Packets: 3, Bytes: 300}}}}
+	return s, fmt.Errorf("%w (1 rows read, kept): read flow table: no", flow.ErrPartialDrain)
+}
+
+// TestPipelinePartialDrain: the rows of a drain that failed part of the
+// way are in no other drain, so every sink gets them, and the caller gets
+// the error.
+func TestPipelinePartialDrain(t *testing.T) {
+	p := New(partial{}, nil)
+	var got flow.Counters
+	p.Register(SinkFunc(func(s *flow.Snapshot, _ time.Time) {
+		for _, r := range s.Flows {
+			got.Add(r.Counters)
+		}
+	}))
+	s, _, err := p.Drain()
+	if !errors.Is(err, flow.ErrPartialDrain) || len(s.Flows) != 1 {
+		t.Fatalf("Drain = %d rows, %v; want the row read and the error", len(s.Flows), err)
+	}
+	if got != (flow.Counters{Packets: 3, Bytes: 300}) {
+		t.Errorf("the sink got %+v, want the 3 packets read", got)
 	}
 }

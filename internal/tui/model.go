@@ -54,6 +54,9 @@ type Options struct {
 	// MaxEntries is the kernel table's size: the header warns when it is
 	// full.
 	MaxEntries uint32
+	// MaxFlows caps the flows the table keeps (0: no cap); past it, the
+	// flows quiet the longest are forgotten, and the header says so.
+	MaxFlows int
 	// Owners adds the pid, comm and cgroup columns (flow.Key.Owner), for
 	// the modes that know who owns a flow.
 	Owners bool
@@ -139,6 +142,7 @@ type totals struct {
 	tableSize      int
 	active         int
 	tableKnownFull bool
+	evicted        uint64 // flows forgotten to stay within Options.MaxFlows
 }
 
 // styles are the few styles the screen uses, from one renderer so that
@@ -220,6 +224,7 @@ func NewModel(pipe Pipe, o Options) *Model {
 	m.input.Cursor.SetMode(cursor.CursorStatic)
 	m.input.CharLimit = 256
 	m.tot.at = o.Start
+	m.tr.SetMaxFlows(o.MaxFlows)
 	if pipe != nil {
 		pipe.Register(&m.inbox)
 	}
@@ -267,15 +272,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
-// takeInbox folds the drains waiting in the inbox, or shows err, the
-// failure of the drain the model asked for.
+// takeInbox folds the drains waiting in the inbox (a drain that failed
+// part of the way among them), and shows err, the failure of the drain
+// the model asked for, if any.
 func (m *Model) takeInbox(err error) {
-	if err != nil {
-		m.err = err
-		return
-	}
 	for _, r := range m.inbox.take() {
 		m.take(r)
+	}
+	if err != nil {
+		m.err = err
 	}
 }
 
@@ -310,6 +315,7 @@ func (m *Model) publish() {
 		in: t.In, out: t.Out, lost: t.UntrackedRate, untracked: t.Untracked, lostFlows: t.UntrackedFlows,
 		tableSize: t.TableSize, active: len(m.active),
 		tableKnownFull: m.o.MaxEntries > 0 && t.TableSize >= int(m.o.MaxEntries),
+		evicted:        t.Evicted,
 	}
 	m.refilter()
 }
@@ -459,6 +465,9 @@ func (m *Model) warning() string {
 		parts = append(parts, fmt.Sprintf("flow table full (%d/%d), raise --max-entries: new flows get no row", m.tot.tableSize, m.o.MaxEntries))
 	case lost != "":
 		parts = append(parts, "the flow table was full, raise --max-entries: "+lost)
+	}
+	if m.tot.evicted > 0 {
+		parts = append(parts, fmt.Sprintf("%d quiet flows forgotten to keep at most %d", m.tot.evicted, m.o.MaxFlows))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -701,3 +701,17 @@ func TestModelHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// TestModelCapWarning: when the table forgets quiet flows to stay within
+// its cap, the header says how many and the cap.
+func TestModelCapWarning(t *testing.T) {
+	m := testModel(Options{MaxFlows: 2, MaxEntries: 1024})
+	m.read(time.Second, twoFlows(200, 20))
+	m.read(2*time.Second, flow.Snapshot{Flows: []flow.Flow{
+		{Key: udp(ipA, ipB, 50000, 80), Counters: flow.Counters{Packets: 1, Bytes: 60}},
+		{Key: udp(ipA, ipB, 50001, 80), Counters: flow.Counters{Packets: 1, Bytes: 60}},
+	}})
+	if w := m.warning(); !strings.Contains(w, "quiet flows forgotten to keep at most 2") {
+		t.Errorf("warning %q, want the forgotten flows and the cap", w)
+	}
+}

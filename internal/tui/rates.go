@@ -1,9 +1,11 @@
 package tui
 
 import (
+	"cmp"
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
@@ -68,6 +70,10 @@ type Tracker struct {
 	mask   uint64 // all ones; tests clear it to make every hash collide
 	all    []*Flow
 	expire time.Duration
+	// maxFlows caps the flows kept (0: no cap): past it, the flows quiet
+	// the longest go first, down to nine tenths of it, so that a flood of
+	// new flows with --expire 0 cannot take all memory.
+	maxFlows int
 
 	last time.Time // time of the last reading; the start before the first
 	gen  uint64
@@ -80,9 +86,13 @@ type Tracker struct {
 	// UntrackedFlows estimates the distinct flows without a row in the last
 	// interval (estimates of different intervals cannot be added up).
 	UntrackedFlows uint64
-	TableSize      int // entries the kernel flow table took in the last interval
-	Readings       int // number of Updates so far
+	TableSize      int    // entries the kernel flow table took in the last interval
+	Readings       int    // number of Updates so far
+	Evicted        uint64 // flows forgotten so far to keep within the cap
 }
+
+// SetMaxFlows caps the flows the tracker keeps; 0 lifts the cap.
+func (t *Tracker) SetMaxFlows(n int) { t.maxFlows = max(n, 0) }
 
 // NewTracker starts tracking at start, when counting began: the first
 // reading's rates are over the time since then. A flow quiet for longer
@@ -154,6 +164,9 @@ func (t *Tracker) Update(s flow.Snapshot, now time.Time) {
 		t.all[len(t.all)-1] = nil
 		t.all = t.all[:len(t.all)-1]
 	}
+	if t.maxFlows > 0 && len(t.all) > t.maxFlows {
+		t.evict(len(t.all) - t.maxFlows*9/10)
+	}
 	lost := s.UntrackedTotal()
 	t.UntrackedRate = Rate{}
 	t.UntrackedRate.add(lost, secs)
@@ -161,6 +174,32 @@ func (t *Tracker) Update(s flow.Snapshot, now time.Time) {
 	t.UntrackedFlows = s.UntrackedFlows
 	t.TableSize = len(s.Flows)
 	t.last = now
+}
+
+// evict forgets the n flows quiet the longest (the oldest LastActive;
+// among equals, those counted least).
+func (t *Tracker) evict(n int) {
+	order := slices.Clone(t.all)
+	slices.SortFunc(order, func(a, b *Flow) int {
+		if c := a.LastActive.Compare(b.LastActive); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Total.Bytes, b.Total.Bytes)
+	})
+	for _, f := range order[:n] {
+		t.unlink(f)
+		f.slot = -1
+	}
+	kept := t.all[:0]
+	for _, f := range t.all {
+		if f.slot >= 0 {
+			f.slot = len(kept)
+			kept = append(kept, f)
+		}
+	}
+	clear(t.all[len(kept):])
+	t.all = kept
+	t.Evicted += uint64(n)
 }
 
 // lookup returns the flow of k, or nil.

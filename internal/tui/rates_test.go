@@ -279,3 +279,50 @@ func TestTrackerHashCollisions(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerCap: past its cap, the tracker forgets the flows quiet the
+// longest (among equals, the smallest), down to nine tenths of the cap,
+// and counts them; the flows of the last drain stay. A flood of new flows
+// with --expire 0 then holds at most the cap.
+func TestTrackerCap(t *testing.T) {
+	tr := NewTracker(t0, 0)
+	tr.SetMaxFlows(10)
+	first := map[flow.Key]flow.Counters{}
+	for i := range 10 {
+		first[udp(ipB, ipA, uint16(41000+i), 53)] = flow.Counters{Packets: 1, Bytes: uint64(100 + i)}
+	}
+	tr.Update(snap(first), at(time.Second))
+	if tr.Len() != 10 || tr.Evicted != 0 {
+		t.Fatalf("at the cap: %d flows, %d evicted", tr.Len(), tr.Evicted)
+	}
+	second := map[flow.Key]flow.Counters{}
+	for i := range 5 {
+		second[udp(ipB, ipA, uint16(42000+i), 53)] = flow.Counters{Packets: 1, Bytes: 100}
+	}
+	tr.Update(snap(second), at(2*time.Second))
+	// 15 flows > 10: 6 go, the smallest of the quiet ones (bytes 100..105).
+	if tr.Len() != 9 || tr.Evicted != 6 {
+		t.Fatalf("over the cap: %d flows, %d evicted; want 9 and 6", tr.Len(), tr.Evicted)
+	}
+	for i := range 10 {
+		k := udp(ipB, ipA, uint16(41000+i), 53)
+		if kept := tr.lookup(k) != nil; kept != (i >= 6) {
+			t.Errorf("flow of %d bytes kept %v", 100+i, kept)
+		}
+	}
+	for k := range second {
+		if tr.lookup(k) == nil {
+			t.Errorf("a flow of the last drain was forgotten: %+v", k)
+		}
+	}
+	for n := range 50 {
+		flood := map[flow.Key]flow.Counters{}
+		for i := range 7 {
+			flood[udp(ipA, ipB, uint16(n*7+i), 80)] = flow.Counters{Packets: 1, Bytes: 60}
+		}
+		tr.Update(snap(flood), at(time.Duration(3+n)*time.Second))
+		if tr.Len() > 10 {
+			t.Fatalf("flood round %d: %d flows, over the cap of 10", n, tr.Len())
+		}
+	}
+}
