@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -415,4 +416,38 @@ func TestDeployCaps(t *testing.T) {
 		len(pod.Spec.Volumes) != 1 || pod.Spec.Volumes[0].Name != c.VolumeMounts[0].Name || pod.Spec.Volumes[0].Secret.SecretName == "" {
 		t.Errorf("daemonset.yaml: args %v, mounts %+v, volumes %+v; want %s from a mounted Secret", c.Args, c.VolumeMounts, pod.Spec.Volumes, webConfig)
 	}
+}
+
+// TestDeployUnitHardening: the systemd unit filters system calls to an
+// ordinary service's and bpf(), hides the devices and other processes,
+// creates files for its user alone, bounds its memory, and systemd's own
+// audit (systemd-analyze security --offline) scores its exposure at 4.0
+// or lower (docs/usage.md#capabilities gives the score).
+func TestDeployUnitHardening(t *testing.T) {
+	const unit = "../../deploy/pktstat-bpf.service"
+	raw, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"SystemCallFilter=@system-service bpf", "PrivateDevices=yes", "ProtectProc=invisible", "UMask=0077", "MemoryMax="} {
+		if !strings.Contains(string(raw), "\n"+line) {
+			t.Errorf("the unit has no %s line", line)
+		}
+	}
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Fatalf("systemd-analyze is needed (Debian's systemd package): %v", err)
+	}
+	out, err := exec.Command("systemd-analyze", "security", "--offline=yes", "--no-pager", unit).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil || score > 4.0 {
+		t.Errorf("exposure level %s, want 4.0 or lower", m[1])
+	}
+	t.Logf("systemd-analyze security --offline=yes: exposure level %.1f", score)
 }
