@@ -162,6 +162,7 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Sou
 		Top:          cfg.MetricsTop,
 		Owners:       cfg.Mode != cli.ModeTC && cfg.Mode != cli.ModeXDP,
 		StatsEnabled: statsOn,
+		ReuseWithin:  metrics.ReuseWithin,
 		Log:          log,
 	}
 	if p, ok := src.(programSource); ok {

@@ -40,6 +40,10 @@ type Options struct {
 	// describes itself, and the watched cgroup in cgroup mode.
 	Mode, Cgroup string
 	MaxEntries   uint32 // the flow table's size
+	// ReuseWithin, when positive, serves a scrape that comes this soon
+	// after the previous one that scrape's answer, without a drain (the
+	// daemon uses ReuseWithin); by Now's clock.
+	ReuseWithin time.Duration
 	// Top is how many flows get series of their own (0: none).
 	Top int
 	// Owners adds pid, comm and cgroup labels to the top flows, in the
@@ -68,7 +72,11 @@ type counterKey struct {
 type Collector struct {
 	o Options
 
-	scrape     sync.Mutex // one scrape at a time
+	scrape sync.Mutex // one scrape at a time
+	// The metrics the last scrape sent, and when it began: a scrape within
+	// reuseWithin of it sends them again.
+	last       []prometheus.Metric
+	lastAt     time.Time
 	mu         sync.Mutex // the state below, which Fold and Collect share
 	traffic    map[counterKey]flow.Counters
 	untracked  [flow.NumDirections]flow.Counters
@@ -206,10 +214,48 @@ func (c *Collector) Fold(s *flow.Snapshot, _ time.Time) {
 	c.windowUntrackedFlows = max(c.windowUntrackedFlows, s.UntrackedFlows)
 }
 
-// Collect drains the capture and sends every metric.
+// ReuseWithin is how soon after a scrape the daemon serves another one
+// the same answer, without a drain of its own: a second Prometheus server
+// (a pair for high availability) or a client scraping in a loop must not
+// make the tool drain, and cut the top-flow window short, as often as it
+// asks.
+const ReuseWithin = time.Second
+
+// Collect drains the capture and sends every metric; within
+// Options.ReuseWithin of the previous scrape, it sends that scrape's
+// metrics again.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.scrape.Lock()
 	defer c.scrape.Unlock()
+	if c.o.ReuseWithin <= 0 {
+		c.collect(ch)
+		return
+	}
+	now := c.o.Now()
+	if c.last != nil && now.Sub(c.lastAt) < c.o.ReuseWithin {
+		for _, m := range c.last {
+			ch <- m
+		}
+		return
+	}
+	sent := c.last[:0]
+	tee := make(chan prometheus.Metric)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range tee {
+			sent = append(sent, m)
+			ch <- m
+		}
+	}()
+	c.collect(tee)
+	close(tee)
+	<-done
+	c.last, c.lastAt = sent, now
+}
+
+// collect drains the capture and sends every metric.
+func (c *Collector) collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
 	// The window ends where the drain starts (at): its first step swaps
 	// the tables, so its length must not stretch the rates.

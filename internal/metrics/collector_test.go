@@ -443,3 +443,39 @@ pktstat_series_skipped_total 0
 		t.Fatal(err)
 	}
 }
+
+// TestScrapeReuse: a scrape within a second of the previous one gets the
+// same answer without draining again (two Prometheus servers, or a loop);
+// one a second or more later drains.
+func TestScrapeReuse(t *testing.T) {
+	src := &script{snaps: []flow.Snapshot{
+		{Flows: []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 5, 500)}},
+		{Flows: []flow.Flow{udp(a1, a2, 1000, 53, flow.Out, 7, 700)}},
+	}}
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	c := New(Options{Pipeline: pipeline.New(src, nil), Iface: "pa0", Top: 3, MaxEntries: 4096, Now: clk.now, ReuseWithin: ReuseWithin})
+	packets := func() string {
+		t.Helper()
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(c)
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "pktstat_packets_total" {
+				return f.GetMetric()[0].GetCounter().String()
+			}
+		}
+		return ""
+	}
+	first := packets()
+	clk.t = clk.t.Add(500 * time.Millisecond)
+	if again := packets(); again != first || src.drains.Load() != 1 {
+		t.Errorf("a scrape 500 ms later: %s after %d drains, want %s from the one drain", again, src.drains.Load(), first)
+	}
+	clk.t = clk.t.Add(time.Second)
+	if later := packets(); later == first || src.drains.Load() != 2 {
+		t.Errorf("a scrape 1.5 s later: %s after %d drains, want a second drain's 12 packets", later, src.drains.Load())
+	}
+}

@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/metrics"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
@@ -442,11 +443,13 @@ func TestE2EDaemonReports(t *testing.T) {
 			tl := harness.StartTool(t, p.A, bin, append([]string{"-i", p.A.Link, "--listen", addr}, c.args...)...)
 			f := harness.NewUDPFlow("IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 43001), netip.AddrPortFrom(p.A.IPv4, 7001))
 			// Batches of datagrams with a scrape (a drain) after each one,
-			// and pauses long enough for interval reports in between.
+			// and pauses long enough for interval reports in between, and
+			// for each scrape to drain anew rather than get the previous
+			// one's answer (metrics.ReuseWithin).
 			for range batches {
 				harness.SendUDPFlow(t, f, make([]byte, size), perBatch)
 				harness.ScrapeText(t, p.A, addr)
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(metrics.ReuseWithin + 100*time.Millisecond)
 			}
 			fams := harness.ScrapeText(t, p.A, addr)
 			l := map[string]string{"direction": "in", "protocol": "UDP"}
