@@ -4,12 +4,9 @@
 package attach
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -29,19 +26,19 @@ const (
 )
 
 // filterNamePrefix starts the name of every cls_bpf filter this tool adds.
-// The rest of the name is the PID of the run that added it, so that a
-// later run can tell a live run's filter from a killed run's leftover,
-// then ownsQdiscMark if that run owns the clsact qdisc: it created it, or
-// took it over from a killed run that did. A qdisc that was there before
-// is never anyone's to remove.
+// The rest of the name is the run ID of the run that added it, whose run
+// lock tells a later run a live run's filter from a killed run's leftover
+// (runlock.go), then ownsQdiscMark if that run owns the clsact qdisc: it
+// created it, or took it over from a killed run that did. A qdisc that
+// was there before is never anyone's to remove.
 const (
 	filterNamePrefix = "pktstat-bpf:"
 	ownsQdiscMark    = ":clsact"
 )
 
-// filterName is the name of this run's filters.
-func filterName(ownsQdisc bool) string {
-	name := filterNamePrefix + strconv.Itoa(os.Getpid())
+// filterName is the name of the filters of run id.
+func filterName(id string, ownsQdisc bool) string {
+	name := filterNamePrefix + id
 	if ownsQdisc {
 		name += ownsQdiscMark
 	}
@@ -61,7 +58,9 @@ type TC struct {
 	// qdisc is the clsact qdisc this run created, or took over from a killed
 	// run; nil if it belongs to someone else.
 	qdisc netlink.Qdisc
-	log   *slog.Logger
+	// lock is held while this run's legacy filters are attached.
+	lock *runLock
+	log  *slog.Logger
 }
 
 // Mode says how the programs ended up attached: TCX or TCLegacy.
@@ -143,7 +142,10 @@ func (t *TC) attachLegacy(ifindex int, progs TCPrograms) error {
 		}
 		t.qdisc = q
 	}
-	name := filterName(t.qdisc != nil)
+	if t.lock, err = newRunLock(); err != nil {
+		return err
+	}
+	name := filterName(t.lock.id, t.qdisc != nil)
 	for _, d := range []struct {
 		prog   *ebpf.Program
 		parent uint32
@@ -312,21 +314,11 @@ func programName(id int) string {
 	return info.Name
 }
 
-// ownerAlive reports whether the PID in a filter name is a running
-// process of this program, by its process name, whatever the binary is
-// called (and not a recycled PID of some other program).
+// ownerAlive reports whether the run that named a filter name still
+// holds its run lock.
 func ownerAlive(name string) bool {
-	pidText, _, _ := strings.Cut(strings.TrimPrefix(name, filterNamePrefix), ":")
-	pid, err := strconv.Atoi(pidText)
-	if err != nil {
-		return false
-	}
-	if pid == os.Getpid() {
-		return true
-	}
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	self, serr := os.ReadFile("/proc/self/comm")
-	return err == nil && serr == nil && bytes.Equal(comm, self)
+	id, _, _ := strings.Cut(strings.TrimPrefix(name, filterNamePrefix), ":")
+	return id != "" && runAlive(id)
 }
 
 func (t *TC) closeLinks() error {
@@ -361,6 +353,10 @@ func (t *TC) Close() error {
 		}
 	}
 	t.filters, t.qdisc = nil, nil
+	// The lock goes once the filters are gone, even if some could not be
+	// removed: a later run then sweeps what is left.
+	t.lock.release()
+	t.lock = nil
 	return errors.Join(errs...)
 }
 

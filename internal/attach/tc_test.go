@@ -3,66 +3,89 @@ package attach
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"testing"
 )
 
 func TestFilterName(t *testing.T) {
-	pid := strconv.Itoa(os.Getpid())
-	if got := filterName(false); got != "pktstat-bpf:"+pid {
-		t.Errorf("filterName(false) = %q", got)
+	if got := filterName("0123456789abcdef", false); got != "pktstat-bpf:0123456789abcdef" {
+		t.Errorf("filterName(id, false) = %q", got)
 	}
-	if got := filterName(true); got != "pktstat-bpf:"+pid+":clsact" {
-		t.Errorf("filterName(true) = %q", got)
+	if got := filterName("0123456789abcdef", true); got != "pktstat-bpf:0123456789abcdef:clsact" {
+		t.Errorf("filterName(id, true) = %q", got)
 	}
 }
 
-// TestOwnerAlive: a filter's run is alive while a process of the same name
-// as this one holds its PID, whatever the binary is called; a process of
-// another name, or no process, means the run is gone.
-func TestOwnerAlive(t *testing.T) {
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skipf("skipped: needs sleep: %v", err)
-	}
-	raw, err := os.ReadFile(sleep)
+// TestRunLock: a run ID is 16 hex digits, drawn anew for each run; its
+// filters' owner is alive while the lock is held, in this process or in
+// another one, and gone once it is released or its process has exited.
+func TestRunLock(t *testing.T) {
+	l, err := newRunLock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	self, err := os.ReadFile("/proc/self/comm")
+	other, err := newRunLock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A sleep whose process name is this test's: a run of the same program.
-	same := filepath.Join(t.TempDir(), strings.TrimSpace(string(self)))
-	if err := os.WriteFile(same, raw, 0o755); err != nil {
-		t.Fatal(err)
+	defer other.release()
+	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(l.id) || l.id == other.id {
+		t.Fatalf("run IDs %q and %q", l.id, other.id)
 	}
-	start := func(path string) int {
-		t.Helper()
-		cmd := exec.Command(path, "30")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd.Process.Pid
-	}
-	alive, other := start(same), start(sleep)
-	for _, c := range []struct {
-		name string
-		want bool
-	}{
-		{filterName(false), true},
-		{filterNamePrefix + strconv.Itoa(alive), true},
-		{filterNamePrefix + strconv.Itoa(alive) + ownsQdiscMark, true},
-		{filterNamePrefix + strconv.Itoa(other), false},
-		{filterNamePrefix + strconv.Itoa(other) + ownsQdiscMark, false},
-		{filterNamePrefix + "not-a-pid", false},
-	} {
-		if got := ownerAlive(c.name); got != c.want {
-			t.Errorf("ownerAlive(%q) = %v, want %v", c.name, got, c.want)
+	for _, name := range []string{filterName(l.id, false), filterName(l.id, true)} {
+		if !ownerAlive(name) {
+			t.Errorf("ownerAlive(%q) = false while the lock is held", name)
 		}
 	}
+	l.release()
+	if ownerAlive(filterName(l.id, true)) {
+		t.Errorf("ownerAlive after release = true")
+	}
+	if !ownerAlive(filterName(other.id, false)) {
+		t.Errorf("releasing one run's lock released another's")
+	}
+	// An earlier version's filter names a PID; no lock has that name.
+	if ownerAlive(filterNamePrefix + "1234:clsact") {
+		t.Errorf("a PID-named filter counts as alive")
+	}
+
+	// A lock held by another process: alive while it runs, gone when it
+	// is killed.
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "PKTSTAT_RUNLOCK_HOLDER=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 17)
+	if _, err := out.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(string(buf))
+	if !ownerAlive(filterName(id, false)) {
+		t.Errorf("the holder's lock %q is not seen as alive", id)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ownerAlive(filterName(id, false)) {
+		t.Errorf("the killed holder's lock %q is still seen as alive", id)
+	}
+}
+
+// TestMain runs the tests, or, started by TestRunLock as its other
+// process, takes a run lock, prints its ID and waits to be killed.
+func TestMain(m *testing.M) {
+	if os.Getenv("PKTSTAT_RUNLOCK_HOLDER") != "" {
+		l, err := newRunLock()
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Stdout.WriteString(l.id + "\n")
+		select {}
+	}
+	os.Exit(m.Run())
 }

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,6 +92,26 @@ func legacyState(t *testing.T, e testnet.End) tcState {
 		t.Fatalf("read tc set-up of %s: %v", e.Link, err)
 	}
 	return s
+}
+
+// runFilterRE is the name of a run's filters: its run ID, and the mark of
+// the run that owns the clsact qdisc.
+var runFilterRE = regexp.MustCompile(`^pktstat-bpf:[0-9a-f]{16}(:clsact)?$`)
+
+// runFilter returns the name of the one filter of ours on e's ingress,
+// and checks that it is a run's name (runFilterRE).
+func runFilter(t *testing.T, e testnet.End) string {
+	t.Helper()
+	var names []string
+	for _, f := range legacyState(t, e).ingress {
+		if strings.HasPrefix(f.Name, "pktstat-bpf:") {
+			names = append(names, f.Name)
+		}
+	}
+	if len(names) != 1 || !runFilterRE.MatchString(names[0]) {
+		t.Fatalf("filters of ours on %s ingress: %q, want one named pktstat-bpf:<run ID>[:clsact]", e.Link, names)
+	}
+	return names[0]
 }
 
 // filterNamed reports whether fs holds exactly one filter named name.
@@ -191,7 +211,10 @@ func TestE2ENothingLeftLegacy(t *testing.T) {
 				t.Fatalf("not attached through legacy tc:\n%s", tl.Stderr())
 			}
 			// The run created the clsact qdisc: its filters' names say so.
-			name := "pktstat-bpf:" + strconv.Itoa(tl.PID()) + ":clsact"
+			name := runFilter(t, p.A)
+			if !strings.HasSuffix(name, ":clsact") {
+				t.Fatalf("filter %q, want the qdisc owner's mark", name)
+			}
 			s := legacyState(t, p.A)
 			if !s.clsact || len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
 				t.Fatalf("while running: %v; want clsact and one filter %q each way", s, name)
@@ -219,7 +242,10 @@ func TestE2ENothingLeftLegacy(t *testing.T) {
 				t.Fatalf("the next run logged %d removals of %q, want 2:\n%s", swept, name, next.Stderr())
 			}
 			// The next run owns the qdisc now, and its names say so too.
-			nextName := "pktstat-bpf:" + strconv.Itoa(next.PID()) + ":clsact"
+			nextName := runFilter(t, p.A)
+			if nextName == name || !strings.HasSuffix(nextName, ":clsact") {
+				t.Fatalf("the next run's filter %q, want a run ID of its own and the qdisc owner's mark", nextName)
+			}
 			if s := legacyState(t, p.A); len(s.ingress) != 1 || len(s.egress) != 1 || !filterNamed(s.ingress, nextName) || !filterNamed(s.egress, nextName) {
 				t.Fatalf("during the next run: %v; want only its own filters %q", s, nextName)
 			}
@@ -255,8 +281,8 @@ func TestE2ELegacyKeepsForeignQdisc(t *testing.T) {
 	p := testnet.NewPair(t)
 	addClsact(t, p.A)
 	tl := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
-	name := "pktstat-bpf:" + strconv.Itoa(tl.PID())
-	if s := legacyState(t, p.A); !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
+	name := runFilter(t, p.A)
+	if s := legacyState(t, p.A); strings.HasSuffix(name, ":clsact") || !filterNamed(s.ingress, name) || !filterNamed(s.egress, name) {
 		t.Fatalf("while running: %v; want one filter %q each way, without the qdisc owner's mark", s, name)
 	}
 	if code := harness.EndCapture(t, tl, "SIGKILL"); code != harness.WantExit("SIGKILL") {
@@ -472,4 +498,49 @@ func TestE2EQdiscDeleted(t *testing.T) {
 	if s := legacyState(t, p.A); s.clsact {
 		t.Errorf("after the run: %v", s)
 	}
+}
+
+// TestE2ELegacyAcrossPIDNamespaces: a legacy run in a PID namespace of
+// its own (a container, where it is PID 1) and a run on the host share an
+// interface. The host run leaves the container run's filters alone while
+// it lives, and both count the same traffic exactly; once the container
+// run is SIGKILLed, the next run sweeps its filters up.
+func TestE2ELegacyAcrossPIDNamespaces(t *testing.T) {
+	bin, p := harness.BinaryAndPair(t)
+	const n = 4
+	payload := bytes.Repeat([]byte{3}, 80)
+	f := harness.NewUDPFlow("UDP B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 41500), netip.AddrPortFrom(p.A.IPv4, 5300))
+	// --kill-child: SIGKILL to unshare kills the tool too, as a container
+	// runtime kills a container's PID 1.
+	ctr := harness.StartTool(t, p.A, "unshare", "--pid", "--fork", "--kill-child", bin, "-i", p.A.Link, "-t", "0", "-j", "--tc-attach", "legacy")
+	ctrName := runFilter(t, p.A)
+	host := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+	if strings.Contains(host.Stderr(), "removed a tc filter") {
+		t.Fatalf("the host run removed the live container run's filters:\n%s", host.Stderr())
+	}
+	if s := legacyState(t, p.A); !filterNamed(s.ingress, ctrName) || !filterNamed(s.egress, ctrName) || len(s.ingress) != 2 || len(s.egress) != 2 {
+		t.Fatalf("with both runs: %v; want the container run's %q and the host run's filter each way", s, ctrName)
+	}
+	harness.SendUDPFlow(t, f, payload, n)
+	wire := uint64(harness.EthLen + harness.IPv4Len + harness.UDPLen + len(payload))
+	rows := harness.StopCapture(t, host, syscall.SIGTERM)
+	harness.WantCounts(t, "the host run's "+f.Name, harness.OneRow(t, rows, "UDP", f.Src.Addr(), f.Dst.Addr(), f.Src.Port(), f.Dst.Port()), n, n*wire)
+	if s := legacyState(t, p.A); !filterNamed(s.ingress, ctrName) || !filterNamed(s.egress, ctrName) || len(s.ingress) != 1 {
+		t.Fatalf("after the host run: %v; want the container run's filters untouched", s)
+	}
+	if code := harness.EndCapture(t, ctr, "SIGKILL"); code != harness.WantExit("SIGKILL") {
+		t.Fatalf("container run: exit code %d after SIGKILL\nstderr:\n%s", code, ctr.Stderr())
+	}
+	if s := legacyState(t, p.A); !filterNamed(s.ingress, ctrName) {
+		t.Fatalf("after SIGKILL: %v; want the killed container run's filters left", s)
+	}
+	next := harness.StartCapture(t, p.A, bin, "--tc-attach", "legacy")
+	if n := strings.Count(next.Stderr(), "removed a tc filter left by an earlier run"); n != 2 || !strings.Contains(next.Stderr(), ctrName) {
+		t.Fatalf("the next run logged %d removals of %q, want 2:\n%s", n, ctrName, next.Stderr())
+	}
+	harness.StopCapture(t, next, syscall.SIGINT)
+	if s := legacyState(t, p.A); s.clsact {
+		t.Fatalf("after the next run: %v; want nothing left", s)
+	}
+	t.Logf("the host run left the container run (PID 1 in its namespace) alone, counted %d packets exactly, and the next run swept the killed container run's filters", n)
 }
