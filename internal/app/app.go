@@ -190,8 +190,19 @@ func streamIntervals(ctx context.Context, cfg cli.Config, src Source, p *periods
 	}
 }
 
-// start loads and attaches the programs of the capture mode cfg asks for.
+// start loads and attaches the programs of the capture mode cfg asks for,
+// then gives up the privileges the rest of the run does not need.
 func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error) {
+	src, err := startCapture(cfg, ifc, log)
+	if err != nil {
+		return nil, err
+	}
+	dropPrivileges(src.Describe(), log)
+	return src, nil
+}
+
+// startCapture loads and attaches the programs of the capture mode cfg asks for.
+func startCapture(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error) {
 	switch cfg.Mode {
 	case cli.ModeCgroup:
 		dir, err := cgroups.Open(cfg.Cgroup)

@@ -6,6 +6,7 @@ package e2e
 // them missing it fails with one line that names the missing capability.
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
@@ -450,4 +452,76 @@ func TestDeployUnitHardening(t *testing.T) {
 		t.Errorf("exposure level %s, want 4.0 or lower", m[1])
 	}
 	t.Logf("systemd-analyze security --offline=yes: exposure level %.1f", score)
+}
+
+// procStatus reads the capability sets and no_new_privs of process pid.
+func procStatus(t *testing.T, pid int) map[string]uint64 {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (!strings.HasPrefix(k, "Cap") && k != "NoNewPrivs") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		out[k] = n
+	}
+	return out
+}
+
+// TestE2EPrivilegeDrop: once attached, a run started as root keeps only
+// what the rest of it needs, as /proc/PID/status shows: nothing in TCX
+// mode, CAP_NET_ADMIN in legacy mode (to take its filters off), and
+// CAP_BPF on kernels before 6.5 (where every bpf() command needs it);
+// no ambient capabilities, a bounding set as small, and no_new_privs.
+// The run still counts exactly, and detaches: nothing is left.
+func TestE2EPrivilegeDrop(t *testing.T) {
+	bin, p := harness.BinaryAndPair(t)
+	release, err := kernel.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const capNetAdmin, capBPF = 12, 39
+	for _, mode := range []string{"tcx", "legacy"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "tcx" {
+				requireTCX(t, p.A)
+			}
+			var want uint64
+			if mode == "legacy" {
+				want |= 1 << capNetAdmin
+			}
+			if kernel.Before(release, 6, 5) {
+				want |= 1 << capBPF
+			}
+			tl := harness.StartCapture(t, p.A, bin, "--tc-attach", mode)
+			st := procStatus(t, tl.PID())
+			if st["CapEff"] != want || st["CapPrm"] != want || st["CapInh"] != 0 || st["CapAmb"] != 0 || st["CapBnd"] != want || st["NoNewPrivs"] != 1 {
+				t.Errorf("while capturing: CapEff %#x, CapPrm %#x, CapInh %#x, CapAmb %#x, CapBnd %#x, NoNewPrivs %d; want %#x in every set but the ambient and inheritable ones, and NoNewPrivs 1",
+					st["CapEff"], st["CapPrm"], st["CapInh"], st["CapAmb"], st["CapBnd"], st["NoNewPrivs"], want)
+			}
+			f := harness.NewUDPFlow("UDP B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 41600), netip.AddrPortFrom(p.A.IPv4, 5300))
+			const n = 5
+			payload := bytes.Repeat([]byte{4}, 90)
+			harness.SendUDPFlow(t, f, payload, n)
+			rows := harness.StopCapture(t, tl, syscall.SIGTERM)
+			harness.WantCounts(t, f.Name, harness.OneRow(t, rows, "UDP", f.Src.Addr(), f.Dst.Addr(), f.Src.Port(), f.Dst.Port()),
+				n, n*uint64(harness.EthLen+harness.IPv4Len+harness.UDPLen+len(payload)))
+			if mode == "tcx" {
+				if left := harness.OurTCX(t, p.A); len(left) != 0 {
+					t.Errorf("still attached after the run: %v", left)
+				}
+			} else if s := legacyState(t, p.A); s.clsact {
+				t.Errorf("still attached after the run: %v", s)
+			}
+			t.Logf("%s on %s: capabilities %#x while capturing, the report exact, nothing left", mode, release, st["CapEff"])
+		})
+	}
 }

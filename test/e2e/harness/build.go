@@ -87,6 +87,9 @@ func BuildBinary(dir string) (string, error) {
 	}
 	bin := filepath.Join(dir, "pktstat-bpf")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/pktstat-bpf")
+	// Without cgo, as the README builds it: only then can the tool drop
+	// every thread's capabilities after attaching.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v: %s", err, out)
