@@ -35,7 +35,7 @@ var columns = []column{
 	{"XDP", "e2e", []string{"TestE2EXDPModes"}},
 	{"cgroup", "e2e", []string{"TestE2ECgroup"}},
 	{"process", "e2e", []string{"TestE2EProcess"}},
-	{"nothing left", "e2e", []string{"TestE2ENothingLeftTCX", "TestE2ENothingLeftLegacy"}},
+	{"nothing left", "e2e", []string{"TestE2ENothingLeftTCX", "TestE2ENothingLeftLegacy", "TestE2EPrivilegeDrop"}},
 }
 
 // result is what one test's lines in a log say.
