@@ -550,3 +550,67 @@ func TestE2EDaemonBadInput(t *testing.T) {
 		harness.StopTool(t, tl, syscall.SIGTERM)
 	})
 }
+
+// TestE2EIdleConnections: 1000 clients that each make a request on a
+// kept-alive connection and then say nothing hold no connection past the
+// server's idle timeout (30 s): a daemon cannot be made to hold sockets
+// by clients that never hang up.
+func TestE2EIdleConnections(t *testing.T) {
+	bin := harness.Binary(t)
+	p := testnet.NewPair(t)
+	const addr, conns = "127.0.0.1:9864", 1000
+	tl := harness.StartTool(t, p.A, bin, "-i", p.A.Link, "--listen", addr)
+	// established counts the connections to the metrics port, both ends,
+	// that are open in the namespace.
+	established := func() int {
+		t.Helper()
+		var n int
+		if err := p.A.Do(func() error {
+			raw, err := os.ReadFile("/proc/thread-self/net/tcp")
+			if err != nil {
+				return err
+			}
+			for _, line := range strings.Split(string(raw), "\n")[1:] {
+				f := strings.Fields(line)
+				// local and remote address, then the state; 01 is ESTABLISHED.
+				if len(f) > 3 && f[3] == "01" && (strings.HasSuffix(f[1], ":2688") || strings.HasSuffix(f[2], ":2688")) {
+					n++
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	for range conns {
+		var c net.Conn
+		if err := p.A.Do(func() (err error) { c, err = net.Dial("tcp", addr); return err }); err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+		// One request (not /metrics: no drain), then silence.
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := established(); n < conns {
+		t.Fatalf("%d connection ends established after %d requests", n, conns)
+	}
+	begin := time.Now()
+	deadline := begin.Add(45 * time.Second)
+	for established() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	if n := established(); n > 0 {
+		t.Fatalf("%d connection ends still established %v after the requests", n, time.Since(begin).Round(time.Second))
+	}
+	t.Logf("the server closed all %d idle connections within %v", conns, time.Since(begin).Round(time.Second))
+	harness.StopTool(t, tl, syscall.SIGTERM)
+}
