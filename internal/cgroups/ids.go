@@ -127,6 +127,12 @@ func (r *IDResolver) Paths(ids []uint64) (map[uint64]string, error) {
 		case err == nil:
 		case errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOENT):
 			p = "" // no such cgroup (any more): ids are never reused
+		case errors.Is(err, unix.EPERM):
+			// CAP_DAC_READ_SEARCH is gone (a run drops it once attached):
+			// the tree walk names this id and every later one.
+			r.closeMount()
+			unknown = append(unknown, id)
+			continue
 		default:
 			errs = append(errs, err)
 			continue

@@ -56,35 +56,39 @@ func capshArgs(t *testing.T, caps []string, bin string, args ...string) []string
 	}, args...)
 }
 
-// wantCreds fails unless process pid runs as nobody with exactly caps in
-// its effective set.
-func wantCreds(t *testing.T, pid int, caps []string) {
+// wantCreds fails unless the run tl, started by capsh as nobody with
+// exactly caps, runs as nobody and, once attached, holds only what the
+// rest of the run needs of them (docs/usage.md#after-attaching):
+// CAP_NET_ADMIN in legacy tc mode, CAP_BPF before Linux 6.5; with no
+// inheritable or ambient capability left and no_new_privs set.
+func wantCreds(t *testing.T, tl *harness.Tool, caps []string) {
 	t.Helper()
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	release, err := kernel.Release()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want uint64
 	for _, c := range caps {
-		want |= 1 << capBits[c]
-	}
-	var uid string
-	var eff uint64
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 2 && f[0] == "Uid:":
-			uid = f[1]
-		case len(f) == 2 && f[0] == "CapEff:":
-			if eff, err = strconv.ParseUint(f[1], 16, 64); err != nil {
-				t.Fatal(err)
-			}
+		if (c == "cap_bpf" && kernel.Before(release, 6, 5)) || (c == "cap_net_admin" && strings.Contains(tl.Stderr(), "mode=tc/legacy")) {
+			want |= 1 << capBits[c]
 		}
 	}
-	if uid != "65534" || eff != want {
-		t.Fatalf("pktstat-bpf runs as uid %s with CapEff %#x, want uid 65534 (nobody) with exactly %v (%#x)", uid, eff, caps, want)
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(tl.PID()) + "/status")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("running as uid %s with CapEff %#x: exactly %v", uid, eff, caps)
+	var uid string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+			uid = f[1]
+		}
+	}
+	st := procStatus(t, tl.PID())
+	if uid != "65534" || st["CapEff"] != want || st["CapPrm"] != want || st["CapInh"] != 0 || st["CapAmb"] != 0 || st["NoNewPrivs"] != 1 {
+		t.Fatalf("pktstat-bpf runs as uid %s with CapEff %#x, CapPrm %#x, CapInh %#x, CapAmb %#x, NoNewPrivs %d; want uid 65534 (nobody), %#x of %v kept after attaching, nothing inheritable or ambient, and NoNewPrivs 1",
+			uid, st["CapEff"], st["CapPrm"], st["CapInh"], st["CapAmb"], st["NoNewPrivs"], want, caps)
+	}
+	t.Logf("started as uid %s with exactly %v; after attaching it holds %#x", uid, caps, want)
 }
 
 // TestE2ECapsTCDaemon runs the metrics daemon in TC mode as nobody with
@@ -95,7 +99,7 @@ func TestE2ECapsTCDaemon(t *testing.T) {
 	bin, p := harness.BinaryAndPair(t)
 	const addr = "127.0.0.1:9864"
 	tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "--listen", addr)...)
-	wantCreds(t, tl.PID(), modeCaps)
+	wantCreds(t, tl, modeCaps)
 
 	const n, size = 250, 64
 	payload := make([]byte, size)
@@ -145,7 +149,7 @@ func TestE2ECapsTCDaemon(t *testing.T) {
 func TestE2ECapsXDP(t *testing.T) {
 	bin, p := harness.BinaryAndPair(t)
 	tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, modeCaps, bin, "-i", p.A.Link, "-x", "-t", "0", "-j")...)
-	wantCreds(t, tl.PID(), modeCaps)
+	wantCreds(t, tl, modeCaps)
 	const n, size = 100, 64
 	f := harness.NewUDPFlow("IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 42101), netip.AddrPortFrom(p.A.IPv4, 6101))
 	harness.SendUDPFlow(t, f, make([]byte, size), n)
@@ -185,7 +189,7 @@ func TestE2ECapsCgroup(t *testing.T) {
 			id := h.Call(t, "udp udp4 %s %s", netip.AddrPortFrom(p.A.IPv4, uint16(42200+i)), dst)[0]
 			defer h.Call(t, "close %s", id)
 			tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, c.caps, bin, "-c", parent, "-t", "0", "-j")...)
-			wantCreds(t, tl.PID(), c.caps)
+			wantCreds(t, tl, c.caps)
 			h.Call(t, "write %s %d %d", id, n, size)
 			if got, err := testnet.ReadUDP(rx, n, size, 5*time.Second); err != nil {
 				t.Fatalf("%d of %d datagrams arrived: %v", got, n, err)
@@ -232,7 +236,7 @@ func TestE2ECapsProcess(t *testing.T) {
 			}
 			defer rx.Close()
 			tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-k", "-t", "0", "-j")...)
-			wantCreds(t, tl.PID(), caps)
+			wantCreds(t, tl, caps)
 			u := h.Call(t, "udp udp4 %s:0 %s", p.A.IPv4, dst)
 			defer h.Call(t, "close %s", u[0])
 			h.Call(t, "write %s %d %d", u[0], n, size)
@@ -299,7 +303,7 @@ func TestE2ECapsBPFStats(t *testing.T) {
 	caps := append(append([]string(nil), modeCaps...), "cap_sys_admin")
 	const addr = "127.0.0.1:9864"
 	tl := harness.StartTool(t, p.A, "capsh", capshArgs(t, caps, bin, "-i", p.A.Link, "--listen", addr, "--bpf-stats")...)
-	wantCreds(t, tl.PID(), caps)
+	wantCreds(t, tl, caps)
 	const n = 50
 	harness.SendUDPFlow(t, harness.NewUDPFlow("IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 42301), netip.AddrPortFrom(p.A.IPv4, 6301)), make([]byte, 32), n)
 	fams := harness.ScrapeText(t, p.A, addr)
