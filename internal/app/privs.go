@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -37,5 +38,10 @@ func dropPrivileges(mode string, log *slog.Logger) {
 		log.Warn("could not drop capabilities after attaching; the run keeps them", "error", err)
 		return
 	}
-	log.Debug("dropped the capabilities the rest of the run does not need", "kept", r.Kept.String(), "dropped", r.Dropped.String(), "bounding_set_cleared", r.Bounding)
+	attrs := []any{"kept", r.Kept.String(), "dropped", r.Dropped.String(), "bounding_set_cleared", r.Bounding}
+	if st, err := privs.Status(0); err == nil {
+		// What the kernel says is left, as a reader of /proc would see it.
+		attrs = append(attrs, "CapEff", fmt.Sprintf("%#x", st["CapEff"]), "CapBnd", fmt.Sprintf("%#x", st["CapBnd"]), "NoNewPrivs", st["NoNewPrivs"])
+	}
+	log.Debug("dropped the capabilities the rest of the run does not need", attrs...)
 }

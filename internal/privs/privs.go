@@ -8,6 +8,8 @@ package privs
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -150,4 +152,31 @@ func Drop(keep Set) (Result, error) {
 		return Result{}, fmt.Errorf("capset: %w", e)
 	}
 	return r, nil
+}
+
+// Status reads the capability sets (CapInh, CapPrm, CapEff, CapBnd,
+// CapAmb) and NoNewPrivs of process pid (0: this one) as the kernel
+// reports them in /proc/PID/status.
+func Status(pid int) (map[string]uint64, error) {
+	path := "/proc/self/status"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (!strings.HasPrefix(k, "Cap") && k != "NoNewPrivs") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", path, line, err)
+		}
+		out[k] = n
+	}
+	return out, nil
 }

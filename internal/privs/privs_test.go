@@ -1,10 +1,9 @@
 package privs
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -21,24 +20,6 @@ func TestSet(t *testing.T) {
 	}
 }
 
-// status reads the capability sets and no_new_privs of /proc/self/status.
-func status(t *testing.T, text string) map[string]uint64 {
-	t.Helper()
-	out := map[string]uint64{}
-	for _, line := range strings.Split(text, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (!strings.HasPrefix(k, "Cap") && k != "NoNewPrivs") {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		out[k] = n
-	}
-	return out
-}
-
 // TestDrop runs Drop in a child process (the test would lose its own
 // capabilities otherwise) that keeps CAP_NET_ADMIN, and reads what the
 // kernel says the child has left in /proc/self/status: CAP_NET_ADMIN
@@ -51,8 +32,12 @@ func TestDrop(t *testing.T) {
 			os.Stdout.WriteString("error: " + err.Error())
 			os.Exit(1)
 		}
-		raw, _ := os.ReadFile("/proc/self/status")
-		os.Stdout.WriteString("bounding=" + strconv.FormatBool(r.Bounding) + "\n" + string(raw))
+		st, err := Status(0)
+		if err != nil {
+			os.Stdout.WriteString("error: " + err.Error())
+			os.Exit(1)
+		}
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"bounding": r.Bounding, "status": st})
 		os.Exit(0)
 	}
 	eff, err := Effective()
@@ -68,7 +53,14 @@ func TestDrop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v: %s", err, out)
 	}
-	st := status(t, string(out))
+	var child struct {
+		Bounding bool
+		Status   map[string]uint64
+	}
+	if err := json.Unmarshal(out, &child); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	st := child.Status
 	want := uint64(Of(CapNetAdmin))
 	for _, k := range []string{"CapEff", "CapPrm"} {
 		if st[k] != want {
@@ -78,7 +70,7 @@ func TestDrop(t *testing.T) {
 	if st["CapAmb"] != 0 || st["CapInh"] != 0 || st["NoNewPrivs"] != 1 {
 		t.Errorf("CapAmb %#x, CapInh %#x, NoNewPrivs %d; want 0, 0, 1", st["CapAmb"], st["CapInh"], st["NoNewPrivs"])
 	}
-	if strings.Contains(string(out), "bounding=true") && st["CapBnd"] != want {
+	if child.Bounding && st["CapBnd"] != want {
 		t.Errorf("CapBnd = %#x after clearing it, want %#x", st["CapBnd"], want)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/privs"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
@@ -461,23 +462,11 @@ func TestDeployUnitHardening(t *testing.T) {
 // procStatus reads the capability sets and no_new_privs of process pid.
 func procStatus(t *testing.T, pid int) map[string]uint64 {
 	t.Helper()
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	st, err := privs.Status(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]uint64{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || (!strings.HasPrefix(k, "Cap") && k != "NoNewPrivs") {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		out[k] = n
-	}
-	return out
+	return st
 }
 
 // TestE2EPrivilegeDrop: once attached, a run started as root keeps only

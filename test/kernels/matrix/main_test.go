@@ -46,6 +46,13 @@ const e2eLog = `=== RUN   TestE2EUDP
 --- SKIP: TestE2ENothingLeftTCX (0.10s)
 === RUN   TestE2ENothingLeftLegacy
 --- PASS: TestE2ENothingLeftLegacy (1.00s)
+=== RUN   TestE2EPrivilegeDrop
+=== RUN   TestE2EPrivilegeDrop/tcx
+    e2e_attach_test.go:208: skipped: this kernel has no TCX
+=== RUN   TestE2EPrivilegeDrop/legacy
+--- PASS: TestE2EPrivilegeDrop (1.00s)
+    --- SKIP: TestE2EPrivilegeDrop/tcx (0.10s)
+    --- PASS: TestE2EPrivilegeDrop/legacy (1.00s)
 PASS
 `
 
