@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 		return runDaemon(ctx, cfg, ifc, src, pipe, begin, metricsLn, stats.on, out, log)
 	}
 	p := newPeriods(pipe, cfg.MaxEntries, ifc, cfg.Top, begin, log)
+	p.group = cfg.GroupBy
 
 	if cfg.Interval > 0 {
 		return streamIntervals(ctx, cfg, src, p, out)

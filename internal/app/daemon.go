@@ -152,6 +152,7 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Sou
 		// included: each count lands in exactly one report and in the
 		// counters. The ledger is registered before the first scrape.
 		p = newPeriods(pipe, cfg.MaxEntries, ifc, cfg.Top, begin, log)
+		p.group = cfg.GroupBy
 	}
 	opts := metrics.Options{
 		Pipeline:     pipe,

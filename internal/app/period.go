@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/group"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/report"
@@ -20,6 +21,7 @@ type periods struct {
 	ledger *pipeline.Ledger
 	ifc    netif.Interface
 	top    int
+	group  group.By // --group-by: rows are added up into groups before --top
 	log    *slog.Logger
 	start  time.Time
 	stats  netif.Stats
@@ -54,7 +56,9 @@ func (p *periods) next(end time.Time) (report.Report, error) {
 	snap := p.ledger.Take()
 	d := end.Sub(p.start)
 	p.start = end
-	top, hidden, hiddenRows := flow.Top(snap.Flows, p.top, d)
+	// Grouping works on the drained rows, their owners named, before
+	// --top picks among the groups.
+	top, hidden, hiddenRows := flow.Top(group.Rows(snap.Flows, p.group), p.top, d)
 	r := report.Report{
 		Flows:          top,
 		Duration:       d,
@@ -63,6 +67,7 @@ func (p *periods) next(end time.Time) (report.Report, error) {
 		Hidden:         hidden,
 		HiddenFlows:    uint64(hiddenRows),
 		End:            end,
+		GroupBy:        p.group,
 	}
 	if r.Untracked.Packets > 0 {
 		p.log.Warn("the flow table was full: some traffic is counted only in the overflow row; raise --max-entries",

@@ -104,6 +104,10 @@ type Config struct {
 	Debug bool
 	Help  bool // print usage and exit
 
+	// GroupBy adds rows up by these fields (--group-by), in reports and
+	// the live table; the zero value shows flows.
+	GroupBy Grouping
+
 	// ProcessBackend is how -k hooks the kernel; set only in ModeProcess.
 	ProcessBackend ProcessBackend
 
@@ -157,6 +161,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&tcAttach, "tc-attach", string(TCAttachAuto), "how to attach TC programs: auto, tcx or legacy")
 	fs.DurationVar(&cfg.Interval, "interval", 0, "write a report of every interval (at least 100ms) instead of one at the end; NDJSON with -j")
 	fs.IntVar(&cfg.Top, "top", 0, "show only the N fastest rows of each report, plus an overflow row for the rest (default: every row)")
+	groupBy := fs.String("group-by", "", "add rows up by these comma-separated fields: src, dst, sport, dport, proto, dir, iface, vlan, app (TC, XDP), pid, comm, cgroup (-c, -k); a row per distinct value, the other fields left out")
 	fs.BoolVarP(&xdp, "xdp", "x", false, "count with XDP instead of TC: the fastest hook, but ingress only")
 	fs.StringVar(&xdpMode, "xdp_mode", string(XDPModeAuto), "with -x, how to attach: auto (alias best), generic, native (alias driver) or offload (alias hardware)")
 	fs.StringVarP(&cfg.Cgroup, "cgroup", "c", "", "count the traffic of the processes in this cgroup v2 directory and below it, with their PID and name")
@@ -239,6 +244,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		return Config{}, err
 	}
 	if err := checkListen(fs, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := parseGroupBy(fs, &cfg, *groupBy); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil

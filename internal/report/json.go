@@ -105,7 +105,7 @@ func WriteJSON(w io.Writer, r Report) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	n := 0
-	write := func(row *jsonRow) error {
+	write := func(row any) error {
 		buf.Reset()
 		if err := enc.Encode(row); err != nil {
 			return err
@@ -118,13 +118,12 @@ func WriteJSON(w io.Writer, r Report) error {
 		return err
 	}
 	for i := range r.Flows {
-		row := newJSONRow(&r.Flows[i])
-		if err := write(&row); err != nil {
+		if err := write(jsonRowAt(&r, i)); err != nil {
 			return fmt.Errorf("write JSON report: %w", err)
 		}
 	}
-	if row, ok := overflowRow(&r); ok {
-		if err := write(&row); err != nil {
+	if row, ok := overflowJSON(&r); ok {
+		if err := write(row); err != nil {
 			return fmt.Errorf("write JSON report: %w", err)
 		}
 	}
@@ -149,7 +148,10 @@ func overflowRow(r *Report) (jsonRow, bool) {
 }
 
 // jsonRows converts the rows, without the overflow row.
-func jsonRows(r *Report) []jsonRow {
+func jsonRows(r *Report) any {
+	if r.GroupBy != 0 {
+		return jsonGroupRows(r)
+	}
 	rows := make([]jsonRow, 0, len(r.Flows))
 	for i := range r.Flows {
 		rows = append(rows, newJSONRow(&r.Flows[i]))
@@ -164,7 +166,8 @@ type jsonInterval struct {
 	Totals   jsonCounters `json:"totals"`
 	Overflow jsonOverflow `json:"overflow"`
 	Iface    *jsonIface   `json:"iface,omitempty"`
-	Rows     []jsonRow    `json:"rows"`
+	GroupBy  []string     `json:"groupBy,omitempty"` // the --group-by fields, when given
+	Rows     any          `json:"rows"`              // []jsonRow, or []jsonGroupRow with GroupBy
 }
 
 type jsonCounters struct {
@@ -198,6 +201,7 @@ func WriteNDJSON(w io.Writer, r Report) error {
 		Totals:   jsonCounters{Packets: t.Packets, Bytes: t.Bytes},
 		Overflow: jsonOverflow{Packets: o.Packets, Bytes: o.Bytes, UntrackedFlows: r.UntrackedFlows, HiddenFlows: r.HiddenFlows},
 		Rows:     jsonRows(&r),
+		GroupBy:  r.GroupBy.Names(),
 	}
 	if i := r.Iface; i != nil {
 		line.Iface = &jsonIface{Name: i.Name, RxPackets: i.RxPackets, TxPackets: i.TxPackets, RxDropped: i.RxDropped, TxDropped: i.TxDropped}

@@ -24,7 +24,11 @@ func WritePlain(w io.Writer, r Report) error {
 	bw := bufio.NewWriter(w)
 	var line []byte
 	for i := range r.Flows {
-		line = appendPlainRow(line[:0], &r.Flows[i])
+		if r.GroupBy != 0 {
+			line = appendGroupRow(line[:0], &r.Flows[i], r.GroupBy)
+		} else {
+			line = appendPlainRow(line[:0], &r.Flows[i])
+		}
 		bw.Write(line)
 	}
 	if o := r.Overflow(); o.Packets > 0 {
@@ -32,8 +36,11 @@ func WritePlain(w io.Writer, r Report) error {
 			flow.FormatBitrate(flow.Bitrate(o.Bytes, r.Duration)), o.Packets, o.Bytes, overflowReason(&r))
 	}
 	t := r.Totals()
-	fmt.Fprintf(bw, "summary: packets: %d, bytes: %d, rows: %d, flows beyond --top: %d, flows not tracked (flow table full): about %d",
-		t.Packets, t.Bytes, len(r.Flows), r.HiddenFlows, r.UntrackedFlows)
+	fmt.Fprintf(bw, "summary: packets: %d, bytes: %d, rows: %d, %s beyond --top: %d, flows not tracked (flow table full): about %d",
+		t.Packets, t.Bytes, len(r.Flows), hiddenUnit(&r), r.HiddenFlows, r.UntrackedFlows)
+	if r.GroupBy != 0 {
+		fmt.Fprintf(bw, ", grouped by: %s", r.GroupBy)
+	}
 	if r.Iface != nil {
 		fmt.Fprintf(bw, "; %s counted rx packets: %d, tx packets: %d, rx dropped: %d, tx dropped: %d",
 			untrusted.Field(r.Iface.Name), r.Iface.RxPackets, r.Iface.TxPackets, r.Iface.RxDropped, r.Iface.TxDropped)
@@ -58,21 +65,26 @@ func WritePlainInterval(w io.Writer, r Report) error {
 func overflowReason(r *Report) string {
 	switch {
 	case r.Hidden.Packets > 0 && r.Untracked.Packets > 0:
-		return fmt.Sprintf("%d flows beyond --top, and about %d flows not tracked individually (flow table full; raise --max-entries)", r.HiddenFlows, r.UntrackedFlows)
+		return fmt.Sprintf("%d %s beyond --top, and about %d flows not tracked individually (flow table full; raise --max-entries)", r.HiddenFlows, hiddenUnit(r), r.UntrackedFlows)
 	case r.Hidden.Packets > 0:
-		return fmt.Sprintf("%d flows beyond --top", r.HiddenFlows)
+		return fmt.Sprintf("%d %s beyond --top", r.HiddenFlows, hiddenUnit(r))
 	default:
 		return fmt.Sprintf("about %d flows not tracked individually (flow table full; raise --max-entries)", r.UntrackedFlows)
 	}
 }
 
-func appendPlainRow(b []byte, f *flow.Flow) []byte {
+// appendCounters begins a row: its rate and counters.
+func appendCounters(b []byte, f *flow.Flow) []byte {
 	b = append(b, "bitrate: "...)
 	b = append(b, flow.FormatBitrate(f.Bitrate)...)
 	b = append(b, ", packets: "...)
 	b = strconv.AppendUint(b, f.Packets, 10)
 	b = append(b, ", bytes: "...)
-	b = strconv.AppendUint(b, f.Bytes, 10)
+	return strconv.AppendUint(b, f.Bytes, 10)
+}
+
+func appendPlainRow(b []byte, f *flow.Flow) []byte {
+	b = appendCounters(b, f)
 	b = append(b, ", proto: "...)
 	b = append(b, f.ProtoName()...)
 	if name := f.L7.String(); name != "" {

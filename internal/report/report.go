@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/group"
 )
 
 // Report is everything one report shows.
@@ -27,6 +28,9 @@ type Report struct {
 	Iface *Iface
 	// End is when the period ended; interval reports show it.
 	End time.Time
+	// GroupBy is the grouping of Flows (--group-by): each row is a group,
+	// showing only these fields. The zero value: rows are flows.
+	GroupBy group.By
 }
 
 // Iface is what an interface's own counters said over a report's period.

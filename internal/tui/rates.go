@@ -2,9 +2,7 @@ package tui
 
 import (
 	"cmp"
-	"encoding/binary"
 	"hash/maphash"
-	"math/bits"
 	"slices"
 	"time"
 
@@ -228,28 +226,9 @@ func (t *Tracker) unlink(f *Flow) {
 	p.next = f.next
 }
 
-// hash mixes every field of the key (wyhash's multiply-fold). The owner's
-// strings, empty outside cgroup mode, go through maphash.
+// hash is the key's hash (flow.Key.Hash) under the tracker's seeds.
 func (t *Tracker) hash(k *flow.Key) uint64 {
-	const (
-		m1 = 0xa0761d6478bd642f
-		m2 = 0xe7037ed1a0b428db
-		m3 = 0x8ebc6af09c88c6e3
-	)
-	mum := func(a, b uint64) uint64 {
-		hi, lo := bits.Mul64(a, b)
-		return hi ^ lo
-	}
-	s, d := k.Src.As16(), k.Dst.As16()
-	h := mum(binary.LittleEndian.Uint64(s[:8])^t.seed64^m1, binary.LittleEndian.Uint64(s[8:])^m2)
-	h = mum(h^binary.LittleEndian.Uint64(d[:8])^m3, binary.LittleEndian.Uint64(d[8:])^m1)
-	h = mum(h^(uint64(k.EtherType)<<48|uint64(k.Proto)<<40|uint64(k.Flags)<<32|uint64(k.VLAN)<<16)^m2,
-		(uint64(k.SrcPort)<<48|uint64(k.DstPort)<<32)^m3)
-	if !k.Owner.IsZero() {
-		// Equal owners share one interned handle, so its identity hashes them.
-		h ^= maphash.Comparable(t.seed, k.Owner)
-	}
-	return h & t.mask
+	return k.Hash(t.seed64, t.seed) & t.mask
 }
 
 // Last is the time of the last reading (the start before the first).
