@@ -28,6 +28,7 @@ func runTUI(ctx context.Context, cfg cli.Config, ifc netif.Interface, mode strin
 		// for as many that have gone quiet.
 		MaxFlows: 2 * int(cfg.MaxEntries),
 		Owners:   cfg.Mode == cli.ModeCgroup || cfg.Mode == cli.ModeProcess,
+		GroupBy:  cfg.GroupBy,
 		In:       os.Stdin,
 		Out:      out,
 	}

@@ -9,6 +9,7 @@ type keyMap struct {
 	SortKeys                              key.Binding // only for the help line
 	Next, Prev, Reverse                   key.Binding
 	Filter, Clear, Pause, Help, Quit      key.Binding
+	Group                                 key.Binding // the next grouping
 	// In the filter editor.
 	Accept, Cancel key.Binding
 }
@@ -29,6 +30,7 @@ func newKeyMap() keyMap {
 		Clear:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
 		Pause:    key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "pause")),
 		Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Group:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "group")),
 		Quit:     key.NewBinding(key.WithKeys("q", "x", "ctrl+c"), key.WithHelp("q", "quit")),
 		Accept:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
 		Cancel:   key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
@@ -42,7 +44,7 @@ func newKeyMap() keyMap {
 
 // short is the help line, most useful first: it is cut at the width.
 func (k keyMap) short() []key.Binding {
-	return []key.Binding{k.Quit, k.SortKeys, k.Reverse, k.Filter, k.Pause, k.Help, k.Next, k.Up, k.Down, k.PageDown, k.End}
+	return []key.Binding{k.Quit, k.SortKeys, k.Reverse, k.Filter, k.Pause, k.Help, k.Group, k.Next, k.Up, k.Down, k.PageDown, k.End}
 }
 
 // editing is the help line while the filter is typed.

@@ -25,6 +25,10 @@ const (
 	colPID
 	colComm
 	colCgroup
+	// Only grouped rows (group.go).
+	colSport
+	colDport
+	colVLAN
 )
 
 // column describes how a column is laid out.
@@ -106,7 +110,7 @@ func cell(r *Flow, id colID) string {
 	case colCgroup:
 		return untrusted.Visible(r.Key.Owner.Info().Cgroup)
 	}
-	return ""
+	return groupCell(r, id)
 }
 
 // table is the laid-out visible part of the table.

@@ -26,6 +26,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/group"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/untrusted"
 )
@@ -60,6 +61,9 @@ type Options struct {
 	// Owners adds the pid, comm and cgroup columns (flow.Key.Owner), for
 	// the modes that know who owns a flow.
 	Owners bool
+	// GroupBy is the grouping the table starts with (--group-by), and the
+	// first the a key cycles to; the zero value shows flows.
+	GroupBy group.By
 
 	In  io.Reader // keys; nil means standard input
 	Out io.Writer // the terminal; nil means standard output (for NewModel: none)
@@ -178,6 +182,9 @@ type Model struct {
 	frozen  []Flow  // copies that active points to while paused
 	sorter  sorter
 	hasL7   bool
+	groupBy group.By   // the grouping shown; 0 shows flows
+	groups  grouper    // builds the grouped rows from active
+	cycle   []group.By // the groupings the a key walks through
 	tot     totals
 	err     error // the last read error, shown until a read succeeds
 }
@@ -224,6 +231,7 @@ func NewModel(pipe Pipe, o Options) *Model {
 	m.input.Cursor.SetMode(cursor.CursorStatic)
 	m.input.CharLimit = 256
 	m.tot.at = o.Start
+	m.groupBy, m.cycle = o.GroupBy, groupCycle(o.GroupBy, o.Owners)
 	m.tr.SetMaxFlows(o.MaxFlows)
 	if pipe != nil {
 		pipe.Register(&m.inbox)
@@ -332,7 +340,11 @@ func (m *Model) freeze() {
 
 // refilter rebuilds the shown rows from the active ones.
 func (m *Model) refilter() {
-	m.rows = m.filter.Apply(append(m.rows[:0], m.active...))
+	shown := m.active
+	if m.groupBy != 0 {
+		shown = m.groups.build(m.active, m.groupBy)
+	}
+	m.rows = m.filter.Apply(append(m.rows[:0], shown...))
 	clear(m.rows[len(m.rows):cap(m.rows)])
 }
 
@@ -406,6 +418,10 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		}
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
+	case key.Matches(msg, k.Group):
+		m.groupBy = nextGroup(m.cycle, m.groupBy)
+		m.offset = 0
+		m.refilter()
 	default:
 		for s := range numSortKeys {
 			if key.Matches(msg, k.SortBy[s]) {
@@ -526,8 +542,8 @@ func (m *Model) View() string {
 	}
 	// The numbers first: a narrow terminal cuts the end, where a cgroup's
 	// path can be long.
-	head := fmt.Sprintf("mode %s  up %s  flows %d shown, table %s  iface %s",
-		m.o.Mode, clock(up), m.tot.active, table, m.o.Iface)
+	head := fmt.Sprintf("mode %s  up %s  flows %d shown, table %s%s  iface %s",
+		m.o.Mode, clock(up), m.tot.active, table, groupHeader(m.groupBy, len(m.rows)), m.o.Iface)
 	if ansi.StringWidth(head)+len("pktstat-bpf  ") <= m.width {
 		head = "pktstat-bpf  " + head
 	}
@@ -547,7 +563,11 @@ func (m *Model) View() string {
 	if m.sort.descending() == m.reverse {
 		mark = "▲"
 	}
-	t := layoutTable(columns(m.o.Owners, m.hasL7), visible, m.width, m.sortColumn(), mark)
+	cols := columns(m.o.Owners, m.hasL7)
+	if m.groupBy != 0 {
+		cols = groupColumns(m.groupBy)
+	}
+	t := layoutTable(cols, visible, m.width, m.sortColumn(), mark)
 	var lb strings.Builder
 	t.line(&lb, t.titles)
 	put(m.st.titles.Render(clip(lb.String())))
@@ -610,6 +630,8 @@ Keys
   /              filter: keep rows whose text holds every word typed
                  (protocol, address:port as shown, in/out, pid, comm,
                  cgroup, l7); enter keeps it, esc clears it
+  a              group rows: none, --group-by, proto, src, dst, dport
+                 (and comm, cgroup where owners are known)
   q x  ctrl+c    quit                   ?  esc     close this help
 
 Columns
