@@ -21,7 +21,7 @@ volatile const _Bool arp_detail = 1;
 static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 {
 	struct pkt p = skb_pkt(skb);
-	struct parse_result r = { .key.dir = dir };
+	struct parse_result r = { .key.dir = dir, .key.ifindex = skb->ifindex };
 	__u32 vlan_tag_len = 0;
 
 	if (skb->vlan_present) {

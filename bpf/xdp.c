@@ -23,7 +23,7 @@ SEC("xdp")
 int pktstat_xdp(struct xdp_md *ctx)
 {
 	struct pkt p = xdp_pkt(ctx);
-	struct parse_result r = { .key.dir = FLOW_DIR_IN };
+	struct parse_result r = { .key.dir = FLOW_DIR_IN, .key.ifindex = ctx->ingress_ifindex };
 
 	/* Headers sit in the first buffer, which is all the parser reads. */
 	parse_eth(&p, &r, arp_detail);

@@ -32,7 +32,7 @@ struct {
 /* The generation the programs add to; a drain flips it. */
 volatile __u32 untracked_gen;
 
-/* Hashes the key's eleven 32-bit words; flow.KeyHash is the same function. */
+/* Hashes the key's twelve 32-bit words; flow.KeyHash is the same function. */
 static __always_inline __u64 key_hash(const struct flow_key *key)
 {
 	const __u32 *w = (const __u32 *)key;

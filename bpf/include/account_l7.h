@@ -27,7 +27,7 @@ volatile const _Bool flow_cache_on = 1;
 struct flow_cache_entry {
 	struct flow_key key;
 	enum l7_proto l7;
-	__u8 _pad[3];
+	__u8 _pad[7];
 	__u64 packets;
 	__u64 bytes;
 };
@@ -47,7 +47,7 @@ struct flow_cache flow_cache0 SEC(".maps");
 struct flow_cache flow_cache1 SEC(".maps");
 
 /*
- * The cache slot of a key: the key's words summed and spread by a
+ * The cache slot of a key: the key's six 64-bit words summed and spread by a
  * Fibonacci multiply, top bits. A cheap hash: a collision costs an
  * eviction, never a wrong count, because a hit compares the whole key.
  * flowtable.CacheSlot is the same function.
@@ -55,20 +55,20 @@ struct flow_cache flow_cache1 SEC(".maps");
 static __always_inline __u32 flow_cache_slot(const struct flow_key *key)
 {
 	const __u64 *w = (const __u64 *)key;
-	__u64 h = w[0] + w[1] + w[2] + w[3] + w[4] + ((const __u32 *)key)[10];
+	__u64 h = w[0] + w[1] + w[2] + w[3] + w[4] + w[5];
 
 	return (h * 0x9E3779B97F4A7C15ULL) >> (64 - 8);
 }
 
 _Static_assert(FLOW_CACHE_SLOTS == 1 << 8, "flow_cache_slot takes 8 bits");
-_Static_assert(sizeof(struct flow_key) == 44, "flow_cache_slot and flow_key_eq read 44 bytes");
+_Static_assert(sizeof(struct flow_key) == 48, "flow_cache_slot and flow_key_eq read 48 bytes");
+_Static_assert(sizeof(struct flow_cache_entry) == 72, "flow_cache_entry has no implicit padding");
 
 static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
 
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] &&
-	       ((const __u32 *)a)[10] == ((const __u32 *)b)[10];
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] && x[5] == y[5];
 }
 
 /*

@@ -41,7 +41,7 @@ enum flow_dir : __u8 {
  * TCP, UDP, SCTP ports; ICMP type and code; the ESP or AH SPI, high half
  * first; GRE's protocol type and flags; OSPF's type and version; IGMP's
  * type; ARP's opcode. The key keeps its size that way: one hash, one
- * compare, whatever the protocol.
+ * compare, whatever the protocol. It is 48 bytes: six 64-bit words.
  */
 struct flow_key {
 	__u8 saddr[16];
@@ -54,6 +54,13 @@ struct flow_key {
 	enum flow_flags flags;
 	enum flow_dir dir;
 	__u8 _pad;
+	/*
+	 * The interface the hook saw the packet on (TC: skb->ifindex, XDP:
+	 * ingress_ifindex); 0 in cgroup and process mode, which have none.
+	 * One run may watch several interfaces: a packet forwarded between two
+	 * of them counts on each, as ip -s link counts it.
+	 */
+	__u32 ifindex;
 };
 
 /*

@@ -40,8 +40,10 @@ type CgroupOwnedFlowKey struct {
 		Flags    uint8
 		Dir      uint8
 		Pad      uint8
+		Ifindex  uint32
 	}
 	Pid      uint32
+	Pad      uint32
 	CgroupId uint64
 }
 

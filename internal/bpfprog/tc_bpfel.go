@@ -17,7 +17,7 @@ type TCFlowCacheEntry struct {
 	_       structs.HostLayout
 	Key     TCFlowKey
 	L7      TCL7Proto
-	Pad     [3]uint8
+	Pad     [7]uint8
 	Packets uint64
 	Bytes   uint64
 }
@@ -50,6 +50,7 @@ type TCFlowKey struct {
 	Flags    TCFlowFlags
 	Dir      TCFlowDir
 	Pad      uint8
+	Ifindex  uint32
 }
 
 type TCFlowVal struct {

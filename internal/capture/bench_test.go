@@ -97,7 +97,7 @@ func counterBenches(b *testing.B, typ ebpf.ProgramType, ret int32) []benchProg {
 		typ  ebpf.MapType
 	}{{"counter-per-CPU", ebpf.PerCPUHash}, {"counter-shared", ebpf.Hash}} {
 		prog, m := bpftest.CounterProgram(b, typ, ret, c.typ)
-		key := make([]byte, 44)
+		key := make([]byte, 48)
 		read := func(b *testing.B) (packets, bytes uint64) {
 			b.Helper()
 			var vals [][2]uint64

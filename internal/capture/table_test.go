@@ -21,7 +21,7 @@ import (
 // udpKey is the kernel's key of udpFrame's flow from sport, counted on
 // egress when out is set.
 func udpKey(sport uint16, out bool) bpfprog.FlowKey {
-	k := bpfprog.FlowKey{Sport: sport, Dport: 9, EthProto: 0x0800, Proto: 17}
+	k := bpfprog.FlowKey{Sport: sport, Dport: 9, EthProto: 0x0800, Proto: 17, Ifindex: bpftest.TestRunIfindex}
 	copy(k.Saddr[:], []byte{198, 18, 0, 1})
 	copy(k.Daddr[:], []byte{198, 18, 0, 2})
 	if out {
@@ -155,7 +155,7 @@ func TestUntrackedIsCountedAndSketched(t *testing.T) {
 	for i := 2; i < 10; i++ {
 		k := udpKey(uint16(50000+i), i%2 == 1)
 		raw := unsafe.Slice((*byte)(unsafe.Pointer(&k)), unsafe.Sizeof(k))
-		var words [11]uint32
+		var words [12]uint32
 		for w := range words {
 			words[w] = binary.LittleEndian.Uint32(raw[4*w:])
 		}

@@ -69,6 +69,14 @@ type Key struct {
 	Flags   Flags
 	Dir     Direction
 	Owner   Owner // who sent or received it; set only in cgroup mode
+	// Ifindex is the interface the hook counted the packet on (TC and
+	// XDP); 0 in cgroup and process mode, which see no interface.
+	Ifindex uint32
+	// Iface names that interface when the run watches several (more than
+	// one -i, or -i any), and is empty otherwise: a row shows it only
+	// then. A packet forwarded between two watched interfaces counts on
+	// each, as ip -s link counts it.
+	Iface string
 }
 
 // Owner is the process that owns a flow's socket, in the modes that know

@@ -58,10 +58,10 @@ func (h *HLL) Estimate() uint64 {
 	return uint64(math.Round(est))
 }
 
-// KeyHash is the hash the kernel applies to a flow key's 44 raw bytes,
-// read as eleven little-endian 32-bit words: each word is mixed in with a
+// KeyHash is the hash the kernel applies to a flow key's 48 raw bytes,
+// read as twelve little-endian 32-bit words: each word is mixed in with a
 // multiply and shift, then murmur3's 64-bit finalizer spreads the bits.
-func KeyHash(words [11]uint32) uint64 {
+func KeyHash(words [12]uint32) uint64 {
 	h := uint64(0x9E3779B97F4A7C15)
 	for _, w := range words {
 		h ^= uint64(w)

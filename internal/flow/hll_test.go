@@ -10,7 +10,7 @@ func TestHLLEstimateWithinErrorBounds(t *testing.T) {
 		var h HLL
 		rng := rand.New(rand.NewPCG(uint64(n), 7))
 		for i := 0; i < n; i++ {
-			var w [11]uint32
+			var w [12]uint32
 			for j := range w {
 				w[j] = rng.Uint32()
 			}
@@ -32,7 +32,7 @@ func TestHLLEstimateWithinErrorBounds(t *testing.T) {
 func TestHLLMergeIsUnion(t *testing.T) {
 	var a, b, both HLL
 	for i := uint32(0); i < 20000; i++ {
-		var w [11]uint32
+		var w [12]uint32
 		w[0] = i
 		h := KeyHash(w)
 		if i < 12000 {
@@ -50,7 +50,7 @@ func TestHLLMergeIsUnion(t *testing.T) {
 }
 
 func TestKeyHashSpreadsSingleBitChanges(t *testing.T) {
-	var w [11]uint32
+	var w [12]uint32
 	base := KeyHash(w)
 	for i := range w {
 		for bit := 0; bit < 32; bit += 7 {

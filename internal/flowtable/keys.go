@@ -19,6 +19,7 @@ func KeyFromBPF(k *bpfprog.FlowKey) flow.Key {
 		VLAN:      k.Vlan,
 		Flags:     flow.Flags(k.Flags),
 		Dir:       flow.Direction(k.Dir),
+		Ifindex:   k.Ifindex,
 	}
 	switch k.EthProto {
 	case flow.EtherTypeIPv4, flow.EtherTypeARP:
@@ -47,18 +48,18 @@ func OwnedKeyFromBPF(k *bpfprog.OwnedFlowKey) flow.Key {
 		Proto:    f.Proto,
 		Flags:    bpfprog.TCFlowFlags(f.Flags),
 		Dir:      bpfprog.TCFlowDir(f.Dir),
+		Ifindex:  f.Ifindex,
 	})
 }
 
 // CacheSlot is the flow-cache slot the programs give k: flow_cache_slot
-// in bpf/include/account_l7.h, the key's five 64-bit words and its last
-// 32-bit word summed, times 2^64 / φ, top 8 bits.
+// in bpf/include/account_l7.h, the key's six 64-bit words summed, times
+// 2^64 / φ, top 8 bits.
 func CacheSlot(k *bpfprog.FlowKey) uint32 {
-	raw := (*[44]byte)(unsafe.Pointer(k))
+	raw := (*[48]byte)(unsafe.Pointer(k))
 	var h uint64
-	for w := 0; w < 5; w++ {
+	for w := 0; w < 6; w++ {
 		h += binary.LittleEndian.Uint64(raw[8*w:])
 	}
-	h += uint64(binary.LittleEndian.Uint32(raw[40:]))
 	return uint32((h * 0x9E3779B97F4A7C15) >> (64 - 8))
 }

@@ -22,7 +22,7 @@ import (
 // about 96 bytes) and a 16-byte bucket, with the counters (and application
 // protocol, 24 bytes) in the element when shared, or behind an 8-byte
 // pointer on every CPU when per-CPU; and the two generations of the flow
-// cache on every CPU (TC and XDP; 32 KiB a CPU).
+// cache on every CPU (TC and XDP; 36 KiB a CPU).
 func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 	val := uint64(unsafe.Sizeof(bpfprog.FlowVal{}))
 	per := 96 + 16 + val

@@ -14,12 +14,12 @@ func TestTableBytes(t *testing.T) {
 		want   uint64
 	}{
 		// 2 tables * 131072 * (96 + 16 + 24) bytes, and 2 * 256 cache
-		// entries of 64 bytes per CPU.
-		{2, Shared, 2*131072*136 + 2*256*64*2},
-		{192, Shared, 2*131072*136 + 2*256*64*192},
+		// entries of 72 bytes per CPU.
+		{2, Shared, 2*131072*136 + 2*256*72*2},
+		{192, Shared, 2*131072*136 + 2*256*72*192},
 		// 2 tables * 131072 * (96 + 16 + 8 + ncpu*24) bytes, and the cache.
-		{2, PerCPU, 2*131072*168 + 2*256*64*2},
-		{32, PerCPU, 2*131072*888 + 2*256*64*32},
+		{2, PerCPU, 2*131072*168 + 2*256*72*2},
+		{32, PerCPU, 2*131072*888 + 2*256*72*32},
 	} {
 		if got := Bytes(131072, c.ncpu, c.layout); got != c.want {
 			t.Errorf("Bytes(131072, %d, %v) = %d, want %d", c.ncpu, c.layout, got, c.want)

@@ -316,7 +316,7 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 		}
 		s.Untracked[f.Key.Dir].Add(f.Counters)
 		if sketch != nil {
-			sketch.Add(flow.KeyHash(*(*[11]uint32)(unsafe.Pointer(&pending[f.Key].raw))))
+			sketch.Add(flow.KeyHash(*(*[12]uint32)(unsafe.Pointer(&pending[f.Key].raw))))
 		}
 	}
 	return nil

@@ -188,7 +188,7 @@ func BenchmarkMedians(frame []byte, repeat, runs int, progs ...*ebpf.Program) ([
 }
 
 // CounterProgram loads a program of type typ that does the least a flow
-// counter can: it looks up one fixed 44-byte key (a flow key's size) in
+// counter can: it looks up one fixed 48-byte key (a flow key's size) in
 // a hash map of typ mapType (ebpf.Hash or ebpf.PerCPUHash), adds 1 packet
 // and 60 bytes to the value, with atomic adds in a shared hash, and
 // returns ret. It is the floor under the flow table's per-packet cost;
@@ -196,7 +196,7 @@ func BenchmarkMedians(frame []byte, repeat, runs int, progs ...*ebpf.Program) ([
 // a shared hash).
 func CounterProgram(tb testing.TB, typ ebpf.ProgramType, ret int32, mapType ebpf.MapType) (*ebpf.Program, *ebpf.Map) {
 	tb.Helper()
-	const keySize = 44
+	const keySize = 48
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "counter", Type: mapType, KeySize: keySize, ValueSize: 16, MaxEntries: 1})
 	if err != nil {
 		tb.Fatalf("create %s counter map: %v", mapType, err)
@@ -213,7 +213,7 @@ func CounterProgram(tb testing.TB, typ ebpf.ProgramType, ret int32, mapType ebpf
 	if err := m.Put(make([]byte, keySize), zero); err != nil {
 		tb.Fatalf("seed counter map: %v", err)
 	}
-	// The key: 48 zero bytes below the frame pointer (44 of them read).
+	// The key: 48 zero bytes below the frame pointer.
 	insns := asm.Instructions{asm.Mov.Imm(asm.R1, 0)}
 	for off := int16(-48); off < 0; off += 8 {
 		insns = append(insns, asm.StoreMem(asm.RFP, off, asm.R1, asm.DWord))

@@ -24,7 +24,16 @@ const (
 // Options are the load-time settings of the programs that change keys.
 type Options struct {
 	NoARP bool // --no-arp: ARP frames are not broken down
+	// NoIfindex is for the programs that see no interface (cgroup and
+	// process mode): their keys' Ifindex is 0, not TestRunIfindex.
+	NoIfindex bool
 }
+
+// TestRunIfindex is the interface BPF_PROG_TEST_RUN runs TC and XDP
+// programs on when the context names none: the loopback device of the
+// caller's network namespace, index 1 in every namespace. Keys the frame
+// hooks produce under test carry it.
+const TestRunIfindex = 1
 
 // Expectation is what the eBPF programs must make of one frame, derived
 // from gopacket's decoding of the same bytes.
@@ -113,6 +122,9 @@ func Expect(frame []byte, o Options) (Expectation, error) {
 	c := &cursor{layers: pkt.Layers(), data: frame}
 	var x Expectation
 	k := &x.Key
+	if !o.NoIfindex {
+		k.Ifindex = TestRunIfindex
+	}
 
 	e, ok := c.next().(*layers.Ethernet)
 	if !ok || !decodedOK(e, c.at) {

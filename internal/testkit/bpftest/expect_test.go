@@ -98,6 +98,7 @@ func TestExpectedKeyKnownFrames(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		want.Ifindex = TestRunIfindex
 		if got != want {
 			t.Errorf("%s:\n got %+v\nwant %+v", name, got, want)
 		}
