@@ -11,8 +11,9 @@ import (
 // 8-byte hashes stays in the CPU caches where a Go map keyed by the
 // ~100-byte Key does not. seed should be random, so that traffic cannot be
 // crafted to collide. The owner hashes by its interned handle's identity,
-// through maphash with ownerSeed. The direction is left out: keys that
-// differ only there collide, and callers compare the keys of equal hashes.
+// through maphash with ownerSeed. The direction and the interface's name
+// (which its index stands for) are left out: keys that differ only there
+// collide, and callers compare the keys of equal hashes.
 func (k *Key) Hash(seed uint64, ownerSeed maphash.Seed) uint64 {
 	const (
 		m1 = 0xa0761d6478bd642f
@@ -27,7 +28,7 @@ func (k *Key) Hash(seed uint64, ownerSeed maphash.Seed) uint64 {
 	h := mum(binary.LittleEndian.Uint64(s[:8])^seed^m1, binary.LittleEndian.Uint64(s[8:])^m2)
 	h = mum(h^binary.LittleEndian.Uint64(d[:8])^m3, binary.LittleEndian.Uint64(d[8:])^m1)
 	h = mum(h^(uint64(k.EtherType)<<48|uint64(k.Proto)<<40|uint64(k.Flags)<<32|uint64(k.VLAN)<<16)^m2,
-		(uint64(k.SrcPort)<<48|uint64(k.DstPort)<<32)^m3)
+		(uint64(k.SrcPort)<<48|uint64(k.DstPort)<<32|uint64(k.Ifindex))^m3)
 	if !k.Owner.IsZero() {
 		// Equal owners share one interned handle, so its identity hashes them.
 		h ^= maphash.Comparable(ownerSeed, k.Owner)

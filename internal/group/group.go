@@ -142,6 +142,7 @@ func NewMasker(b By) *Masker {
 //     EtherTypes are groups of their own;
 //   - sport and dport keep the ports of TCP, UDP and SCTP and are 0 for
 //     every other row (ICMP's type and code are not ports);
+//   - iface keeps the interface's index and name;
 //   - app keeps a recognised protocol, and puts the rest in one group;
 //   - pid, comm and cgroup keep their part of the owner.
 func (m *Masker) Group(k *flow.Key, l7 flow.L7) Key {
@@ -173,6 +174,9 @@ func (m *Masker) Group(k *flow.Key, l7 flow.L7) Key {
 	}
 	if b.Has(VLAN) {
 		g.VLAN = k.VLAN
+	}
+	if b.Has(Iface) {
+		g.Ifindex, g.Iface = k.Ifindex, k.Iface
 	}
 	if b.Has(App) && l7.Known() {
 		g.L7 = l7
@@ -222,6 +226,7 @@ func Rows(rows []flow.Flow, b By) []flow.Flow {
 	}
 	m := NewMasker(b)
 	var x Index
+	x.Reserve(len(rows))
 	n := 0
 	for i := range rows {
 		r := &rows[i]
@@ -235,7 +240,6 @@ func Rows(rows []flow.Flow, b By) []flow.Flow {
 		rows[n] = flow.Flow{Key: g.Key, L7: g.L7, Counters: c}
 		n++
 	}
-	clear(rows[n:])
 	return rows[:n]
 }
 
@@ -264,6 +268,16 @@ func Text(f Field, k *flow.Key, l7 flow.L7) string {
 		return k.ProtoName()
 	case Dir:
 		return k.Dir.String()
+	case Iface:
+		// Rows name their interface only when a run watches several; with
+		// one, its index stands for it (there is one group).
+		switch {
+		case k.Iface != "":
+			return k.Iface
+		case k.Ifindex != 0:
+			return strconv.FormatUint(uint64(k.Ifindex), 10)
+		}
+		return none
 	case VLAN:
 		if k.VLAN == 0 {
 			return none

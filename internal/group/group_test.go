@@ -173,3 +173,34 @@ func TestParse(t *testing.T) {
 		t.Errorf("every field: %v, %v", all, err)
 	}
 }
+
+// TestRowsIface groups by interface: rows of a run that watches several
+// carry the name, a run's single interface only its index.
+func TestRowsIface(t *testing.T) {
+	k := func(ifindex uint32, name string, dport uint16) flow.Key {
+		key := ipKey(flow.EtherTypeIPv4, flow.ProtoUDP, "198.18.0.1", "198.18.0.2", 1000, dport)
+		key.Ifindex, key.Iface = ifindex, name
+		return key
+	}
+	rows := []flow.Flow{
+		{Key: k(3, "pa0", 53), Counters: flow.Counters{Packets: 1, Bytes: 10}},
+		{Key: k(3, "pa0", 54), Counters: flow.Counters{Packets: 2, Bytes: 20}},
+		{Key: k(4, "pb0", 53), Counters: flow.Counters{Packets: 4, Bytes: 40}},
+		{Key: k(5, "", 53), Counters: flow.Counters{Packets: 8, Bytes: 80}},
+		{Key: k(0, "", 53), Counters: flow.Counters{Packets: 16, Bytes: 160}},
+	}
+	b := By(Iface)
+	got := sums(t, Rows(rows, b), b)
+	want := map[string]flow.Counters{
+		"iface=pa0": {Packets: 3, Bytes: 30}, "iface=pb0": {Packets: 4, Bytes: 40},
+		"iface=5": {Packets: 8, Bytes: 80}, "iface=-": {Packets: 16, Bytes: 160},
+	}
+	if len(got) != len(want) {
+		t.Errorf("groups %v, want %v", got, want)
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("group %q: %+v, want %+v", name, got[name], w)
+		}
+	}
+}

@@ -1,18 +1,23 @@
 package group
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"slices"
+)
 
 // Index finds the group a key belongs to among the groups found so far,
 // which the caller keeps in a slice of its own, numbered from 0 in the
-// order they were found. It is an open-addressing table of 32-bit group
-// numbers, found by a 64-bit hash of the group's key: at a million groups
-// a Go map keyed by the ~100-byte Key moves and scans far more memory,
-// and costs over ten times as much (BenchmarkGroupMillion). The zero
-// Index is empty and ready.
+// order they were found. It is an open-addressing table, placed by a
+// 64-bit hash of the group's key, whose slots hold a group's number and
+// the top half of its hash: a probe reads one slot, and reads the key
+// only when the halves agree. At a million groups a Go map keyed by the
+// ~100-byte Key moves and scans far more memory, and costs about ten
+// times as much (BenchmarkGroupMillion). The zero Index is empty and
+// ready.
 type Index struct {
 	seed   maphash.Seed
 	seed64 uint64   // random, so that traffic cannot be crafted to collide
-	slots  []int32  // group number + 1; 0 is a free slot
+	slots  []uint64 // the hash's top 32 bits, then group number + 1; 0 is free
 	hashes []uint64 // per group, to move the groups when the table grows
 }
 
@@ -25,16 +30,40 @@ func (x *Index) Reset() {
 	x.hashes = x.hashes[:0]
 }
 
+// Reserve makes room for n groups, so that finding up to n groups never
+// grows the table: 24 bytes per group reserved, most of which a few
+// groups never touch.
+func (x *Index) Reserve(n int) {
+	x.init()
+	size := len(x.slots)
+	for size < 2*n {
+		size *= 2
+	}
+	if size > len(x.slots) {
+		x.slots = make([]uint64, size)
+		for j, h := range x.hashes {
+			x.put(h, j)
+		}
+	}
+	if n > cap(x.hashes) {
+		x.hashes = slices.Grow(x.hashes, n-len(x.hashes))
+	}
+}
+
+func (x *Index) init() {
+	if x.slots == nil {
+		x.seed = maphash.MakeSeed()
+		x.seed64 = maphash.String(x.seed, "pktstat-bpf group")
+		x.slots = make([]uint64, 64)
+	}
+}
+
 // Slot returns the number of g's group, and whether g starts a new one,
 // which then gets the number Len had before the call. same(j) reports
 // whether group j's key equals g; it is asked only for groups whose hash
 // equals g's.
 func (x *Index) Slot(g *Key, same func(j int) bool) (int, bool) {
-	if x.slots == nil {
-		x.seed = maphash.MakeSeed()
-		x.seed64 = maphash.String(x.seed, "pktstat-bpf group")
-		x.slots = make([]int32, 64)
-	}
+	x.init()
 	h := x.hash(g)
 	mask := uint64(len(x.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -42,8 +71,8 @@ func (x *Index) Slot(g *Key, same func(j int) bool) (int, bool) {
 		if s == 0 {
 			break
 		}
-		if j := int(s - 1); x.hashes[j] == h && same(j) {
-			return j, false
+		if s>>32 == h>>32 && same(int(uint32(s)-1)) {
+			return int(uint32(s) - 1), false
 		}
 	}
 	j := len(x.hashes)
@@ -64,16 +93,11 @@ func (x *Index) put(h uint64, j int) {
 	for x.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	x.slots[i] = int32(j + 1)
+	x.slots[i] = h>>32<<32 | uint64(j+1)
 }
 
 // grow doubles the table and puts every group in again.
-func (x *Index) grow() {
-	x.slots = make([]int32, 2*len(x.slots))
-	for j, h := range x.hashes {
-		x.put(h, j)
-	}
-}
+func (x *Index) grow() { x.Reserve(len(x.slots)) }
 
 // hash is the hash of the group's flow key (flow.Key.Hash), with its
 // application protocol and direction mixed in.

@@ -57,6 +57,7 @@ type jsonGroupRow struct {
 	Cgroup   *string `json:"cgroup,omitempty"`
 	VLAN     *uint16 `json:"vlan,omitempty"`
 	Dir      *string `json:"dir,omitempty"`
+	Iface    *string `json:"iface,omitempty"`
 	Overflow bool    `json:"overflow,omitempty"`
 	// On the overflow row, as on an ungrouped report's.
 	UntrackedFlows uint64 `json:"untrackedFlows,omitempty"`
@@ -98,6 +99,8 @@ func newJSONGroupRow(f *flow.Flow, by group.By) jsonGroupRow {
 			r.VLAN = ptr(f.VLAN)
 		case group.Dir:
 			r.Dir = ptr(f.Dir.String())
+		case group.Iface:
+			r.Iface = ptr(group.Text(group.Iface, &f.Key, f.L7))
 		}
 	}
 	return r

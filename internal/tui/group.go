@@ -155,6 +155,8 @@ func groupColumns(b group.By) []column {
 			cols = append(cols, column{id: colVLAN, title: "vlan", right: true})
 		case group.Dir:
 			cols = append(cols, column{id: colDir, title: "dir"})
+		case group.Iface:
+			cols = append(cols, column{id: colGroupIface, title: "iface", flex: true, min: 5})
 		case group.PID:
 			cols = append(cols, column{id: colPID, title: "pid", right: true})
 		case group.Comm:
@@ -175,6 +177,8 @@ func groupCell(r *Flow, id colID) string {
 		return strconv.Itoa(int(r.Key.DstPort))
 	case colVLAN:
 		return group.Text(group.VLAN, &r.Key, 0)
+	case colGroupIface:
+		return untrusted.Visible(group.Text(group.Iface, &r.Key, 0))
 	}
 	return ""
 }

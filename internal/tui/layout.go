@@ -29,6 +29,7 @@ const (
 	colSport
 	colDport
 	colVLAN
+	colGroupIface
 )
 
 // column describes how a column is laid out.
