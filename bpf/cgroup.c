@@ -6,6 +6,7 @@
  * The owner is kept in socket-local storage and read from the skb's socket,
  * never from the current task: docs/bpf.md#cgroup-mode.
  */
+#include "filter.h"
 #include "owner.h"
 #include "parse.h"
 #include "skb.h"
@@ -77,6 +78,9 @@ static __always_inline void count_cgroup_skb(struct __sk_buff *skb, enum flow_di
 	struct parse_result r = { .key.dir = dir };
 
 	parse_l3(&p, 0, bpf_ntohs(skb->protocol), &r);
+	struct wire_count c = skb_wire_count(skb, r.hdr_len, 0);
+	if (filter_drop(&r.key, c.packets, c.bytes))
+		return;
 
 	struct owned_flow_key key = { .flow = r.key };
 	struct bpf_sock *sk = skb->sk;
@@ -93,7 +97,6 @@ static __always_inline void count_cgroup_skb(struct __sk_buff *skb, enum flow_di
 		}
 	}
 
-	struct wire_count c = skb_wire_count(skb, r.hdr_len, 0);
 	account_in(&flow_tables, &key, c.packets, c.bytes);
 }
 

@@ -14,6 +14,7 @@
  *
  * Why it counts this way, and how owners are found: docs/bpf.md#process-mode.
  */
+#include "filter.h"
 #include "owner.h"
 #include "parse.h"
 #include "skb.h"
@@ -137,7 +138,10 @@ static __always_inline void count_datagram(struct __sk_buff *skb, enum flow_dir 
 	}
 	struct wire_count c = skb_wire_count(skb, r.hdr_len, 0);
 	__u64 len = skb->len;
-	account_in(&flow_tables, &key, c.packets, len > hdr ? len - hdr : 0);
+	__u64 bytes = len > hdr ? len - hdr : 0;
+	if (filter_drop(&key.flow, c.packets, bytes))
+		return;
+	account_in(&flow_tables, &key, c.packets, bytes);
 }
 
 /* cgroup_skb programs return 1 to let the packet pass: they only observe. */
@@ -191,7 +195,8 @@ static __always_inline void tcp_call(struct sock *sk, enum flow_dir dir, long re
 				.cgroup_id = bpf_get_current_cgroup_id(),
 			};
 			tcp_key(sk, dir, &k.flow);
-			account_in(&flow_tables, &k, 1, ret);
+			if (!filter_drop(&k.flow, 1, ret))
+				account_in(&flow_tables, &k, 1, ret);
 			return;
 		}
 		if (!st->owner.cgroup_id)
@@ -226,6 +231,8 @@ static __always_inline void tcp_call(struct sock *sk, enum flow_dir dir, long re
 		key.flow = st->out;
 	else
 		mirror(&st->out, &key.flow);
+	if (filter_drop(&key.flow, 1, ret))
+		return;
 	account_in(&flow_tables, &key, 1, ret);
 }
 
@@ -338,6 +345,8 @@ static __always_inline void kp_exit(enum flow_dir dir, long ret)
 	if (!bpf_map_lookup_elem(&comms, &key.pid))
 		remember_comm(key.pid);
 	tcp_key(sk, dir, &key.flow);
+	if (filter_drop(&key.flow, 1, ret))
+		return;
 	account_in(&flow_tables, &key, 1, ret);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /* TC entry points, attached through TCX (or clsact + cls_bpf) on ingress and egress. */
 #include "account_l7.h"
+#include "filter.h"
 #include "parse.h"
 #include "skb.h"
 
@@ -32,6 +33,8 @@ static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 	parse_eth(&p, &r, arp_detail);
 
 	struct wire_count c = skb_wire_count(skb, r.hdr_len, vlan_tag_len);
+	if (filter_drop(&r.key, c.packets, c.bytes))
+		return;
 	account_l7(&flow_tables, &p, &r, c.packets, c.bytes);
 }
 

@@ -5,6 +5,7 @@
  * and always lets the frame go on.
  */
 #include "account_l7.h"
+#include "filter.h"
 #include "parse.h"
 
 PKTSTAT_FLOW_TABLE(struct flow_key);
@@ -31,6 +32,8 @@ int pktstat_xdp(struct xdp_md *ctx)
 	__u64 len = p.data_end - p.data;
 	if (frags_aware)
 		len = bpf_xdp_get_buff_len(ctx);
+	if (filter_drop(&r.key, 1, len))
+		return XDP_PASS;
 	/* No GRO before XDP: one call is one frame on the wire. */
 	account_l7(&flow_tables, &p, &r, 1, len);
 	return XDP_PASS;

@@ -103,6 +103,7 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 		return runDaemon(ctx, cfg, ifc, src, pipe, begin, metricsLn, stats.on, out, log)
 	}
 	p := newPeriods(pipe, cfg.MaxEntries, ifc, cfg.Top, begin, log)
+	p.filter = cfg.Filter != nil
 	p.group = cfg.GroupBy
 
 	if cfg.Interval > 0 {
@@ -210,7 +211,7 @@ func startCapture(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source
 		if err != nil {
 			return nil, err
 		}
-		c, err := capture.StartCgroup(capture.CgroupOptions{Dir: dir, MaxEntries: cfg.MaxEntries, Log: log})
+		c, err := capture.StartCgroup(capture.CgroupOptions{Dir: dir, MaxEntries: cfg.MaxEntries, Log: log, Filter: cfg.Filter})
 		if err != nil {
 			return nil, err
 		}
@@ -222,6 +223,7 @@ func startCapture(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source
 			Ifindex:    ifc.Index,
 			MaxEntries: cfg.MaxEntries,
 			NoARP:      cfg.NoARP,
+			Filter:     cfg.Filter,
 			Attach:     attach.XDPMode(cfg.XDPMode),
 			Log:        log,
 		})
@@ -239,6 +241,7 @@ func startCapture(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source
 			Ifindex:    ifc.Index,
 			MaxEntries: cfg.MaxEntries,
 			NoARP:      cfg.NoARP,
+			Filter:     cfg.Filter,
 			Attach:     attach.TCMode(cfg.TCAttach),
 			Log:        log,
 		})

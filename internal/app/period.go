@@ -27,6 +27,9 @@ type periods struct {
 	stats  netif.Stats
 	// statsOK is false when the interface's counters cannot be read.
 	statsOK bool
+	// filter is set when a filter expression is in use: reports then say
+	// what it dropped.
+	filter bool
 }
 
 // newPeriods starts the first period at begin, when the programs were
@@ -68,6 +71,9 @@ func (p *periods) next(end time.Time) (report.Report, error) {
 		HiddenFlows:    uint64(hiddenRows),
 		End:            end,
 		GroupBy:        p.group,
+	}
+	if p.filter {
+		r.Filtered = &snap.Filtered
 	}
 	if r.Untracked.Packets > 0 {
 		p.log.Warn("the flow table was full: some traffic is counted only in the overflow row; raise --max-entries",

@@ -14,6 +14,7 @@ func startProcess(cfg cli.Config, log *slog.Logger) (Source, error) {
 		Backend:    capture.ProcessBackend(cfg.ProcessBackend),
 		MaxEntries: cfg.MaxEntries,
 		Log:        log,
+		Filter:     cfg.Filter,
 	})
 	if err != nil {
 		return nil, err

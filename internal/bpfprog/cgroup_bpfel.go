@@ -64,6 +64,7 @@ type CgroupSockOwner struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	CgroupMapComms          = "comms"
+	CgroupMapFiltered       = "filtered"
 	CgroupMapFlowTables     = "flow_tables"
 	CgroupMapFlows          = "flows"
 	CgroupMapSockOwners     = "sock_owners"
@@ -72,6 +73,7 @@ const (
 	CgroupProgPktstatCgIn   = "pktstat_cg_in"
 	CgroupProgPktstatCgOut  = "pktstat_cg_out"
 	CgroupProgPktstatCgSock = "pktstat_cg_sock"
+	CgroupVarFilterOn       = "filter_on"
 	CgroupVarMptcpAware     = "mptcp_aware"
 	CgroupVarSharedTable    = "shared_table"
 	CgroupVarUntrackedGen   = "untracked_gen"
@@ -129,6 +131,7 @@ type CgroupProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CgroupMapSpecs struct {
 	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	SockOwners   *ebpf.MapSpec `ebpf:"sock_owners"`
@@ -140,6 +143,7 @@ type CgroupMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CgroupVariableSpecs struct {
+	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	MptcpAware   *ebpf.VariableSpec `ebpf:"mptcp_aware"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
@@ -166,6 +170,7 @@ func (o *CgroupObjects) Close() error {
 // It can be passed to LoadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CgroupMaps struct {
 	Comms        *ebpf.Map `ebpf:"comms"`
+	Filtered     *ebpf.Map `ebpf:"filtered"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	SockOwners   *ebpf.Map `ebpf:"sock_owners"`
@@ -176,6 +181,7 @@ type CgroupMaps struct {
 func (m *CgroupMaps) Close() error {
 	return _CgroupClose(
 		m.Comms,
+		m.Filtered,
 		m.FlowTables,
 		m.Flows,
 		m.SockOwners,
@@ -188,6 +194,7 @@ func (m *CgroupMaps) Close() error {
 //
 // It can be passed to LoadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CgroupVariables struct {
+	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	MptcpAware   *ebpf.Variable `ebpf:"mptcp_aware"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`

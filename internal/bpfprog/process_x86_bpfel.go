@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ProcessMapComms             = "comms"
+	ProcessMapFiltered          = "filtered"
 	ProcessMapFlowTables        = "flow_tables"
 	ProcessMapFlows             = "flows"
 	ProcessMapKpCalls           = "kp_calls"
@@ -38,6 +39,7 @@ const (
 	ProcessProgPktstatSeed      = "pktstat_seed"
 	ProcessProgPktstatTpRecv    = "pktstat_tp_recv"
 	ProcessProgPktstatTpSend    = "pktstat_tp_send"
+	ProcessVarFilterOn          = "filter_on"
 	ProcessVarSharedTable       = "shared_table"
 	ProcessVarUntrackedGen      = "untracked_gen"
 )
@@ -106,6 +108,7 @@ type ProcessProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessMapSpecs struct {
 	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	KpCalls      *ebpf.MapSpec `ebpf:"kp_calls"`
@@ -118,6 +121,7 @@ type ProcessMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessVariableSpecs struct {
+	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
@@ -143,6 +147,7 @@ func (o *ProcessObjects) Close() error {
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessMaps struct {
 	Comms        *ebpf.Map `ebpf:"comms"`
+	Filtered     *ebpf.Map `ebpf:"filtered"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	KpCalls      *ebpf.Map `ebpf:"kp_calls"`
@@ -154,6 +159,7 @@ type ProcessMaps struct {
 func (m *ProcessMaps) Close() error {
 	return _ProcessClose(
 		m.Comms,
+		m.Filtered,
 		m.FlowTables,
 		m.Flows,
 		m.KpCalls,
@@ -167,6 +173,7 @@ func (m *ProcessMaps) Close() error {
 //
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessVariables struct {
+	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }

@@ -90,6 +90,7 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	TCMapFiltered        = "filtered"
 	TCMapFlowCache0      = "flow_cache0"
 	TCMapFlowCache1      = "flow_cache1"
 	TCMapFlowTables      = "flow_tables"
@@ -99,6 +100,7 @@ const (
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
 	TCVarArpDetail       = "arp_detail"
+	TCVarFilterOn        = "filter_on"
 	TCVarFlowCacheOn     = "flow_cache_on"
 	TCVarSharedTable     = "shared_table"
 	TCVarUntrackedGen    = "untracked_gen"
@@ -154,6 +156,7 @@ type TCProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCMapSpecs struct {
+	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	FlowCache0   *ebpf.MapSpec `ebpf:"flow_cache0"`
 	FlowCache1   *ebpf.MapSpec `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
@@ -167,6 +170,7 @@ type TCMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
@@ -192,6 +196,7 @@ func (o *TCObjects) Close() error {
 //
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCMaps struct {
+	Filtered     *ebpf.Map `ebpf:"filtered"`
 	FlowCache0   *ebpf.Map `ebpf:"flow_cache0"`
 	FlowCache1   *ebpf.Map `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
@@ -202,6 +207,7 @@ type TCMaps struct {
 
 func (m *TCMaps) Close() error {
 	return _TCClose(
+		m.Filtered,
 		m.FlowCache0,
 		m.FlowCache1,
 		m.FlowTables,
@@ -216,6 +222,7 @@ func (m *TCMaps) Close() error {
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`

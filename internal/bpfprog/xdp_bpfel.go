@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	XDPMapFiltered     = "filtered"
 	XDPMapFlowCache0   = "flow_cache0"
 	XDPMapFlowCache1   = "flow_cache1"
 	XDPMapFlowTables   = "flow_tables"
@@ -24,6 +25,7 @@ const (
 	XDPMapUntrackedHll = "untracked_hll"
 	XDPProgPktstatXdp  = "pktstat_xdp"
 	XDPVarArpDetail    = "arp_detail"
+	XDPVarFilterOn     = "filter_on"
 	XDPVarFlowCacheOn  = "flow_cache_on"
 	XDPVarFragsAware   = "frags_aware"
 	XDPVarSharedTable  = "shared_table"
@@ -79,6 +81,7 @@ type XDPProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPMapSpecs struct {
+	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	FlowCache0   *ebpf.MapSpec `ebpf:"flow_cache0"`
 	FlowCache1   *ebpf.MapSpec `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
@@ -92,6 +95,7 @@ type XDPMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.VariableSpec `ebpf:"frags_aware"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
@@ -118,6 +122,7 @@ func (o *XDPObjects) Close() error {
 //
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPMaps struct {
+	Filtered     *ebpf.Map `ebpf:"filtered"`
 	FlowCache0   *ebpf.Map `ebpf:"flow_cache0"`
 	FlowCache1   *ebpf.Map `ebpf:"flow_cache1"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
@@ -128,6 +133,7 @@ type XDPMaps struct {
 
 func (m *XDPMaps) Close() error {
 	return _XDPClose(
+		m.Filtered,
 		m.FlowCache0,
 		m.FlowCache1,
 		m.FlowTables,
@@ -142,6 +148,7 @@ func (m *XDPMaps) Close() error {
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.Variable `ebpf:"frags_aware"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`

@@ -11,6 +11,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/owners"
 )
@@ -20,6 +21,8 @@ type CgroupOptions struct {
 	Dir        cgroups.Dir // the cgroup v2 directory to watch (cgroups.Open)
 	MaxEntries uint32
 	Log        *slog.Logger
+	// Filter is the filter expression; nil counts every packet.
+	Filter *filter.Filter
 }
 
 // Cgroup counts the traffic of the sockets in one cgroup v2 directory and
@@ -59,6 +62,9 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 	if err := spec.Variables[bpfprog.CgroupVarMptcpAware].Set(mptcp); err != nil {
 		return nil, fmt.Errorf("set mptcp_aware: %w", err)
 	}
+	if err := applyFilter(spec, o.Filter); err != nil {
+		return nil, err
+	}
 	log := orDiscard(o.Log)
 	c := &Cgroup{dir: o.Dir, log: log}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
@@ -77,6 +83,7 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 		Flows:     c.objs.Flows,
 		Untracked: c.objs.Untracked,
 		HLL:       c.objs.UntrackedHll,
+		Filtered:  c.objs.Filtered,
 		Gen:       c.objs.UntrackedGen,
 	}, spec.Maps[bpfprog.CgroupMapFlows], c.namer.Key)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
@@ -37,35 +36,7 @@ var l7Detection = extra{
 // callers against. A spec in which no program has any of them is an
 // error: the extra would be dropped in name only.
 func stubFunc(spec *ebpf.CollectionSpec, ret int32, names ...string) error {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	found := false
-	for _, prog := range spec.Programs {
-		insns := prog.Instructions
-		for i := 0; i < len(insns); i++ {
-			if !want[insns[i].Symbol()] {
-				continue
-			}
-			end := i + 1
-			for end < len(insns) && insns[end].Symbol() == "" {
-				end++
-			}
-			entry := asm.Mov.Imm(asm.R0, ret).WithMetadata(insns[i].Metadata)
-			if btf.FuncMetadata(&entry) == nil {
-				return fmt.Errorf("stub %s in %s: the function has no BTF", insns[i].Symbol(), prog.Name)
-			}
-			stub := asm.Instructions{entry, asm.Return()}
-			insns = append(insns[:i:i], append(stub, insns[end:]...)...)
-			found = true
-		}
-		prog.Instructions = insns
-	}
-	if !found {
-		return fmt.Errorf("no program calls any of %v", names)
-	}
-	return nil
+	return replaceFunc(spec, asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()}, names...)
 }
 
 // loadDegrading loads spec with load. If the verifier refuses it, it drops

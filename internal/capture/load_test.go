@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
@@ -20,6 +21,7 @@ type testLoad struct {
 	frags      bool   // XDP: the multi-buffer program (frags_aware, BPF_F_XDP_HAS_FRAGS)
 	layout     flowtable.Layout
 	noCache    bool // TC and XDP: count straight into the flow table (flow_cache_on off)
+	filter     *filter.Filter
 }
 
 // entries is the flow table's size for spec.
@@ -62,6 +64,9 @@ func loadObjects[O any, P interface {
 	if err := flowtable.SetLayout(spec, o.layout); err != nil {
 		t.Fatal(err)
 	}
+	if err := applyFilter(spec, o.filter); err != nil {
+		t.Fatal(err)
+	}
 	if p, ok := spec.Programs[bpfprog.XDPProgPktstatXdp]; ok && o.frags {
 		p.Flags |= unix.BPF_F_XDP_HAS_FRAGS
 	}
@@ -93,7 +98,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 				{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 				{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 			},
-			tb:      newTestTable(t, spec, o.entries(spec), flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: [2]*ebpf.Map{objs.FlowCache0, objs.FlowCache1}}, flowtable.KeyFromBPF),
+			tb:      newTestTable(t, spec, o.entries(spec), flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: [2]*ebpf.Map{objs.FlowCache0, objs.FlowCache1}, Filtered: objs.Filtered}, flowtable.KeyFromBPF),
 			pass:    tcPass(),
 			accepts: skbTestRunAccepts,
 			tc:      objs,
@@ -113,7 +118,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
 	}
 	// loadXDP is loadXDPWith without --no-arp's setting.
-	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: o.layout, noCache: o.noCache})
+	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: o.layout, noCache: o.noCache, filter: o.filter})
 	if err != nil {
 		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cgroups"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/owners"
@@ -47,6 +48,8 @@ type ProcessOptions struct {
 	// KernelBTF is checked for before anything loads; "" is
 	// DefaultKernelBTF.
 	KernelBTF string
+	// Filter is the filter expression; nil counts every packet.
+	Filter *filter.Filter
 	// walkFromUser seeds the owners of existing sockets from /proc even
 	// where the kernel accepts the iterator, so that tests reach that path
 	// on every kernel.
@@ -182,6 +185,9 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := applyFilter(spec, o.Filter); err != nil {
+		return nil, err
+	}
 	backends := ProcessBackends()
 	if o.Backend != "" && o.Backend != ProcessAuto {
 		if backendHooks(o.Backend) == nil {
@@ -312,6 +318,7 @@ func (p *Process) start(spec *ebpf.CollectionSpec, walkFromUser bool) error {
 		Flows:     coll.Maps["flows"],
 		Untracked: coll.Maps["untracked"],
 		HLL:       coll.Maps["untracked_hll"],
+		Filtered:  coll.Maps["filtered"],
 		Gen:       coll.Variables["untracked_gen"],
 	}, spec.Maps["flows"], p.namer.Key)
 	if err != nil {

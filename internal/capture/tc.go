@@ -8,6 +8,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
@@ -20,6 +21,8 @@ type TCOptions struct {
 	Log        *slog.Logger
 	// NoARP counts ARP frames without their opcode and addresses.
 	NoARP bool
+	// Filter is the filter expression; nil counts every packet.
+	Filter *filter.Filter
 	// specHook, for tests, changes the spec before it loads.
 	specHook func(*ebpf.CollectionSpec)
 }
@@ -48,6 +51,9 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err := spec.Variables[bpfprog.TCVarArpDetail].Set(!o.NoARP); err != nil {
 		return nil, fmt.Errorf("set arp_detail: %w", err)
 	}
+	if err := applyFilter(spec, o.Filter); err != nil {
+		return nil, err
+	}
 	if o.specHook != nil {
 		o.specHook(spec)
 	}
@@ -67,6 +73,7 @@ func StartTC(o TCOptions) (*TC, error) {
 		Flows:     t.objs.Flows,
 		Untracked: t.objs.Untracked,
 		HLL:       t.objs.UntrackedHll,
+		Filtered:  t.objs.Filtered,
 		Gen:       t.objs.UntrackedGen,
 		Cache:     [2]*ebpf.Map{t.objs.FlowCache0, t.objs.FlowCache1},
 	}, spec.Maps[bpfprog.TCMapFlows], flowtable.KeyFromBPF)

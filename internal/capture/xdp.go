@@ -11,6 +11,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/attach"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
@@ -22,6 +23,8 @@ type XDPOptions struct {
 	Log        *slog.Logger
 	// NoARP counts ARP frames without their opcode and addresses.
 	NoARP bool
+	// Filter is the filter expression; nil counts every packet.
+	Filter *filter.Filter
 }
 
 // XDP counts the ingress of one interface with an XDP program.
@@ -61,7 +64,7 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 			return nil, err
 		}
 		x, err = loadXDPWith(xdpLoad{maxEntries: o.MaxEntries, frags: frags, offload: m == attach.XDPOffload,
-			ifindex: o.Ifindex, noARP: o.NoARP, layout: layout, log: o.Log})
+			ifindex: o.Ifindex, noARP: o.NoARP, layout: layout, log: o.Log, filter: o.Filter})
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +113,7 @@ type xdpLoad struct {
 	layout         flowtable.Layout // the flow table's (tests: the zero value is Shared)
 	noCache        bool             // tests: no flow cache (flow_cache_on off)
 	log            *slog.Logger     // warns of extras the kernel refuses
+	filter         *filter.Filter   // nil: no filter
 }
 
 // loadXDPWith loads the XDP object as o says.
@@ -127,6 +131,9 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	}
 	if err := spec.Variables[bpfprog.XDPVarFlowCacheOn].Set(!o.noCache); err != nil {
 		return nil, fmt.Errorf("set flow_cache_on: %w", err)
+	}
+	if err := applyFilter(spec, o.filter); err != nil {
+		return nil, err
 	}
 	prog := spec.Programs[bpfprog.XDPProgPktstatXdp]
 	if frags {
@@ -154,6 +161,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		Flows:     x.objs.Flows,
 		Untracked: x.objs.Untracked,
 		HLL:       x.objs.UntrackedHll,
+		Filtered:  x.objs.Filtered,
 		Gen:       x.objs.UntrackedGen,
 		Cache:     [2]*ebpf.Map{x.objs.FlowCache0, x.objs.FlowCache1},
 	}, spec.Maps[bpfprog.XDPMapFlows], flowtable.KeyFromBPF)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 )
 
 // DefaultMaxEntries is the flow-table size when --max-entries is 0 or unset.
@@ -119,6 +121,9 @@ type Config struct {
 	// InsecureListen allows a Listen address other than loopback without
 	// both TLS and basic auth (--insecure-listen); only with Listen.
 	InsecureListen bool
+	// Filter is the filter expression of the trailing arguments, tested
+	// in the kernel on every packet; nil counts every packet.
+	Filter *filter.Filter
 	// BPFStats turns on the kernel's run-time statistics of every eBPF
 	// program while the daemon runs (--bpf-stats); only with Listen.
 	BPFStats bool
@@ -190,12 +195,15 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		cfg.Help = true
 	}
 	if cfg.Help {
-		fmt.Fprintf(out, "Usage: pktstat-bpf [flags]\n\nShows per-flow traffic statistics, counted by eBPF programs in the kernel.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(out, "Usage: pktstat-bpf [flags] [filter expression]\n\nShows per-flow traffic statistics, counted by eBPF programs in the kernel.\n\nFlags:\n%s", fs.FlagUsages())
 		return cfg, nil
 	}
-	if fs.NArg() > 0 {
-		return Config{}, usageErrorf("unexpected argument %q: all options are flags", fs.Arg(0))
+	// The arguments after the flags are a filter expression, as tcpdump's.
+	f, err := filter.Parse(fs.Args())
+	if err != nil {
+		return Config{}, &UsageError{Err: err}
 	}
+	cfg.Filter = f
 	if cfg.Timeout < 0 {
 		return Config{}, usageErrorf("invalid --timeout %s: must be 0 (no limit) or positive", cfg.Timeout)
 	}

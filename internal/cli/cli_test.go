@@ -94,9 +94,9 @@ func TestParseUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"--no-such-flag"}, []string{"unknown flag", "--no-such-flag"}},
 		{"unknown shorthand", []string{"-z"}, []string{"unknown shorthand", "z"}},
 		{"missing value", []string{"-i"}, []string{"needs an argument", "i"}},
-		{"stray argument", []string{"eth0"}, []string{"unexpected argument", `"eth0"`}},
-		{"stray argument after flags", []string{"-j", "-t", "1s", "veth0"}, []string{"unexpected argument", `"veth0"`}},
-		{"argument after --", []string{"--", "-j"}, []string{"unexpected argument", `"-j"`}},
+		{"stray argument", []string{"eth0"}, []string{"filter", `"eth0" is not a supported primitive`}},
+		{"stray argument after flags", []string{"-j", "-t", "1s", "veth0"}, []string{"filter", `"veth0" is not a supported primitive`}},
+		{"argument after --", []string{"--", "-j"}, []string{"filter", `"-j" is not a supported primitive`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestParseHelp(t *testing.T) {
 				t.Errorf("Parse(%q).Help = false", args)
 			}
 			usage := out.String()
-			if !strings.HasPrefix(usage, "Usage: pktstat-bpf [flags]\n") {
+			if !strings.HasPrefix(usage, "Usage: pktstat-bpf [flags] [filter expression]\n") {
 				t.Errorf("usage does not start with the synopsis:\n%s", usage)
 			}
 			for _, f := range []string{

@@ -18,6 +18,9 @@ type Snapshot struct {
 	Untracked [NumDirections]Counters
 	// UntrackedFlows estimates how many distinct flows Untracked holds.
 	UntrackedFlows uint64
+	// Filtered is the traffic the filter expression dropped: counted in
+	// the kernel, but in no row.
+	Filtered Counters
 }
 
 // UntrackedTotal adds up Untracked over both directions.

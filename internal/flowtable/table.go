@@ -37,6 +37,7 @@ type Table[K comparable] struct {
 	active    int
 	untracked *ebpf.Map
 	hll       *ebpf.Map
+	filtered  *ebpf.Map      // what the filter dropped, by generation; may be nil
 	cache     [2]*ebpf.Map   // flow_cache0 and 1, by generation; nil without a cache
 	entries   int            // the table's size
 	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
@@ -117,6 +118,9 @@ type Maps struct {
 	// Cache is the flow cache of the objects that have one (TC and XDP,
 	// whose key is bpfprog.FlowKey): flow_cache0 and flow_cache1.
 	Cache [2]*ebpf.Map
+	// Filtered is what the filter dropped, by generation
+	// (bpf/include/filter.h); nil in objects without it.
+	Filtered *ebpf.Map
 }
 
 // New takes the loaded maps and creates the spare table from spec,
@@ -142,6 +146,7 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		tables:    [2]*ebpf.Map{m.Flows, spare},
 		untracked: m.Untracked,
 		hll:       m.HLL,
+		filtered:  m.Filtered,
 		gen:       m.Gen,
 		ncpu:      vals,
 		keys:      make([]K, batchSize),
@@ -230,6 +235,9 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	s := flow.Snapshot{Flows: rows}
 	var sketch flow.HLL
 	if err := t.lost(&s, &sketch); err != nil {
+		return flow.Snapshot{}, err
+	}
+	if err := t.takeFiltered(t.genValue^1, &s); err != nil {
 		return flow.Snapshot{}, err
 	}
 	// The cache's flows that have no row take the room left in the
@@ -389,19 +397,9 @@ func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 func (t *Table[K]) lost(s *flow.Snapshot, sketch *flow.HLL) error {
 	retired := t.genValue ^ 1
 	for dir := range s.Untracked {
-		key := retired*flow.NumDirections + uint32(dir)
-		if err := t.untracked.Lookup(key, &t.lostVals); err != nil {
-			return fmt.Errorf("read untracked counters: %w", err)
-		}
-		var total flow.Counters
-		for i, v := range t.lostVals {
-			total.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
-			t.lostVals[i] = bpfprog.FlowVal{}
-		}
-		if total.Packets > 0 {
-			if err := t.untracked.Update(key, t.lostVals, ebpf.UpdateExist); err != nil {
-				return fmt.Errorf("reset untracked counters: %w", err)
-			}
+		total, err := t.takeCounters(t.untracked, retired*flow.NumDirections+uint32(dir), "untracked")
+		if err != nil {
+			return err
 		}
 		s.Untracked[dir] = total
 	}
@@ -420,4 +418,43 @@ func (t *Table[K]) lost(s *flow.Snapshot, sketch *flow.HLL) error {
 		return fmt.Errorf("reset untracked flow sketch: %w", err)
 	}
 	return nil
+}
+
+// takeFiltered adds what the filter dropped in generation gen to s and
+// clears it, as lost does with the untracked counters.
+func (t *Table[K]) takeFiltered(gen uint32, s *flow.Snapshot) error {
+	if t.filtered == nil {
+		return nil
+	}
+	total, err := t.takeCounters(t.filtered, gen, "filtered")
+	s.Filtered.Add(total)
+	return err
+}
+
+// takeCounters reads entry key of the per-CPU counters m, adds up its
+// CPUs' values and clears them; what names m in errors.
+func (t *Table[K]) takeCounters(m *ebpf.Map, key uint32, what string) (flow.Counters, error) {
+	var total flow.Counters
+	if err := m.Lookup(key, &t.lostVals); err != nil {
+		return total, fmt.Errorf("read %s counters: %w", what, err)
+	}
+	for i, v := range t.lostVals {
+		total.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+		t.lostVals[i] = bpfprog.FlowVal{}
+	}
+	if total.Packets > 0 {
+		if err := m.Update(key, t.lostVals, ebpf.UpdateExist); err != nil {
+			return flow.Counters{}, fmt.Errorf("reset %s counters: %w", what, err)
+		}
+	}
+	return total, nil
+}
+
+// TakeActiveFiltered reads and clears what the filter dropped in the
+// generation the programs add to now: TakeActive's counterpart, for tests
+// that run programs with BPF_PROG_TEST_RUN.
+func (t *Table[K]) TakeActiveFiltered() (flow.Counters, error) {
+	var s flow.Snapshot
+	err := t.takeFiltered(t.genValue, &s)
+	return s.Filtered, err
 }

@@ -30,6 +30,7 @@ type Ledger struct {
 	// drains is estimated twice.
 	kernelFlows uint64
 	dropped     flow.HLL
+	filtered    flow.Counters // what the filter dropped
 }
 
 // NewLedger returns a ledger of at most maxRows rows.
@@ -77,6 +78,7 @@ func (l *Ledger) add(s *flow.Snapshot) {
 		l.untracked[dir].Add(u)
 	}
 	l.kernelFlows += s.UntrackedFlows
+	l.filtered.Add(s.Filtered)
 }
 
 // Take returns what was folded since the previous Take, and starts anew.
@@ -92,7 +94,7 @@ func (l *Ledger) Take() flow.Snapshot {
 		l.first = flow.Snapshot{}
 		return s
 	}
-	s := flow.Snapshot{Flows: make([]flow.Flow, 0, len(l.rows)), Untracked: l.untracked, UntrackedFlows: l.kernelFlows}
+	s := flow.Snapshot{Flows: make([]flow.Flow, 0, len(l.rows)), Untracked: l.untracked, UntrackedFlows: l.kernelFlows, Filtered: l.filtered}
 	for k, r := range l.rows {
 		s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: r.c, L7: r.l7})
 	}
@@ -102,6 +104,7 @@ func (l *Ledger) Take() flow.Snapshot {
 	clear(l.rows)
 	l.untracked = [flow.NumDirections]flow.Counters{}
 	l.kernelFlows = 0
+	l.filtered = flow.Counters{}
 	l.dropped = flow.HLL{}
 	return s
 }

@@ -127,6 +127,12 @@ func WriteJSON(w io.Writer, r Report) error {
 			return fmt.Errorf("write JSON report: %w", err)
 		}
 	}
+	if f := r.Filtered; f != nil {
+		// The last object, of its own shape: only with a filter.
+		if err := write(jsonFiltered{jsonCounters{Packets: f.Packets, Bytes: f.Bytes}}); err != nil {
+			return fmt.Errorf("write JSON report: %w", err)
+		}
+	}
 	bw.WriteString("]\n")
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write JSON report: %w", err)
@@ -168,6 +174,9 @@ type jsonInterval struct {
 	Iface    *jsonIface   `json:"iface,omitempty"`
 	GroupBy  []string     `json:"groupBy,omitempty"` // the --group-by fields, when given
 	Rows     any          `json:"rows"`              // []jsonRow, or []jsonGroupRow with GroupBy
+
+	// Filtered is what the filter expression dropped; only with a filter.
+	Filtered *jsonCounters `json:"filtered,omitempty"`
 }
 
 type jsonCounters struct {
@@ -203,6 +212,9 @@ func WriteNDJSON(w io.Writer, r Report) error {
 		Rows:     jsonRows(&r),
 		GroupBy:  r.GroupBy.Names(),
 	}
+	if f := r.Filtered; f != nil {
+		line.Filtered = &jsonCounters{Packets: f.Packets, Bytes: f.Bytes}
+	}
 	if i := r.Iface; i != nil {
 		line.Iface = &jsonIface{Name: i.Name, RxPackets: i.RxPackets, TxPackets: i.TxPackets, RxDropped: i.RxDropped, TxDropped: i.TxDropped}
 	}
@@ -214,4 +226,10 @@ func WriteNDJSON(w io.Writer, r Report) error {
 		return fmt.Errorf("write NDJSON report: %w", err)
 	}
 	return nil
+}
+
+// jsonFiltered is the JSON report's last object when a filter is in use:
+// what the filter dropped.
+type jsonFiltered struct {
+	Filtered jsonCounters `json:"filtered"`
 }

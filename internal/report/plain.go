@@ -41,6 +41,9 @@ func WritePlain(w io.Writer, r Report) error {
 	if r.GroupBy != 0 {
 		fmt.Fprintf(bw, ", grouped by: %s", r.GroupBy)
 	}
+	if f := r.Filtered; f != nil {
+		fmt.Fprintf(bw, ", filtered out: %d packets, %d bytes", f.Packets, f.Bytes)
+	}
 	if r.Iface != nil {
 		fmt.Fprintf(bw, "; %s counted rx packets: %d, tx packets: %d, rx dropped: %d, tx dropped: %d",
 			untrusted.Field(r.Iface.Name), r.Iface.RxPackets, r.Iface.TxPackets, r.Iface.RxDropped, r.Iface.TxDropped)

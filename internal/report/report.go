@@ -26,6 +26,9 @@ type Report struct {
 	// Iface holds the watched interface's own counters over the same
 	// period, nil where there is no interface (cgroup mode).
 	Iface *Iface
+	// Filtered is the traffic the filter expression dropped; nil when no
+	// filter is in use, and then reports do not mention it.
+	Filtered *flow.Counters
 	// End is when the period ended; interval reports show it.
 	End time.Time
 	// GroupBy is the grouping of Flows (--group-by): each row is a group,

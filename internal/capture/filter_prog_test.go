@@ -1,0 +1,246 @@
+package capture
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
+)
+
+// mixedCapture is the capture the filter is held to tcpdump on: IPv4 and
+// IPv6 TCP, UDP, SCTP, ICMP and ICMPv6, ARP, non-first IPv4 fragments,
+// some of it 802.1Q-tagged with VLAN 100 or 200, between many addresses
+// of 198.18.0.0/15 and 2001:2::/48 on varied ports. No IPv6 extension
+// headers: tcpdump's ip6 primitives do not look through them.
+func mixedCapture(t testing.TB) [][]byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(15, 1))
+	v4 := []net.IP{{198, 18, 0, 1}, {198, 18, 0, 2}, {198, 18, 0, 5}, {198, 18, 1, 9}, {198, 19, 0, 2}, {198, 19, 200, 7}, {198, 18, 0, 200}}
+	v6 := []net.IP{net.ParseIP("2001:2::1"), net.ParseIP("2001:2::2"), net.ParseIP("2001:2::3"), net.ParseIP("2001:2:0:1::1"), net.ParseIP("2001:2:0:ffff::9")}
+	ports := []uint16{53, 80, 443, 1000, 1500, 2000, 9899, 40000, 51234, 8}
+	pickIP := func(s []net.IP) net.IP { return s[r.IntN(len(s))] }
+	pickPort := func() uint16 { return ports[r.IntN(len(ports))] }
+	var frames [][]byte
+	for i := range 400 {
+		var ls []gopacket.SerializableLayer
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
+		ls = append(ls, eth)
+		// The EtherType of the frame's payload, after any tag.
+		setType := func(typ layers.EthernetType) {
+			switch i % 5 {
+			case 1:
+				eth.EthernetType = layers.EthernetTypeDot1Q
+				ls = append(ls, &layers.Dot1Q{VLANIdentifier: 100, Type: typ})
+			case 3:
+				eth.EthernetType = layers.EthernetTypeDot1Q
+				ls = append(ls, &layers.Dot1Q{VLANIdentifier: 200, Type: typ})
+			default:
+				eth.EthernetType = typ
+			}
+		}
+		kind := r.IntN(12)
+		switch {
+		case kind == 0: // ARP
+			setType(layers.EthernetTypeARP)
+			op := uint16(layers.ARPRequest)
+			if r.IntN(2) == 0 {
+				op = layers.ARPReply
+			}
+			ls = append(ls, &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+				HwAddressSize: 6, ProtAddressSize: 4, Operation: op,
+				SourceHwAddress: eth.SrcMAC, SourceProtAddress: pickIP(v4).To4(),
+				DstHwAddress: make(net.HardwareAddr, 6), DstProtAddress: pickIP(v4).To4()})
+		case kind <= 6: // IPv4
+			setType(layers.EthernetTypeIPv4)
+			ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, SrcIP: pickIP(v4).To4(), DstIP: pickIP(v4).To4()}
+			ls = append(ls, ip)
+			switch kind {
+			case 1:
+				ip.Protocol = layers.IPProtocolTCP
+				ls = append(ls, &layers.TCP{SrcPort: layers.TCPPort(pickPort()), DstPort: layers.TCPPort(pickPort()), ACK: true, Window: 100}, bpftest.Payload(r.IntN(40)))
+			case 2, 3:
+				ip.Protocol = layers.IPProtocolUDP
+				ls = append(ls, &layers.UDP{SrcPort: layers.UDPPort(pickPort()), DstPort: layers.UDPPort(pickPort())}, bpftest.Payload(r.IntN(40)))
+			case 4:
+				ip.Protocol = layers.IPProtocolICMPv4
+				ls = append(ls, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(uint8(r.IntN(2)*8), 0), Id: 1, Seq: uint16(i)}, bpftest.Payload(8))
+			case 5:
+				ip.Protocol = layers.IPProtocolSCTP
+				ls = append(ls, &layers.SCTP{SrcPort: layers.SCTPPort(pickPort()), DstPort: layers.SCTPPort(pickPort()), VerificationTag: 7}, bpftest.Payload(16))
+			default:
+				// A non-first fragment of a UDP datagram: no ports.
+				ip.Protocol = layers.IPProtocolUDP
+				ip.FragOffset = 185
+				ls = append(ls, bpftest.Payload(24))
+			}
+		default: // IPv6
+			setType(layers.EthernetTypeIPv6)
+			ip := &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: pickIP(v6), DstIP: pickIP(v6)}
+			ls = append(ls, ip)
+			switch kind {
+			case 7, 8:
+				ip.NextHeader = layers.IPProtocolTCP
+				ls = append(ls, &layers.TCP{SrcPort: layers.TCPPort(pickPort()), DstPort: layers.TCPPort(pickPort()), ACK: true, Window: 100}, bpftest.Payload(r.IntN(40)))
+			case 9:
+				ip.NextHeader = layers.IPProtocolUDP
+				ls = append(ls, &layers.UDP{SrcPort: layers.UDPPort(pickPort()), DstPort: layers.UDPPort(pickPort())}, bpftest.Payload(r.IntN(40)))
+			case 10:
+				ip.NextHeader = layers.IPProtocolICMPv6
+				ls = append(ls, &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, bpftest.Payload(8))
+			default:
+				ip.NextHeader = layers.IPProtocolSCTP
+				ls = append(ls, &layers.SCTP{SrcPort: layers.SCTPPort(pickPort()), DstPort: layers.SCTPPort(pickPort()), VerificationTag: 7}, bpftest.Payload(16))
+			}
+		}
+		frames = append(frames, bpftest.Frame(t, ls...))
+	}
+	return frames
+}
+
+// filterCases are the expressions held to tcpdump. Those with "vlan" are
+// written "vlan [ID] and (Y)" and go to tcpdump as they are; the others
+// are counted as tcpdump counts "(X) and not vlan" plus "vlan and (X)",
+// since our primitives look through one VLAN tag and tcpdump's do not
+// (docs/usage.md#filters).
+var filterCases = []string{
+	"tcp", "udp", "icmp", "icmp6", "sctp", "arp", "ip", "ip6",
+	"host 198.18.0.1", "src host 198.18.0.1", "dst host 198.19.0.2", "host 2001:2::1", "ip6 src host 2001:2::3",
+	"ip host 198.18.0.5", "arp host 198.18.0.5", "arp dst host 198.18.1.9",
+	"net 198.18.0.0/16", "net 198.19", "dst net 198.18.0.0 mask 255.255.255.0", "net 2001:2::/48",
+	"ip6 net 2001:2:0:1::/64", "src and dst net 198.18.0.0/16", "src or dst net 198.19.0.0/16", "ip src net 198.18.0.0/24",
+	"port 53", "udp dst port 53", "tcp port 80", "tcp src port 443", "sctp port 9899", "port 8",
+	"portrange 1000-2000", "tcp portrange 1-1024", "udp portrange 40000-60000", "dst portrange 2000-1000",
+	"udp and dst port 53", "not tcp", "!udp", "tcp or udp", "tcp && port 80", "(tcp or udp) and not port 53",
+	"ip proto 17", "ip6 proto 6", "proto 132", "ip proto \\tcp", "host 198.18.0.1 or 198.18.0.2",
+	"not host 198.18.0.1 and not arp", "port 80 or 443", "icmp or icmp6 or arp", "not (ip or ip6)",
+	"udp or tcp and port 80", "src port 1000 || dst port 2000", "ip and not (net 198.18.0.0/16)",
+	"src net 2001:2::/64 and (tcp dst portrange 40000-65535 or icmp6)",
+	"vlan", "vlan 100", "vlan 200 and (tcp)", "vlan and (host 198.18.0.1)", "vlan 100 and (udp dst port 53)",
+	"vlan 200 and (arp or icmp6)",
+}
+
+// tcpdumpCount is how many packets of file tcpdump's expr keeps.
+func tcpdumpCount(t *testing.T, file, expr string) int {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	cmd := exec.Command("tcpdump", "-nn", "-r", file, "-w", out, expr)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tcpdump %q: %v: %s", expr, err, b)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		_, _, err := rd.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+}
+
+// TestFilterMatchesTcpdump runs every frame of a mixed capture through the
+// real TC program with each expression compiled in, and checks that the
+// packets kept are exactly those tcpdump keeps, and that the filtered
+// counters hold exactly the rest, packets and bytes.
+func TestFilterMatchesTcpdump(t *testing.T) {
+	bpftest.RequireRoot(t)
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump is not installed (apt-get install tcpdump): it is this test's ground truth")
+	}
+	frames := mixedCapture(t)
+	file := filepath.Join(t.TempDir(), "mixed.pcap")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	var total flow.Counters
+	for _, fr := range frames {
+		if !skbTestRunAccepts(fr) {
+			t.Fatalf("BPF_PROG_TEST_RUN would refuse a frame of the capture: %x", fr)
+		}
+		if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(fr), Length: len(fr)}, fr); err != nil {
+			t.Fatal(err)
+		}
+		total.Add(flow.Counters{Packets: 1, Bytes: uint64(len(fr))})
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := tcpdumpCount(t, file, ""); n != len(frames) {
+		t.Fatalf("tcpdump reads %d packets of %d", n, len(frames))
+	}
+	for _, expr := range filterCases {
+		t.Run(expr, func(t *testing.T) {
+			flt, err := filter.Parse([]string{expr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Our primitives look through one VLAN tag; tcpdump's do only
+			// after "vlan", which shifts the offsets of everything after it
+			// in the expression, negated or not. So X is counted as tcpdump's
+			// "(X) and not vlan" (untagged frames, "vlan" last) plus "vlan
+			// and (X)" (tagged frames). "(X) or (vlan and (X))" would count
+			// a tagged frame for "not tcp" whatever it carries.
+			tcpdumpExpr := expr
+			want := tcpdumpCount(t, file, expr)
+			if !strings.HasPrefix(expr, "vlan") {
+				tcpdumpExpr = "(" + expr + ") and not vlan, plus vlan and (" + expr + ")"
+				want = tcpdumpCount(t, file, "("+expr+") and not vlan") + tcpdumpCount(t, file, "vlan and ("+expr+")")
+			}
+			h := loadHook(t, tcHook, testLoad{maxEntries: 1024, filter: flt})
+			for _, fr := range frames {
+				bpftest.Run(t, h.progs[0].prog, fr, nil)
+			}
+			rows, err := h.tb.TakeActive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept flow.Counters
+			for _, r := range rows {
+				kept.Add(r.Counters)
+			}
+			dropped, err := h.tb.TakeActiveFiltered()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kept.Packets != uint64(want) {
+				t.Errorf("kept %d packets, tcpdump %q keeps %d", kept.Packets, tcpdumpExpr, want)
+			}
+			if dropped.Packets != total.Packets-kept.Packets || dropped.Bytes != total.Bytes-kept.Bytes {
+				t.Errorf("filtered out %+v, want the rest: %d packets, %d bytes", dropped, total.Packets-kept.Packets, total.Bytes-kept.Bytes)
+			}
+			t.Logf("kept %d of %d (tcpdump %d)", kept.Packets, total.Packets, want)
+		})
+	}
+	if len(filterCases) < 40 {
+		t.Errorf("%d expressions, want at least 40", len(filterCases))
+	}
+}
