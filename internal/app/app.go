@@ -146,6 +146,9 @@ func resolveTarget(cfg cli.Config) (ifc netif.Interface, where slog.Attr, err er
 		// Process mode sees every interface of every network namespace.
 		return ifc, slog.String("processes", "every process"), nil
 	}
+	if cfg.MultiIface() {
+		return resolveSeveral(cfg)
+	}
 	ifc, err = netif.Resolve(cfg.Iface)
 	return ifc, slog.String("iface", ifc.Name), err
 }
@@ -221,6 +224,7 @@ func startCapture(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source
 	case cli.ModeXDP:
 		x, err := capture.StartXDP(capture.XDPOptions{
 			Ifindex:    ifc.Index,
+			Several:    ifc.Several,
 			MaxEntries: cfg.MaxEntries,
 			NoARP:      cfg.NoARP,
 			Filter:     cfg.Filter,
@@ -239,6 +243,7 @@ func startCapture(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source
 	default:
 		t, err := capture.StartTC(capture.TCOptions{
 			Ifindex:    ifc.Index,
+			Several:    ifc.Several,
 			MaxEntries: cfg.MaxEntries,
 			NoARP:      cfg.NoARP,
 			Filter:     cfg.Filter,

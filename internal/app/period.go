@@ -38,6 +38,9 @@ type periods struct {
 func newPeriods(pipe *pipeline.Pipeline, maxRows uint32, ifc netif.Interface, top int, begin time.Time, log *slog.Logger) *periods {
 	p := &periods{pipe: pipe, ledger: pipeline.NewLedger(maxRows), ifc: ifc, top: top, log: log, start: begin}
 	pipe.Register(p.ledger)
+	if ifc.Several != nil {
+		return p // several interfaces: their counters are in ifc.Several (ifaces.go)
+	}
 	if ifc.Index == 0 {
 		return p // cgroup mode watches no one interface
 	}
@@ -78,6 +81,9 @@ func (p *periods) next(end time.Time) (report.Report, error) {
 	if r.Untracked.Packets > 0 {
 		p.log.Warn("the flow table was full: some traffic is counted only in the overflow row; raise --max-entries",
 			"packets", r.Untracked.Packets, "flows_about", r.UntrackedFlows)
+	}
+	if p.ifc.Several != nil {
+		r.Ifaces = p.severalCounters()
 	}
 	if p.statsOK {
 		now, err := netif.ReadStats(p.ifc.Index)

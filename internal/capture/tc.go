@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/cilium/ebpf"
@@ -11,6 +12,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
 )
 
 // TCOptions configure a TC capture.
@@ -23,6 +25,9 @@ type TCOptions struct {
 	NoARP bool
 	// Filter is the filter expression; nil counts every packet.
 	Filter *filter.Filter
+	// Several, when set, are the interfaces to watch instead of Ifindex
+	// (ifaces.go): rows then name their interface.
+	Several *netif.Several
 	// specHook, for tests, changes the spec before it loads.
 	specHook func(*ebpf.CollectionSpec)
 }
@@ -32,6 +37,7 @@ type TC struct {
 	session[bpfprog.FlowKey]
 	objs bpfprog.TCObjects
 	tc   *attach.TC
+	set  *ifaceSet // several interfaces; nil with one
 }
 
 // StartTC loads the TC programs and attaches them. Counting starts when it
@@ -58,7 +64,7 @@ func StartTC(o TCOptions) (*TC, error) {
 		o.specHook(spec)
 	}
 	log := orDiscard(o.Log)
-	t := &TC{}
+	t := &TC{set: newIfaceSet(o.Several, o.Log)}
 	t.free = t.objs.Close
 	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
 		return s.LoadAndAssign(&t.objs, nil)
@@ -76,15 +82,28 @@ func StartTC(o TCOptions) (*TC, error) {
 		Filtered:  t.objs.Filtered,
 		Gen:       t.objs.UntrackedGen,
 		Cache:     [2]*ebpf.Map{t.objs.FlowCache0, t.objs.FlowCache1},
-	}, spec.Maps[bpfprog.TCMapFlows], flowtable.KeyFromBPF)
+	}, spec.Maps[bpfprog.TCMapFlows], t.set.keyFromBPF)
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
-	t.tc, err = attach.AttachTC(o.Ifindex, attach.TCPrograms{
-		Ingress: t.objs.PktstatIngress,
-		Egress:  t.objs.PktstatEgress,
-	}, o.Attach, o.Log)
+	progs := attach.TCPrograms{Ingress: t.objs.PktstatIngress, Egress: t.objs.PktstatEgress}
+	if t.set != nil {
+		t.detach = t.set.Close
+		err := t.set.start(func(ifc netif.Interface) (io.Closer, string, error) {
+			a, err := attach.AttachTC(ifc.Index, progs, o.Attach, o.Log)
+			if err != nil {
+				return nil, "", err
+			}
+			return a, string(a.Mode()), nil
+		})
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		return t, nil
+	}
+	t.tc, err = attach.AttachTC(o.Ifindex, progs, o.Attach, o.Log)
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -93,8 +112,14 @@ func StartTC(o TCOptions) (*TC, error) {
 	return t, nil
 }
 
-// Mode says how the programs are attached.
-func (t *TC) Mode() attach.TCMode { return t.tc.Mode() }
+// Mode says how the programs are attached; on several interfaces, every
+// way they are, joined by commas ("legacy,tcx").
+func (t *TC) Mode() attach.TCMode {
+	if t.set != nil {
+		return attach.TCMode(t.set.modes())
+	}
+	return t.tc.Mode()
+}
 
 // Describe names the mode and the attach method.
-func (t *TC) Describe() string { return "tc/" + string(t.tc.Mode()) }
+func (t *TC) Describe() string { return "tc/" + string(t.Mode()) }

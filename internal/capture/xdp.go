@@ -13,6 +13,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
 )
 
 // XDPOptions configure an XDP capture.
@@ -25,6 +26,9 @@ type XDPOptions struct {
 	NoARP bool
 	// Filter is the filter expression; nil counts every packet.
 	Filter *filter.Filter
+	// Several, when set, are the interfaces to watch instead of Ifindex
+	// (xdp_several.go): rows then name their interface.
+	Several *netif.Several
 }
 
 // XDP counts the ingress of one interface with an XDP program.
@@ -33,6 +37,7 @@ type XDP struct {
 	objs  bpfprog.XDPObjects
 	xdp   *attach.XDP
 	frags bool
+	set   *ifaceSet // several interfaces; nil with one
 }
 
 // StartXDP loads the XDP program and attaches it. Counting starts when it
@@ -44,6 +49,9 @@ func StartXDP(o XDPOptions) (*XDP, error) {
 	multiBuffer, err := ProbeXDPFrags()
 	if err != nil {
 		return nil, err
+	}
+	if o.Several != nil {
+		return startXDPSeveral(o, multiBuffer)
 	}
 	mtu := 0
 	if ifc, err := net.InterfaceByIndex(o.Ifindex); err == nil {
@@ -114,6 +122,7 @@ type xdpLoad struct {
 	noCache        bool             // tests: no flow cache (flow_cache_on off)
 	log            *slog.Logger     // warns of extras the kernel refuses
 	filter         *filter.Filter   // nil: no filter
+	set            *ifaceSet        // several interfaces, which name the rows; nil with one
 }
 
 // loadXDPWith loads the XDP object as o says.
@@ -143,7 +152,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		prog.Ifindex = uint32(ifindex)
 	}
 	log := orDiscard(o.log)
-	x := &XDP{frags: frags}
+	x := &XDP{frags: frags, set: o.set}
 	x.free = x.objs.Close
 	err = loadDegrading(spec, []extra{l7Detection}, log, func(s *ebpf.CollectionSpec) error {
 		return s.LoadAndAssign(&x.objs, nil)
@@ -164,7 +173,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		Filtered:  x.objs.Filtered,
 		Gen:       x.objs.UntrackedGen,
 		Cache:     [2]*ebpf.Map{x.objs.FlowCache0, x.objs.FlowCache1},
-	}, spec.Maps[bpfprog.XDPMapFlows], flowtable.KeyFromBPF)
+	}, spec.Maps[bpfprog.XDPMapFlows], o.set.keyFromBPF)
 	if err != nil {
 		x.Close()
 		return nil, err
@@ -172,14 +181,20 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	return x, nil
 }
 
-// Mode says how the program is attached.
-func (x *XDP) Mode() attach.XDPMode { return x.xdp.Mode() }
+// Mode says how the program is attached; on several interfaces, every
+// way it is, joined by commas ("generic,native").
+func (x *XDP) Mode() attach.XDPMode {
+	if x.set != nil {
+		return attach.XDPMode(x.set.modes())
+	}
+	return x.xdp.Mode()
+}
 
 // Frags reports whether the program counts multi-buffer frames in full.
 func (x *XDP) Frags() bool { return x.frags }
 
 // Describe names the mode and the attach method.
-func (x *XDP) Describe() string { return "xdp/" + string(x.xdp.Mode()) }
+func (x *XDP) Describe() string { return "xdp/" + string(x.Mode()) }
 
 func ifaceName(ifindex int) string {
 	if ifc, err := net.InterfaceByIndex(ifindex); err == nil {

@@ -113,6 +113,10 @@ type Config struct {
 	// ProcessBackend is how -k hooks the kernel; set only in ModeProcess.
 	ProcessBackend ProcessBackend
 
+	// Ifaces are the interfaces of a run that watches several (iface.go);
+	// empty with one or none, which Iface names.
+	Ifaces IfaceList
+
 	// Listen is the address of the Prometheus endpoint (--listen); with
 	// it the tool runs as a daemon. See listen.go.
 	Listen        string
@@ -158,7 +162,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs := pflag.NewFlagSet("pktstat-bpf", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned and printed once, by main
 	fs.SortFlags = false
-	fs.StringVarP(&cfg.Iface, "iface", "i", "", "interface to watch (default: the default route's interface, else the first up, non-loopback interface with a MAC address)")
+	ifaces := fs.StringSliceP("iface", "i", nil, "interface to watch (default: the default route's interface, else the first up, non-loopback interface with a MAC address); repeat -i or separate names with commas to watch several, or give any for every up, non-loopback interface, including those that appear later (rows then name their interface)")
 	fs.DurationVarP(&cfg.Timeout, "timeout", "t", 10*time.Minute, "capture time; 0 runs until SIGINT or SIGTERM")
 	fs.BoolVarP(&cfg.JSON, "json", "j", false, "print the report as JSON")
 	fs.StringVar(&output, "output", "plain", "report format: plain or json (-j is --output json); with --listen, asks for a report of the whole run at the end")
@@ -246,6 +250,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 		return Config{}, err
 	}
 	if err := parseXDPMode(fs, &cfg, xdpMode); err != nil {
+		return Config{}, err
+	}
+	if err := parseIfaces(fs, &cfg, *ifaces); err != nil {
 		return Config{}, err
 	}
 	if err := checkTUI(fs, &cfg, refresh, expire); err != nil {

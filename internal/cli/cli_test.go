@@ -53,7 +53,7 @@ func TestParse(t *testing.T) {
 			Config{Iface: "veth1", Timeout: 5 * time.Second, JSON: true, MaxEntries: 65536, TCAttach: TCAttachTCX},
 		},
 		{"short flags combined", []string{"-jt", "5s"}, with(func(c *Config) { c.JSON = true; c.Timeout = 5 * time.Second })},
-		{"last one wins", []string{"-i", "a", "--iface", "b"}, with(func(c *Config) { c.Iface = "b" })},
+		{"last one wins", []string{"-t", "1s", "--timeout", "2s"}, with(func(c *Config) { c.Timeout = 2 * time.Second })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,6 +63,7 @@ type Options struct {
 type counterKey struct {
 	dir   flow.Direction
 	proto string
+	iface string // the row's interface when the run watches several; "" for Options.Iface
 }
 
 // Collector is a prometheus.Collector that drains the capture at each
@@ -196,7 +197,7 @@ func (c *Collector) Fold(s *flow.Snapshot, _ time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, f := range s.Flows {
-		k := counterKey{dir: f.Dir, proto: protocolLabel(f.Key)}
+		k := counterKey{dir: f.Dir, proto: protocolLabel(f.Key), iface: untrusted.Visible(f.Iface)}
 		v := c.traffic[k]
 		v.Add(f.Counters)
 		c.traffic[k] = v
@@ -272,8 +273,12 @@ func (c *Collector) collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.info, prometheus.GaugeValue, 1, iface, c.o.Mode, c.o.Cgroup)
 	for _, k := range slices.SortedFunc(maps.Keys(c.traffic), compareCounterKeys) {
 		v := c.traffic[k]
-		ch <- prometheus.MustNewConstMetric(d.packets, prometheus.CounterValue, float64(v.Packets), iface, k.dir.String(), k.proto)
-		ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(v.Bytes), iface, k.dir.String(), k.proto)
+		rowIface := iface
+		if k.iface != "" {
+			rowIface = k.iface
+		}
+		ch <- prometheus.MustNewConstMetric(d.packets, prometheus.CounterValue, float64(v.Packets), rowIface, k.dir.String(), k.proto)
+		ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(v.Bytes), rowIface, k.dir.String(), k.proto)
 	}
 	for dir, u := range c.untracked {
 		dl := flow.Direction(dir).String()
@@ -382,7 +387,11 @@ func (c *Collector) flowLabelValues(k flow.Key) []string {
 	if k.VLAN != 0 {
 		vlan = strconv.Itoa(int(k.VLAN))
 	}
-	l := []string{c.o.Iface, k.Dir.String(), k.ProtoName(), src, dst, sport, dport, itype, icode, vlan, flagsLabel(k.Flags)}
+	iface := c.o.Iface
+	if k.Iface != "" {
+		iface = untrusted.Visible(k.Iface) // the row's, when the run watches several
+	}
+	l := []string{iface, k.Dir.String(), k.ProtoName(), src, dst, sport, dport, itype, icode, vlan, flagsLabel(k.Flags)}
 	if c.o.Owners {
 		o := k.Owner.Info()
 		pid := ""
@@ -421,6 +430,9 @@ func protocolLabel(k flow.Key) string {
 }
 
 func compareCounterKeys(a, b counterKey) int {
+	if a.iface != b.iface {
+		return strings.Compare(a.iface, b.iface)
+	}
 	if a.dir != b.dir {
 		return int(a.dir) - int(b.dir)
 	}

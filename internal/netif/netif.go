@@ -1,4 +1,5 @@
-// Package netif finds the network interface to watch.
+// Package netif finds the network interfaces to watch, and reads their
+// own counters.
 package netif
 
 import (
@@ -18,6 +19,9 @@ type Interface struct {
 	Index int
 	// Driver is the link type as netlink reports it (veth, device, ...).
 	Driver string
+	// Several is set when the run watches several interfaces (several.go):
+	// Name is then their label and Index 0.
+	Several *Several
 }
 
 // Resolve returns the interface named name. An empty name picks the

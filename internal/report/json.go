@@ -41,6 +41,7 @@ type jsonRow struct {
 	DeepChain   bool    `json:"deepChain,omitempty"`
 	Malformed   bool    `json:"malformed,omitempty"`
 	Dir         string  `json:"dir,omitempty"`
+	Iface       string  `json:"iface,omitempty"` // only when the run watches several interfaces
 	Overflow    bool    `json:"overflow,omitempty"`
 	// On the overflow row: the estimated flows that found the flow table
 	// full, and the flows left out by --top.
@@ -59,6 +60,7 @@ func newJSONRow(f *flow.Flow) jsonRow {
 		DeepChain: f.Flags&flow.DeepChain != 0,
 		Malformed: f.Flags&flow.Malformed != 0,
 		Dir:       f.Dir.String(),
+		Iface:     f.Iface,
 	}
 	o := f.Owner.Info()
 	r.PID, r.Comm, r.Cgroup = o.PID, o.Comm, o.Cgroup
@@ -172,6 +174,7 @@ type jsonInterval struct {
 	Totals   jsonCounters `json:"totals"`
 	Overflow jsonOverflow `json:"overflow"`
 	Iface    *jsonIface   `json:"iface,omitempty"`
+	Ifaces   *[]jsonIface `json:"ifaces,omitempty"`  // replaces Iface when the run watches several interfaces
 	GroupBy  []string     `json:"groupBy,omitempty"` // the --group-by fields, when given
 	Rows     any          `json:"rows"`              // []jsonRow, or []jsonGroupRow with GroupBy
 
@@ -217,6 +220,13 @@ func WriteNDJSON(w io.Writer, r Report) error {
 	}
 	if i := r.Iface; i != nil {
 		line.Iface = &jsonIface{Name: i.Name, RxPackets: i.RxPackets, TxPackets: i.TxPackets, RxDropped: i.RxDropped, TxDropped: i.TxDropped}
+	}
+	if r.Ifaces != nil {
+		list := make([]jsonIface, len(r.Ifaces))
+		for n, i := range r.Ifaces {
+			list[n] = jsonIface(i)
+		}
+		line.Ifaces = &list
 	}
 	doc, err := json.Marshal(line)
 	if err != nil {

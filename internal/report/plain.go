@@ -45,8 +45,11 @@ func WritePlain(w io.Writer, r Report) error {
 		fmt.Fprintf(bw, ", filtered out: %d packets, %d bytes", f.Packets, f.Bytes)
 	}
 	if r.Iface != nil {
+		r.Ifaces = append(r.Ifaces, *r.Iface)
+	}
+	for _, i := range r.Ifaces {
 		fmt.Fprintf(bw, "; %s counted rx packets: %d, tx packets: %d, rx dropped: %d, tx dropped: %d",
-			untrusted.Field(r.Iface.Name), r.Iface.RxPackets, r.Iface.TxPackets, r.Iface.RxDropped, r.Iface.TxDropped)
+			untrusted.Field(i.Name), i.RxPackets, i.TxPackets, i.RxDropped, i.TxDropped)
 	}
 	bw.WriteString("\n")
 	if err := bw.Flush(); err != nil {
@@ -132,6 +135,11 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 		b = append(b, ", malformed"...)
 	}
 	b = appendOwner(b, f.Owner)
+	if f.Iface != "" {
+		// Only when the run watches several interfaces.
+		b = append(b, ", iface: "...)
+		b = append(b, untrusted.Field(f.Iface)...)
+	}
 	return append(b, '\n')
 }
 

@@ -26,6 +26,10 @@ type Report struct {
 	// Iface holds the watched interface's own counters over the same
 	// period, nil where there is no interface (cgroup mode).
 	Iface *Iface
+	// Ifaces holds each watched interface's own counters, by name, when
+	// the run watches several (-i any, or more than one -i); nil then
+	// Iface is used, and non-nil (maybe empty) otherwise.
+	Ifaces []Iface
 	// Filtered is the traffic the filter expression dropped; nil when no
 	// filter is in use, and then reports do not mention it.
 	Filtered *flow.Counters

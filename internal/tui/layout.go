@@ -30,6 +30,7 @@ const (
 	colDport
 	colVLAN
 	colGroupIface
+	colIface // only when the run watches several interfaces
 )
 
 // column describes how a column is laid out.
@@ -53,8 +54,9 @@ type column struct {
 const softDrop = 6
 
 // columns are the table's columns for the mode: pid, comm and cgroup in
-// the modes that know a flow's owner, l7 when any row knows it.
-func columns(owners, l7 bool) []column {
+// the modes that know a flow's owner, l7 when any row knows it, iface
+// when rows name their interface (several interfaces watched).
+func columns(owners, l7, iface bool) []column {
 	cols := []column{
 		{id: colBitrate, title: "bitrate", right: true},
 		{id: colPPS, title: "pps", right: true, drop: 4},
@@ -64,6 +66,9 @@ func columns(owners, l7 bool) []column {
 		{id: colSrc, title: "source", flex: true, min: 12, cutLeft: true},
 		{id: colDst, title: "destination", flex: true, min: 12, cutLeft: true},
 		{id: colDir, title: "dir", drop: 7},
+	}
+	if iface {
+		cols = append(cols, column{id: colIface, title: "iface", flex: true, min: 5, drop: 5})
 	}
 	if l7 {
 		cols = append(cols, column{id: colL7, title: "l7", flex: true, min: 4, drop: 3})
@@ -110,6 +115,8 @@ func cell(r *Flow, id colID) string {
 		return untrusted.Visible(r.Key.Owner.Info().Comm)
 	case colCgroup:
 		return untrusted.Visible(r.Key.Owner.Info().Cgroup)
+	case colIface:
+		return untrusted.Visible(r.Key.Iface)
 	}
 	return groupCell(r, id)
 }

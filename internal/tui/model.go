@@ -182,6 +182,11 @@ type Model struct {
 	frozen  []Flow  // copies that active points to while paused
 	sorter  sorter
 	hasL7   bool
+
+	// hasIface is set when rows name their interface (the run watches
+	// several): the table then has an iface column.
+	hasIface bool
+
 	groupBy group.By   // the grouping shown; 0 shows flows
 	groups  grouper    // builds the grouped rows from active
 	cycle   []group.By // the groupings the a key walks through
@@ -310,10 +315,11 @@ func (m *Model) take(msg readingMsg) {
 func (m *Model) publish() {
 	m.frozen = nil
 	m.active = m.tr.Active(m.active[:0], m.o.Expire)
-	m.hasL7 = false
+	m.hasL7, m.hasIface = false, false
 	for _, f := range m.active {
-		if f.L7 != "" {
-			m.hasL7 = true
+		m.hasL7 = m.hasL7 || f.L7 != ""
+		m.hasIface = m.hasIface || f.Key.Iface != ""
+		if m.hasL7 && m.hasIface {
 			break
 		}
 	}
@@ -563,7 +569,7 @@ func (m *Model) View() string {
 	if m.sort.descending() == m.reverse {
 		mark = "▲"
 	}
-	cols := columns(m.o.Owners, m.hasL7)
+	cols := columns(m.o.Owners, m.hasL7, m.hasIface)
 	if m.groupBy != 0 {
 		cols = groupColumns(m.groupBy)
 	}

@@ -148,7 +148,7 @@ func render(cols []column, rows []*Flow, width int) (string, []string) {
 
 func TestLayoutWide(t *testing.T) {
 	f := &Flow{Key: udp(ipB, ipA, 40000, 9001), Rate: Rate{BPS: 227_200, PPS: 200}, Total: flow.Counters{Packets: 1200, Bytes: 170_400}}
-	title, lines := render(columns(false, false), []*Flow{f}, 200)
+	title, lines := render(columns(false, false, false), []*Flow{f}, 200)
 	wantTitle := "   bitrate▼    pps  packets   bytes  proto  source            destination      dir"
 	if title != wantTitle {
 		t.Errorf("title:\n got %q\nwant %q", title, wantTitle)
@@ -165,7 +165,7 @@ func TestLayoutNarrow(t *testing.T) {
 		{Key: udp(long, ip6A, 40000, 9001), Rate: Rate{BPS: 1.5e9, PPS: 123_456}, Total: flow.Counters{Packets: 123_456_789, Bytes: 98_765_432_100}},
 		{Key: udp(ipB, ipA, 40001, 9002), Total: flow.Counters{Packets: 1, Bytes: 60}},
 	}
-	title, lines := render(columns(false, false), rows, 80)
+	title, lines := render(columns(false, false, false), rows, 80)
 	for _, l := range append([]string{title}, lines...) {
 		if w := ansi.StringWidth(l); w > 80 {
 			t.Errorf("line is %d cells wide, over 80: %q", w, l)
@@ -196,7 +196,7 @@ func TestLayoutModeColumns(t *testing.T) {
 	k := udp(ipB, ipA, 40000, 9001)
 	k.Owner = flow.NewOwner(flow.OwnerInfo{PID: 4242, Comm: "iperf3", Cgroup: "/system.slice/x.service"})
 	f := &Flow{Key: k, L7: "HTTP"}
-	title, lines := render(columns(true, true), []*Flow{f}, 220)
+	title, lines := render(columns(true, true, false), []*Flow{f}, 220)
 	for _, c := range []string{"pid", "comm", "cgroup", "l7"} {
 		if !strings.Contains(title, c) {
 			t.Errorf("process/cgroup mode: no %s column in %q", c, title)
@@ -207,14 +207,14 @@ func TestLayoutModeColumns(t *testing.T) {
 			t.Errorf("process/cgroup mode: %s missing from %q", v, lines[0])
 		}
 	}
-	title, _ = render(columns(false, false), []*Flow{f}, 220)
+	title, _ = render(columns(false, false, false), []*Flow{f}, 220)
 	for _, c := range []string{"pid", "comm", "cgroup", "l7"} {
 		if strings.Contains(title, c) {
 			t.Errorf("tc mode shows a %s column: %q", c, title)
 		}
 	}
 	// At 80 columns in process mode, the table still fits.
-	title, lines = render(columns(true, true), []*Flow{f}, 80)
+	title, lines = render(columns(true, true, false), []*Flow{f}, 80)
 	for _, l := range append([]string{title}, lines...) {
 		if ansi.StringWidth(l) > 80 {
 			t.Errorf("process mode at 80 columns: %d cells: %q", ansi.StringWidth(l), l)
@@ -224,7 +224,7 @@ func TestLayoutModeColumns(t *testing.T) {
 	// be misread as another.
 	k.Owner = flow.NewOwner(flow.OwnerInfo{PID: 4242, Comm: "nginx: worker", Cgroup: "/system.slice/x.service"})
 	busy := &Flow{Key: k, Rate: Rate{BPS: 1.5e6, PPS: 1234}, Total: flow.Counters{Packets: 123456, Bytes: 9876543}}
-	_, lines = render(columns(true, false), []*Flow{busy}, 80)
+	_, lines = render(columns(true, false, false), []*Flow{busy}, 80)
 	if !strings.Contains(lines[0], " 198.18.0.2:40000 198.18.0.1:9001 ") || !strings.Contains(lines[0], "4242 nginx: wor") || strings.Contains(lines[0], "nginx: worker") {
 		t.Errorf("process mode at 80 columns: %q; want whole addresses, the pid, and the name cut", lines[0])
 	}
@@ -337,7 +337,7 @@ func TestLayoutReAdd(t *testing.T) {
 	// bitrate 11, pps 5, packets 7, bytes 9, proto 5, source 19, destination
 	// 19, dir 3: 78 + 7 gaps = 85 > 80. Without dir 81 > 80; without bytes
 	// too, 72; dir fits back: 76.
-	title, lines := render(columns(false, false), []*Flow{f}, 80)
+	title, lines := render(columns(false, false, false), []*Flow{f}, 80)
 	want := "   bitrate▼   pps packets proto source              destination         dir"
 	if title != want {
 		t.Errorf("title:\n got %q\nwant %q", title, want)

@@ -74,20 +74,7 @@ func NewPair(t testing.TB) *Pair {
 	run(t, "ip", "link", "add", p.A.Link, "netns", p.A.NS, "type", "veth", "peer", "name", p.B.Link, "netns", p.B.NS)
 	for _, e := range []*End{&p.A, &p.B} {
 		e.run(t, "ip", "link", "set", "lo", "up")
-		e.run(t, "ip", "addr", "add", e.IPv4.String()+"/24", "dev", e.Link)
-		e.run(t, "ip", "addr", "add", e.IPv6.String()+"/64", "dev", e.Link, "nodad")
-		e.run(t, "ip", "link", "set", e.Link, "up")
-		err := e.Do(func() error {
-			ifc, err := net.InterfaceByName(e.Link)
-			if err != nil {
-				return err
-			}
-			e.Index, e.MAC = ifc.Index, ifc.HardwareAddr
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("look up %s in %s: %v", e.Link, e.NS, err)
-		}
+		e.bringUp(t)
 	}
 	return p
 }

@@ -41,6 +41,7 @@ type Row struct {
 	DeepChain   bool    `json:"deepChain"`
 	Malformed   bool    `json:"malformed"`
 	Dir         string  `json:"dir"`
+	Iface       string  `json:"iface"` // when the run watches several interfaces
 	Overflow    bool    `json:"overflow"`
 	// On the overflow row: estimated flows without a row, and rows left
 	// out by --top.

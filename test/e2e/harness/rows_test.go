@@ -25,7 +25,7 @@ func everyField() report.Report {
 	}
 	owned := ip4(flow.ProtoTCP, 41000, 443)
 	owned.Owner = flow.NewOwner(flow.OwnerInfo{PID: 42, Comm: "curl", Cgroup: "/sys/fs/cgroup/test"})
-	owned.VLAN, owned.Dir = 7, flow.Out
+	owned.VLAN, owned.Dir, owned.Iface = 7, flow.Out, "pa0"
 	flagged := ip4(flow.ProtoUDP, 0, 0)
 	flagged.Flags = flow.Fragment | flow.Malformed | flow.DeepChain
 	arp := flow.Key{EtherType: flow.EtherTypeARP, Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), SrcPort: 1}
