@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
@@ -162,17 +165,11 @@ func tcpdumpCount(t *testing.T, file, expr string) int {
 	}
 }
 
-// TestFilterMatchesTcpdump runs every frame of a mixed capture through the
-// real TC program with each expression compiled in, and checks that the
-// packets kept are exactly those tcpdump keeps, and that the filtered
-// counters hold exactly the rest, packets and bytes.
-func TestFilterMatchesTcpdump(t *testing.T) {
-	bpftest.RequireRoot(t)
-	if _, err := exec.LookPath("tcpdump"); err != nil {
-		t.Skip("tcpdump is not installed (apt-get install tcpdump): it is this test's ground truth")
-	}
-	frames := mixedCapture(t)
-	file := filepath.Join(t.TempDir(), "mixed.pcap")
+// writePcap writes frames to a pcap file in a test directory, and
+// returns it with the frames' total.
+func writePcap(t *testing.T, frames [][]byte) (string, flow.Counters) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "capture.pcap")
 	f, err := os.Create(file)
 	if err != nil {
 		t.Fatal(err)
@@ -183,9 +180,6 @@ func TestFilterMatchesTcpdump(t *testing.T) {
 	}
 	var total flow.Counters
 	for _, fr := range frames {
-		if !skbTestRunAccepts(fr) {
-			t.Fatalf("BPF_PROG_TEST_RUN would refuse a frame of the capture: %x", fr)
-		}
 		if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(fr), Length: len(fr)}, fr); err != nil {
 			t.Fatal(err)
 		}
@@ -197,50 +191,171 @@ func TestFilterMatchesTcpdump(t *testing.T) {
 	if n := tcpdumpCount(t, file, ""); n != len(frames) {
 		t.Fatalf("tcpdump reads %d packets of %d", n, len(frames))
 	}
-	for _, expr := range filterCases {
+	return file, total
+}
+
+// tcpdumpKeeps is how many packets of file tcpdump keeps for our
+// expression expr. Our primitives look through one VLAN tag; tcpdump's do
+// only after "vlan", which shifts the offsets of everything after it in
+// the expression, negated or not. So an expression without "vlan" is
+// counted as tcpdump's "(X) and not vlan" (untagged frames: "vlan" comes
+// last) plus "vlan and (X)" (tagged frames); "(X) or (vlan and (X))"
+// would keep every tagged frame for "not tcp". Expressions with "vlan" are
+// written "vlan [ID] and (Y)" and go to tcpdump as they are.
+func tcpdumpKeeps(t *testing.T, file, expr string) int {
+	if strings.HasPrefix(expr, "vlan") {
+		return tcpdumpCount(t, file, expr)
+	}
+	return tcpdumpCount(t, file, "("+expr+") and not vlan") + tcpdumpCount(t, file, "vlan and ("+expr+")")
+}
+
+// requireTcpdump skips t where tcpdump, its ground truth, is missing.
+func requireTcpdump(t *testing.T) {
+	t.Helper()
+	bpftest.RequireRoot(t)
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump is not installed (apt-get install tcpdump): it is this test's ground truth")
+	}
+}
+
+// TestFilterMatchesTcpdump runs every frame of a mixed capture through the
+// real TC program (and a few expressions through the XDP program) with
+// each expression compiled in, and checks that the packets kept are
+// exactly those tcpdump keeps, and that the filtered counters hold exactly
+// the rest, packets and bytes.
+func TestFilterMatchesTcpdump(t *testing.T) {
+	requireTcpdump(t)
+	frames := mixedCapture(t)
+	for _, fr := range frames {
+		if !skbTestRunAccepts(fr) {
+			t.Fatalf("BPF_PROG_TEST_RUN would refuse a frame of the capture: %x", fr)
+		}
+	}
+	file, total := writePcap(t, frames)
+	if len(filterCases) < 40 {
+		t.Errorf("%d expressions, want at least 40", len(filterCases))
+	}
+	for _, c := range []struct {
+		kind  testHook
+		exprs []string
+	}{
+		{tcHook, filterCases},
+		{xdpHook, []string{"udp and dst port 53", "not tcp", "host 198.18.0.1 or arp", "net 2001:2::/48 and not icmp6", "vlan 100 and (tcp portrange 1-1024)"}},
+	} {
+		for _, expr := range c.exprs {
+			t.Run(fmt.Sprintf("%v/%s", map[testHook]string{tcHook: "tc", xdpHook: "xdp"}[c.kind], expr), func(t *testing.T) {
+				flt, err := filter.Parse([]string{expr})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tcpdumpKeeps(t, file, expr)
+				h := loadHook(t, c.kind, testLoad{maxEntries: 1024, filter: flt})
+				for _, fr := range frames {
+					bpftest.Run(t, h.progs[0].prog, fr, nil)
+				}
+				rows, err := h.tb.TakeActive()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var kept flow.Counters
+				for _, r := range rows {
+					kept.Add(r.Counters)
+				}
+				dropped, err := h.tb.TakeActiveFiltered()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kept.Packets != uint64(want) {
+					t.Errorf("kept %d packets, tcpdump keeps %d", kept.Packets, want)
+				}
+				if dropped.Packets != total.Packets-kept.Packets || dropped.Bytes != total.Bytes-kept.Bytes {
+					t.Errorf("filtered out %+v, want the rest: %d packets, %d bytes", dropped, total.Packets-kept.Packets, total.Bytes-kept.Bytes)
+				}
+				t.Logf("kept %d of %d (tcpdump %d)", kept.Packets, total.Packets, want)
+			})
+		}
+	}
+}
+
+// TestFilterCgroupMatchesTcpdump runs the capture's untagged IP frames
+// through the cgroup_skb program, which sees them from the IP header on,
+// with a few expressions, against tcpdump on the same frames.
+func TestFilterCgroupMatchesTcpdump(t *testing.T) {
+	requireTcpdump(t)
+	var frames [][]byte
+	for _, fr := range mixedCapture(t) {
+		if typ := uint16(fr[12])<<8 | uint16(fr[13]); typ == flow.EtherTypeIPv4 || typ == flow.EtherTypeIPv6 {
+			frames = append(frames, fr)
+		}
+	}
+	file, total := writePcap(t, frames)
+	for _, expr := range []string{"udp and dst port 53", "not tcp", "src net 198.18.0.0/16 or ip6 dst host 2001:2::1", "portrange 1000-2000 and not icmp"} {
 		t.Run(expr, func(t *testing.T) {
 			flt, err := filter.Parse([]string{expr})
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Our primitives look through one VLAN tag; tcpdump's do only
-			// after "vlan", which shifts the offsets of everything after it
-			// in the expression, negated or not. So X is counted as tcpdump's
-			// "(X) and not vlan" (untagged frames, "vlan" last) plus "vlan
-			// and (X)" (tagged frames). "(X) or (vlan and (X))" would count
-			// a tagged frame for "not tcp" whatever it carries.
-			tcpdumpExpr := expr
-			want := tcpdumpCount(t, file, expr)
-			if !strings.HasPrefix(expr, "vlan") {
-				tcpdumpExpr = "(" + expr + ") and not vlan, plus vlan and (" + expr + ")"
-				want = tcpdumpCount(t, file, "("+expr+") and not vlan") + tcpdumpCount(t, file, "vlan and ("+expr+")")
-			}
-			h := loadHook(t, tcHook, testLoad{maxEntries: 1024, filter: flt})
+			want := tcpdumpKeeps(t, file, expr)
+			objs := loadObjects[bpfprog.CgroupObjects](t, objectSpec(t, bpfprog.LoadCgroup), testLoad{maxEntries: 1024, filter: flt})
 			for _, fr := range frames {
-				bpftest.Run(t, h.progs[0].prog, fr, nil)
-			}
-			rows, err := h.tb.TakeActive()
-			if err != nil {
-				t.Fatal(err)
+				if ret, err := objs.PktstatCgIn.Run(&ebpf.RunOptions{Data: fr}); err != nil || ret != cgPass {
+					t.Fatalf("run: %d, %v", ret, err)
+				}
 			}
 			var kept flow.Counters
-			for _, r := range rows {
-				kept.Add(r.Counters)
+			for _, r := range readRaw(t, objs) {
+				kept.Add(r.c)
 			}
-			dropped, err := h.tb.TakeActiveFiltered()
-			if err != nil {
+			var vals []bpfprog.FlowVal
+			if err := objs.Filtered.Lookup(uint32(0), &vals); err != nil {
 				t.Fatal(err)
 			}
+			var dropped flow.Counters
+			for _, v := range vals {
+				dropped.Add(flow.Counters{Packets: v.Packets, Bytes: v.Bytes})
+			}
+			// cgroup_skb counts L3 bytes: the frames less their Ethernet headers.
+			l3 := total.Bytes - ethLen*total.Packets
 			if kept.Packets != uint64(want) {
-				t.Errorf("kept %d packets, tcpdump %q keeps %d", kept.Packets, tcpdumpExpr, want)
+				t.Errorf("kept %d packets, tcpdump keeps %d", kept.Packets, want)
 			}
-			if dropped.Packets != total.Packets-kept.Packets || dropped.Bytes != total.Bytes-kept.Bytes {
-				t.Errorf("filtered out %+v, want the rest: %d packets, %d bytes", dropped, total.Packets-kept.Packets, total.Bytes-kept.Bytes)
+			if dropped.Packets != total.Packets-kept.Packets || dropped.Bytes != l3-kept.Bytes {
+				t.Errorf("filtered out %+v, want the rest: %d packets, %d bytes", dropped, total.Packets-kept.Packets, l3-kept.Bytes)
 			}
-			t.Logf("kept %d of %d (tcpdump %d)", kept.Packets, total.Packets, want)
 		})
 	}
-	if len(filterCases) < 40 {
-		t.Errorf("%d expressions, want at least 40", len(filterCases))
+}
+
+// TestFilterProcessBackendsVerify loads each process-mode backend with a
+// filter compiled in: its cgroup_skb programs and its TCP-call hooks all
+// call the filter. A backend this kernel refuses without a filter too is
+// skipped (TestProcessBackendsVerify says why).
+func TestFilterProcessBackendsVerify(t *testing.T) {
+	bpftest.RequireRoot(t)
+	flt, err := filter.Parse([]string{"tcp and not port 22 or udp dst portrange 1-1024 or net 2001:2::/48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ProcessSpec(1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := plain.Copy()
+	if err := applyFilter(spec, flt); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range ProcessBackends() {
+		t.Run(string(b), func(t *testing.T) {
+			coll, err := loadBackend(spec, b)
+			if err != nil {
+				if c, perr := loadBackend(plain, b); perr != nil {
+					t.Skipf("skipped: the %s backend does not load here without a filter either: %v", b, perr)
+				} else {
+					c.Close()
+				}
+				t.Fatalf("the %s backend loads without a filter, not with one: %v", b, err)
+			}
+			coll.Close()
+		})
 	}
 }

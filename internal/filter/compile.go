@@ -268,6 +268,33 @@ func (g *gen) peephole() {
 	}
 }
 
+// prune drops the instructions no path reaches (after an always-true
+// part such as "net 0.0.0.0/0"): the verifier refuses unreachable code.
+// Jumps go forward only, so one pass in order sees every way in first.
+func (g *gen) prune() {
+	reached := map[int]bool{}
+	live := true
+	out := g.items[:0]
+	for _, it := range g.items {
+		if it.mark >= 0 {
+			live = live || reached[it.mark]
+			out = append(out, it)
+			continue
+		}
+		if !live {
+			continue
+		}
+		if it.target >= 0 {
+			reached[it.target] = true
+		}
+		if op := it.ins.OpCode.JumpOp(); it.ins.OpCode.Class().IsJump() && (op == asm.Ja || op == asm.Exit) {
+			live = false
+		}
+		out = append(out, it)
+	}
+	g.items = out
+}
+
 // reloads drops a load of the field that R2 already holds: only on a
 // straight path, since any label that a jump goes to forgets what R2 held.
 func (g *gen) reloads() {
@@ -318,7 +345,11 @@ func (f *Filter) Instructions() (asm.Instructions, error) {
 	g.place(t)
 	g.emit(asm.Mov.Imm(asm.R0, 1))
 	g.emit(asm.Return())
-	g.peephole()
+	for n := -1; n != len(g.items); {
+		n = len(g.items)
+		g.peephole()
+		g.prune()
+	}
 	g.reloads()
 
 	pos := map[int]int{}

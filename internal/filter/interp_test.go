@@ -11,11 +11,30 @@ import (
 )
 
 // checkShape fails t unless insns only jump forward, write only R0-R2,
-// read memory only through R1, and end in an exit.
+// read memory only through R1, reach every instruction (the verifier
+// refuses unreachable code) and end in an exit.
 func checkShape(t testing.TB, insns asm.Instructions) {
 	t.Helper()
 	if len(insns) == 0 || insns[len(insns)-1].OpCode.JumpOp() != asm.Exit {
 		t.Fatalf("the code does not end in an exit:\n%v", insns)
+	}
+	// Every instruction is reached: by falling through from one that can,
+	// or by a jump.
+	reached := make([]bool, len(insns))
+	reached[0] = true
+	for i, ins := range insns {
+		if !reached[i] {
+			t.Errorf("instruction %d is unreachable: %v", i, ins)
+			continue
+		}
+		op := ins.OpCode.JumpOp()
+		jump := ins.OpCode.Class().IsJump()
+		if jump && op != asm.Exit && i+1+int(ins.Offset) < len(insns) && ins.Offset >= 0 {
+			reached[i+1+int(ins.Offset)] = true
+		}
+		if (!jump || (op != asm.Ja && op != asm.Exit)) && i+1 < len(insns) {
+			reached[i+1] = true
+		}
 	}
 	for i, ins := range insns {
 		if ins.Dst > asm.R2 {
