@@ -19,6 +19,8 @@ type Index struct {
 	seed64 uint64   // random, so that traffic cannot be crafted to collide
 	slots  []uint64 // the hash's top 32 bits, then group number + 1; 0 is free
 	hashes []uint64 // per group, to move the groups when the table grows
+	// touched is what touch read: its only use is to be written.
+	touched uint64
 }
 
 // Len is the number of groups found.
@@ -64,7 +66,11 @@ func (x *Index) init() {
 // equals g's.
 func (x *Index) Slot(g *Key, same func(j int) bool) (int, bool) {
 	x.init()
-	h := x.hash(g)
+	return x.slot(g, x.hash(g), same)
+}
+
+// slot is Slot for g of hash h.
+func (x *Index) slot(g *Key, h uint64, same func(j int) bool) (int, bool) {
 	mask := uint64(len(x.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := x.slots[i]
@@ -84,6 +90,18 @@ func (x *Index) Slot(g *Key, same func(j int) bool) (int, bool) {
 		x.put(h, j)
 	}
 	return j, true
+}
+
+// touch reads the first slot of each hash, so that the CPU loads them from
+// memory together (the loads do not depend on each other); what it reads
+// is kept only so that the compiler keeps the reads.
+func (x *Index) touch(hs []uint64) {
+	mask := uint64(len(x.slots) - 1)
+	var sum uint64
+	for _, h := range hs {
+		sum += x.slots[h&mask]
+	}
+	x.touched += sum
 }
 
 // put writes group j, of hash h, into the first free slot from h's.

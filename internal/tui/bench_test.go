@@ -69,6 +69,10 @@ func BenchmarkRefresh100k(b *testing.B) {
 		{name: "filter-port-443", keys: []string{"/", ":443", "enter"}},
 		{name: "filter-no-match", keys: []string{"/", "nothing", "enter"}},
 		{name: "expire-10s", expire: 10 * time.Second},
+		// Grouped (the a key): by protocol (2 groups), by source address
+		// (about 60,000).
+		{name: "group-proto", keys: []string{"a"}},
+		{name: "group-src", keys: []string{"a", "a"}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
