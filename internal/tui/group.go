@@ -72,6 +72,7 @@ func (g *grouper) build(flows []*Flow, b group.By) []*Flow {
 	}
 	m := group.NewMasker(b)
 	g.index.Reset()
+	g.index.Reserve(len(flows))
 	clear(g.rows)
 	g.rows, g.keys = g.rows[:0], g.keys[:0]
 	for _, f := range flows {
@@ -83,7 +84,12 @@ func (g *grouper) build(flows []*Flow, b group.By) []*Flow {
 		j, added := g.index.Slot(&k, func(j int) bool { return g.keys[j] == k })
 		if added {
 			g.keys = append(g.keys, k)
-			g.rows = append(g.rows, Flow{Key: k.Key, Out: k.Dir == flow.Out})
+			// The text waits until the row is drawn or filtered (setGroupText).
+			r := Flow{Key: k.Key, Out: k.Dir == flow.Out, group: b, groupL7: k.L7}
+			if b.Has(group.App) {
+				r.L7 = group.Text(group.App, &k.Key, k.L7)
+			}
+			g.rows = append(g.rows, r)
 		}
 		r := &g.rows[j]
 		r.Total.Add(f.Total)
@@ -96,16 +102,15 @@ func (g *grouper) build(flows []*Flow, b group.By) []*Flow {
 	clear(g.out)
 	g.out = g.out[:0]
 	for j := range g.rows {
-		r := &g.rows[j]
-		setGroupText(r, g.keys[j].L7, b)
-		g.out = append(g.out, r)
+		g.out = append(g.out, &g.rows[j])
 	}
 	return g.out
 }
 
 // setGroupText fills a group's display and search text: the fields of the
 // grouping, "-" where a group has no value (see group.Text).
-func setGroupText(r *Flow, l7 flow.L7, b group.By) {
+func setGroupText(r *Flow) {
+	b, l7 := r.group, r.groupL7
 	text := func(f group.Field) string {
 		if !b.Has(f) {
 			return ""
@@ -116,7 +121,7 @@ func setGroupText(r *Flow, l7 flow.L7, b group.By) {
 		}
 		return s
 	}
-	r.proto, r.src, r.dst, r.L7 = text(group.Proto), text(group.Src), text(group.Dst), text(group.App)
+	r.proto, r.src, r.dst = text(group.Proto), text(group.Src), text(group.Dst)
 	// The row shows nothing else of the key: fillText must not fill it.
 	if r.proto == "" {
 		r.proto = " "

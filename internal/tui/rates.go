@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/group"
 )
 
 // Rate is traffic per second over one refresh interval.
@@ -49,6 +50,10 @@ type Flow struct {
 	// filtered and kept, since keys never change.
 	src, dst, proto string
 	search          string
+	// group is the grouping of a grouped row (group.go), whose text
+	// setGroupText builds; 0 for a flow.
+	group   group.By
+	groupL7 flow.L7
 }
 
 // Tracker turns successive drains of the kernel's table into per-flow

@@ -353,6 +353,9 @@ func (f Filter) Apply(rows []*Flow) []*Flow {
 }
 
 func (r *Flow) searchText() string {
+	if r.search == "" && r.group != 0 {
+		setGroupText(r)
+	}
 	if r.search == "" {
 		r.fillText()
 		var b strings.Builder
@@ -380,6 +383,10 @@ func (r *Flow) Direction() string {
 // fillText builds the display text of the key once.
 func (r *Flow) fillText() {
 	if r.proto != "" {
+		return
+	}
+	if r.group != 0 {
+		setGroupText(r)
 		return
 	}
 	k := r.Key
