@@ -140,7 +140,7 @@ func (s *ifaceSet) add(ifc netif.Interface) error {
 			s.log.Warn("the interface's own counters cannot be read; reports will not show them", "iface", ifc.Name, "error", err)
 		}
 	}
-	s.log.Info("attached", "iface", ifc.Name, "ifindex", ifc.Index, "attach_mode", mode)
+	s.log.Info("attached", "iface", ifc.Name, "ifindex", ifc.Index, "method", mode)
 	return nil
 }
 
