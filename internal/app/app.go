@@ -202,7 +202,7 @@ func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error
 	if err != nil {
 		return nil, err
 	}
-	dropPrivileges(src.Describe(), log)
+	dropPrivileges(src.Describe(), cfg.AnyIfaces(), log)
 	return src, nil
 }
 

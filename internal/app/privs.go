@@ -15,13 +15,16 @@ import (
 // before 6.5, where every bpf() command needs it while unprivileged BPF is
 // off (6.5 checks only where maps are created and programs loaded). The
 // drains read and update maps the run already holds, and name owners from
-// /proc and the cgroup file system, which need neither.
-func afterAttach(mode, release string) privs.Set {
+// /proc and the cgroup file system, which need neither. With -i any
+// (follow), interfaces that appear during the run are attached to then,
+// which takes both for the whole run.
+func afterAttach(mode, release string, follow bool) privs.Set {
 	var keep privs.Set
-	if strings.HasSuffix(mode, "/legacy") {
+	// "tc/legacy", or on several interfaces "tc/legacy,tcx".
+	if strings.Contains(mode, "legacy") || follow {
 		keep |= privs.Of(privs.CapNetAdmin)
 	}
-	if kernel.Before(release, 6, 5) {
+	if kernel.Before(release, 6, 5) || follow {
 		keep |= privs.Of(privs.CapBPF)
 	}
 	return keep
@@ -31,9 +34,9 @@ func afterAttach(mode, release string) privs.Set {
 // need (afterAttach), the ambient and bounding sets where it may, and the
 // right to gain privileges. A binary that cannot (built with cgo) says so
 // and runs on with what it has.
-func dropPrivileges(mode string, log *slog.Logger) {
+func dropPrivileges(mode string, follow bool, log *slog.Logger) {
 	release, _ := kernel.Release()
-	r, err := privs.Drop(afterAttach(mode, release))
+	r, err := privs.Drop(afterAttach(mode, release, follow))
 	if err != nil {
 		log.Warn("could not drop capabilities after attaching; the run keeps them", "error", err)
 		return
