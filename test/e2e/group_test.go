@@ -8,6 +8,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
 
@@ -79,5 +81,77 @@ func TestE2EGroupBy(t *testing.T) {
 	noPort := group(portRows, "dport 0", func(r harness.Row) bool { return !r.Overflow && r.DstPort == 0 })
 	if noPort.Packets < 2*nPing || noPort.Bytes < 2*nPing*icmpFrame {
 		t.Errorf("dport 0 (rows without ports): %d packets, %d bytes; want at least the %d pings' %d bytes", noPort.Packets, noPort.Bytes, 2*nPing, 2*nPing*icmpFrame)
+	}
+}
+
+// TestE2EGroupByCgroupIntervals is pktstat-bpf's issue #5: one total per
+// cgroup per period. Two helpers, each in a cgroup of its own below the
+// watched one, exchange known datagrams with sockets outside; with
+// --group-by cgroup --interval -j, every interval has at most one row per
+// cgroup, and each cgroup's rows over the intervals add up to exactly
+// what its helper sent and received (IP packets: cgroup mode sees no
+// link-layer header).
+func TestE2EGroupByCgroupIntervals(t *testing.T) {
+	bin, p := harness.BinaryAndPair(t)
+	parent, dirs := testnet.MakeCgroups(t, "pktcg", "one", "two")
+	helpers := []*harness.Helper{
+		harness.StartCgroupHelper(t, p.A, dirs["one"]),
+		harness.StartCgroupHelper(t, p.A, dirs["two"]),
+	}
+	tl := harness.StartTool(t, p.B, bin, "-c", parent, "-t", "0", "-j", "--interval", "300ms", "--group-by", "cgroup")
+
+	want := map[string]harness.Tally{}
+	for i, h := range helpers {
+		n, size, m, back := 20+10*i, 100+200*i, 5+i, 60
+		out, err := p.B.ListenUDP(netip.AddrPortFrom(p.B.IPv4, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { out.Close() })
+		res := h.Call(t, "udp udp4 %s %s", netip.AddrPortFrom(p.A.IPv4, 0), out.LocalAddr().(*net.UDPAddr).AddrPort())
+		h.Call(t, "write %s %d %d", res[0], n, size)
+		if got, err := testnet.ReadUDP(out, n, size, 5*time.Second); err != nil {
+			t.Fatalf("helper %d: %d of %d datagrams arrived: %v", i, got, n, err)
+		}
+		for range m {
+			if _, err := out.WriteToUDPAddrPort(harness.Pattern(back), harness.ParseAddrPort(t, res[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.Call(t, "read %s %d %d", res[0], m, back)
+		h.Call(t, "close %s", res[0])
+		const hdr = harness.IPv4Len + harness.UDPLen
+		want[h.Cgroup] = harness.Tally{Packets: uint64(n + m), Bytes: uint64(n*(hdr+size) + m*(hdr+back))}
+		time.Sleep(400 * time.Millisecond) // the helpers' traffic in different intervals
+	}
+	ivs := harness.StopIntervals(t, tl, syscall.SIGTERM)
+
+	got := map[string]harness.Tally{}
+	for i, iv := range ivs {
+		seen := map[string]bool{}
+		for _, r := range iv.Rows {
+			if r.Overflow {
+				t.Errorf("interval %d has an overflow row: %+v", i, r)
+				continue
+			}
+			if seen[r.Cgroup] || r.SrcIP != "" || r.Proto != "" || r.PID != 0 || r.Comm != "" {
+				t.Errorf("interval %d: a second row for cgroup %q, or fields other than the cgroup: %+v", i, r.Cgroup, r)
+			}
+			seen[r.Cgroup] = true
+			g := got[r.Cgroup]
+			g.Packets += r.Packets
+			g.Bytes += r.Bytes
+			got[r.Cgroup] = g
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("cgroups in the report: %v, want %v", got, want)
+	}
+	for cg, w := range want {
+		if got[cg] != w {
+			t.Errorf("cgroup %s over %d intervals: %d packets / %d bytes, ground truth %d / %d", cg, len(ivs), got[cg].Packets, got[cg].Bytes, w.Packets, w.Bytes)
+		} else {
+			t.Logf("cgroup %s over %d intervals: %d packets / %d bytes, equal to ground truth", cg, len(ivs), w.Packets, w.Bytes)
+		}
 	}
 }
