@@ -141,3 +141,37 @@ func TestWriteNDJSONGrouped(t *testing.T) {
 		t.Errorf("an ungrouped object has groupBy: %s", buf.String())
 	}
 }
+
+// TestHostileNamesGrouped: grouped rows show names as ungrouped rows do,
+// quoted in plain text and escaped in JSON, and give them back.
+func TestHostileNamesGrouped(t *testing.T) {
+	for _, c := range []struct{ comm, cg string }{
+		{"x, cgroup: /a", "/sys/fs/cgroup/ev\x1b[31mRED\x1b[0m\x1b]0;pwned\a\rFAKE"},
+		{"a\u0085b\u009b2J", "/x\u202eslice"},
+	} {
+		r := groupedReport(t, hostileReport(c.comm, c.cg, "pa0"), "comm,cgroup", 0)
+		var plain, js bytes.Buffer
+		if err := WritePlain(&plain, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteJSON(&js, r); err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range []string{plain.String(), js.String()} {
+			if h := rawHostile(doc); h >= 0 {
+				t.Errorf("report holds a raw %U:\n%q", h, doc)
+			}
+		}
+		line := strings.SplitN(plain.String(), "\n", 2)[0]
+		if comm, cg := plainOwner(t, line); comm != c.comm || cg != c.cg {
+			t.Errorf("comm %q and cgroup %q, want %q and %q, in %q", comm, cg, c.comm, c.cg, line)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal(js.Bytes(), &rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows[0]["comm"] != c.comm || rows[0]["cgroup"] != c.cg {
+			t.Errorf("JSON row %v, want comm %q and cgroup %q", rows[0], c.comm, c.cg)
+		}
+	}
+}

@@ -18,9 +18,9 @@ import (
 // groupCycle is the order in which the a key walks through groupings:
 // none, the --group-by of the command line, then presets that answer
 // "who is busy" at a glance (protocol, source and destination address,
-// destination port, and in the modes that know owners process name and
-// cgroup), each once.
-func groupCycle(given group.By, owners bool) []group.By {
+// destination port; in the modes that know owners process name and
+// cgroup; the interface where rows name theirs), each once.
+func groupCycle(given group.By, owners, ifaces bool) []group.By {
 	cycle := []group.By{0}
 	add := func(b group.By) {
 		for _, c := range cycle {
@@ -38,7 +38,21 @@ func groupCycle(given group.By, owners bool) []group.By {
 		add(group.By(group.Comm))
 		add(group.By(group.Cgroup))
 	}
+	if ifaces {
+		add(group.By(group.Iface))
+	}
 	return cycle
+}
+
+// severalIfaces reports whether the shown flows name their interfaces,
+// which they do when the run watches several.
+func (m *Model) severalIfaces() bool {
+	for _, f := range m.active {
+		if f.Key.Iface != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // nextGroup is the grouping after b in the cycle.

@@ -82,13 +82,13 @@ func TestGroupCycle(t *testing.T) {
 		return strings.Join(s, " ")
 	}
 	for _, tc := range []struct {
-		given  string
-		owners bool
-		want   string
+		given          string
+		owners, ifaces bool
+		want           string
 	}{
-		{"", false, "[] [proto] [src] [dst] [dport]"},
-		{"dport", false, "[] [dport] [proto] [src] [dst]"},
-		{"comm,dir", true, "[] [dir,comm] [proto] [src] [dst] [dport] [comm] [cgroup]"},
+		{"", false, false, "[] [proto] [src] [dst] [dport]"},
+		{"dport", false, true, "[] [dport] [proto] [src] [dst] [iface]"},
+		{"comm,dir", true, false, "[] [dir,comm] [proto] [src] [dst] [dport] [comm] [cgroup]"},
 	} {
 		var b group.By
 		if tc.given != "" {
@@ -97,7 +97,7 @@ func TestGroupCycle(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := names(groupCycle(b, tc.owners)); got != tc.want {
+		if got := names(groupCycle(b, tc.owners, tc.ifaces)); got != tc.want {
 			t.Errorf("cycle from %q: %s, want %s", tc.given, got, tc.want)
 		}
 	}

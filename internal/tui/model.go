@@ -187,9 +187,8 @@ type Model struct {
 	// several): the table then has an iface column.
 	hasIface bool
 
-	groupBy group.By   // the grouping shown; 0 shows flows
-	groups  grouper    // builds the grouped rows from active
-	cycle   []group.By // the groupings the a key walks through
+	groupBy group.By // the grouping shown; 0 shows flows
+	groups  grouper  // builds the grouped rows from active
 	tot     totals
 	err     error // the last read error, shown until a read succeeds
 }
@@ -236,7 +235,7 @@ func NewModel(pipe Pipe, o Options) *Model {
 	m.input.Cursor.SetMode(cursor.CursorStatic)
 	m.input.CharLimit = 256
 	m.tot.at = o.Start
-	m.groupBy, m.cycle = o.GroupBy, groupCycle(o.GroupBy, o.Owners)
+	m.groupBy = o.GroupBy
 	m.tr.SetMaxFlows(o.MaxFlows)
 	if pipe != nil {
 		pipe.Register(&m.inbox)
@@ -425,7 +424,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
 	case key.Matches(msg, k.Group):
-		m.groupBy = nextGroup(m.cycle, m.groupBy)
+		m.groupBy = nextGroup(groupCycle(m.o.GroupBy, m.o.Owners, m.severalIfaces()), m.groupBy)
 		m.offset = 0
 		m.refilter()
 	default:
@@ -637,7 +636,8 @@ Keys
                  (protocol, address:port as shown, in/out, pid, comm,
                  cgroup, l7); enter keeps it, esc clears it
   a              group rows: none, --group-by, proto, src, dst, dport
-                 (and comm, cgroup where owners are known)
+                 (and comm, cgroup where owners are known; iface where
+                 rows name their interface)
   q x  ctrl+c    quit                   ?  esc     close this help
 
 Columns
