@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
@@ -271,4 +273,62 @@ func TestE2EWatchedIfaceDeleted(t *testing.T) {
 			wantNothingOn(t, r.p.A)
 		})
 	}
+}
+
+// TestE2ESeveralIfacesNDJSON: with two -i and --interval -j, an NDJSON
+// line has the rows of both interfaces, exact, and "ifaces", each
+// interface's own counters over the run, instead of "iface". Those count
+// skbs, as the kernel's link counters that the test reads before the start
+// and after the end do: the tool's period lies inside the test's, so each
+// of its counts lies between what the test sent through the interface
+// and the kernel's count over the longer time.
+func TestE2ESeveralIfacesNDJSON(t *testing.T) {
+	bin := harness.Binary(t)
+	r := newRouter(t, false)
+	ends := []testnet.End{r.p.A, r.c}
+	before := make([]*netlink.LinkStatistics, len(ends))
+	for i, e := range ends {
+		before[i] = linkStats(t, e)
+	}
+	tl := harness.StartTool(t, r.p.A, bin, "-i", r.p.A.Link+","+r.c.Link, "-t", "0", "-j", "--interval", "1h")
+	traffic := []sent{{r.toA(), 300, 200}, {r.toC(), 200, 300}, {r.forwarded(), 100, 100}}
+	for _, s := range traffic {
+		s.send(t)
+	}
+	harness.StopTool(t, tl, syscall.SIGINT)
+	after := make([]*netlink.LinkStatistics, len(ends))
+	for i, e := range ends {
+		after[i] = linkStats(t, e)
+	}
+	ivs, err := harness.ParseIntervals(tl.Stdout())
+	if err != nil || len(ivs) != 1 {
+		t.Fatalf("%d NDJSON lines (%v), want 1:\n%s", len(ivs), err, tl.Stdout())
+	}
+	iv := ivs[0]
+	pa, pc := r.p.A.Link, r.c.Link
+	wantOn(t, iv.Rows, traffic[0], map[string]string{pa: "in"})
+	wantOn(t, iv.Rows, traffic[1], map[string]string{pc: "in"})
+	wantOn(t, iv.Rows, traffic[2], map[string]string{pc: "in", pa: "out"})
+	if iv.Iface != nil || len(iv.Ifaces) != 2 || iv.Ifaces[0].Name != pa || iv.Ifaces[1].Name != pc {
+		t.Fatalf("iface %v, ifaces %+v; want no iface, and ifaces %s and %s", iv.Iface, iv.Ifaces, pa, pc)
+	}
+	// What the test sent through each interface, in packets: pa received
+	// the 300 of B and sent the 100 forwarded; pc received 200 + 100.
+	sentRx, sentTx := []uint64{300, 300}, []uint64{100, 0}
+	for i, got := range iv.Ifaces {
+		rx, tx := after[i].RxPackets-before[i].RxPackets, after[i].TxPackets-before[i].TxPackets
+		if got.RxPackets < sentRx[i] || got.RxPackets > rx || got.TxPackets < sentTx[i] || got.TxPackets > tx {
+			t.Errorf("%s: the tool's rx/tx packets %d/%d, want between what was sent (%d/%d) and the kernel's count over the test (%d/%d)",
+				got.Name, got.RxPackets, got.TxPackets, sentRx[i], sentTx[i], rx, tx)
+		}
+	}
+}
+
+func linkStats(t *testing.T, e testnet.End) *netlink.LinkStatistics {
+	t.Helper()
+	st, err := e.LinkStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -70,7 +70,18 @@ type Interval struct {
 		RxDropped uint64 `json:"rxDropped"`
 		TxDropped uint64 `json:"txDropped"`
 	} `json:"iface"`
-	Rows []Row `json:"rows"`
+	// Ifaces replaces Iface when the run watches several interfaces.
+	Ifaces []IfaceCounters `json:"ifaces"`
+	Rows   []Row           `json:"rows"`
+}
+
+// IfaceCounters are one interface's own counters in an NDJSON line.
+type IfaceCounters struct {
+	Name      string `json:"name"`
+	RxPackets uint64 `json:"rxPackets"`
+	TxPackets uint64 `json:"txPackets"`
+	RxDropped uint64 `json:"rxDropped"`
+	TxDropped uint64 `json:"txDropped"`
 }
 
 // ParseIntervals decodes an NDJSON stream, one Interval a line.
