@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"unsafe"
 
 	"github.com/cilium/ebpf/asm"
@@ -49,33 +50,86 @@ type (
 	}
 )
 
-func (n and) lower() cond { return cAnd{n.a.lower(), n.b.lower()} }
-func (n or) lower() cond  { return cOr{n.a.lower(), n.b.lower()} }
-func (n not) lower() cond { return cNot{n.a.lower()} }
-func (n ether) lower() cond {
-	return cTest{off: offEth, size: asm.Half, op: asm.JEq, val: uint32(n.typ)}
+// facts are what the code already knows of a key where a primitive is
+// tested: the EtherTypes and IP protocols it can have, nil for any. The
+// conjuncts before a primitive establish them ("udp and port 53": port
+// need not test the EtherType and protocol again), so a typical
+// expression tests each field once.
+type facts struct {
+	eth    []uint16
+	protos []uint8
 }
 
-func etherIn(types []uint16) cond {
-	var c cOr
-	for _, t := range types {
-		c = append(c, ether{t}.lower())
+// intersect keeps what both sets allow; nil allows anything.
+func intersect[T comparable](a, b []T) []T {
+	if a == nil {
+		return b
 	}
-	if len(c) == 1 {
+	if b == nil {
+		return a
+	}
+	out := []T{}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (f facts) and(g facts) facts {
+	return facts{eth: intersect(f.eth, g.eth), protos: intersect(f.protos, g.protos)}
+}
+
+// oneOf tests whether the field at off (of size) is one of vals, where
+// known is what it can be (nil: anything).
+func oneOf[T uint8 | uint16](off int16, size asm.Size, vals, known []T) cond {
+	if known != nil {
+		if len(intersect(known, vals)) == len(known) {
+			return cConst(true)
+		}
+		vals = intersect(vals, known)
+	}
+	var c cOr
+	for _, v := range vals {
+		c = append(c, cTest{off: off, size: size, op: asm.JEq, val: uint32(v)})
+	}
+	switch len(c) {
+	case 0:
+		return cConst(false)
+	case 1:
 		return c[0]
 	}
 	return c
 }
 
-func (n l4) lower() cond {
-	return cAnd{etherIn(n.eth), cTest{off: offProto, size: asm.Byte, op: asm.JEq, val: uint32(n.proto)}}
-}
+func (f facts) etherIn(types ...uint16) cond { return oneOf(offEth, asm.Half, types, f.eth) }
+func (f facts) protoIn(ps ...uint8) cond     { return oneOf(offProto, asm.Byte, ps, f.protos) }
 
-func (n vlan) lower() cond {
+func (n and) lower(f facts) cond { return cAnd{n.a.lower(f), n.b.lower(f.and(n.a.implies()))} }
+func (n or) lower(f facts) cond  { return cOr{n.a.lower(f), n.b.lower(f)} }
+func (n not) lower(f facts) cond { return cNot{n.a.lower(f)} }
+
+func (n ether) lower(f facts) cond { return f.etherIn(n.typ) }
+func (n l4) lower(f facts) cond    { return cAnd{f.etherIn(n.eth...), f.protoIn(n.proto)} }
+
+func (n vlan) lower(facts) cond {
 	if n.any {
 		return cTest{off: offVLAN, size: asm.Half, op: asm.JNE, val: 0}
 	}
 	return cTest{off: offVLAN, size: asm.Half, op: asm.JEq, val: uint32(n.id)}
+}
+
+// implies is what a key that matches n is known to be.
+func (n and) implies() facts   { return n.a.implies().and(n.b.implies()) }
+func (n or) implies() facts    { return facts{} }
+func (n not) implies() facts   { return facts{} }
+func (n vlan) implies() facts  { return facts{} }
+func (n ether) implies() facts { return facts{eth: []uint16{n.typ}} }
+func (n l4) implies() facts    { return facts{eth: n.eth, protos: []uint8{n.proto}} }
+func (n addr) implies() facts  { return facts{eth: n.eth} }
+func (n ports) implies() facts {
+	return facts{eth: []uint16{etherIPv4, etherIPv6}, protos: n.protos}
 }
 
 // prefixAt tests whether the address at off lies in p: one masked
@@ -115,15 +169,11 @@ func dirCond(d dirQual, src, dst cond) cond {
 	return cOr{src, dst}
 }
 
-func (n addr) lower() cond {
-	return cAnd{etherIn(n.eth), dirCond(n.dir, prefixAt(offSrc, n.prefix), prefixAt(offDst, n.prefix))}
+func (n addr) lower(f facts) cond {
+	return cAnd{f.etherIn(n.eth...), dirCond(n.dir, prefixAt(offSrc, n.prefix), prefixAt(offDst, n.prefix))}
 }
 
-func (n ports) lower() cond {
-	var protos cOr
-	for _, p := range n.protos {
-		protos = append(protos, cTest{off: offProto, size: asm.Byte, op: asm.JEq, val: uint32(p)})
-	}
+func (n ports) lower(f facts) cond {
 	in := func(off int16) cond {
 		if n.lo == n.hi {
 			return cTest{off: off, size: asm.Half, op: asm.JEq, val: uint32(n.lo)}
@@ -141,8 +191,8 @@ func (n ports) lower() cond {
 		return c
 	}
 	return cAnd{
-		etherIn([]uint16{etherIPv4, etherIPv6}),
-		protos,
+		f.etherIn(etherIPv4, etherIPv6),
+		f.protoIn(n.protos...),
 		cTest{off: offFlags, size: asm.Byte, mask: fragment, op: asm.JEq, val: 0},
 		dirCond(n.dir, in(offSport), in(offDport)),
 	}
@@ -338,7 +388,7 @@ func (g *gen) reloads() {
 func (f *Filter) Instructions() (asm.Instructions, error) {
 	g := &gen{}
 	t, fl := g.label(), g.label()
-	g.code(f.root.lower(), t, fl)
+	g.code(f.root.lower(facts{}), t, fl)
 	g.place(fl)
 	g.emit(asm.Mov.Imm(asm.R0, 0))
 	g.emit(asm.Return())

@@ -21,10 +21,13 @@ type Key struct {
 func (f *Filter) Match(k *Key) bool { return f.root.eval(k) }
 
 // node is an expression's tree. eval is the semantics on a flow key;
-// lower turns it into comparisons of the key's fields (compile.go).
+// lower turns it into comparisons of the key's fields, given what is
+// known of the key there, and implies is what a matching key is known to
+// be (compile.go).
 type node interface {
 	eval(k *Key) bool
-	lower() cond
+	lower(f facts) cond
+	implies() facts
 }
 
 type and struct{ a, b node }
