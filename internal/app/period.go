@@ -63,7 +63,8 @@ func (p *periods) next(end time.Time) (report.Report, error) {
 	d := end.Sub(p.start)
 	p.start = end
 	// Grouping works on the drained rows, their owners named, before
-	// --top picks among the groups.
+	// --top picks among the groups. Both rewrite the rows, which are the
+	// report's own once taken: every sink has folded the drain by then.
 	top, hidden, hiddenRows := flow.Top(group.Rows(snap.Flows, p.group), p.top, d)
 	r := report.Report{
 		Flows:          top,
