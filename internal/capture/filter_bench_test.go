@@ -22,7 +22,8 @@ const (
 // with a 5-primitive filter that the packet matches (the filter's cost on
 // top of counting), and with one that it does not (the filter's cost
 // instead of counting), in the same runs as an empty program, as
-// BenchmarkTCPerPacket does:
+// BenchmarkTCPerPacket does; and with the 1-primitive filter "udp", which
+// is mostly the cost of calling the filter function:
 //
 //	go test -run '^$' -bench TCFilter -benchtime 5x ./internal/capture/
 func BenchmarkTCFilter(b *testing.B) {
@@ -37,9 +38,10 @@ func BenchmarkTCFilter(b *testing.B) {
 		}
 		return loadHook(b, tcHook, testLoad{filter: f})
 	}
-	none, match, miss := load(""), load(benchFilterMatch), load(benchFilterNoMatch)
+	none, one, match, miss := load(""), load("udp"), load(benchFilterMatch), load(benchFilterNoMatch)
 	progs := []benchProg{
 		pktstatBench("unfiltered", none.tc.PktstatIngress, none.tb),
+		pktstatBench("filter-1-match", one.tc.PktstatIngress, one.tb),
 		pktstatBench("filter-5-match", match.tc.PktstatIngress, match.tb),
 		{
 			name:  "filter-5-nomatch",

@@ -345,36 +345,61 @@ func (g *gen) prune() {
 	g.items = out
 }
 
-// reloads drops a load of the field that R2 already holds: only on a
-// straight path, since any label that a jump goes to forgets what R2 held.
+// reloads drops a load of the field that R2 already holds. A label holds
+// what every way into it holds: the jumps to it (all earlier: jumps go
+// forward) and the fall-through.
 func (g *gen) reloads() {
-	used := map[int]bool{}
-	for _, it := range g.items {
-		if it.target >= 0 {
-			used[it.target] = true
-		}
-	}
 	type field struct {
 		off  int16
 		size asm.Size
 	}
-	var held *field
+	type state struct {
+		f     field
+		known bool
+	}
+	// at[l] is what R2 holds on the jumps to label l seen so far.
+	at := map[int]state{}
+	join := func(a, b state) state {
+		if a.known && b.known && a.f == b.f {
+			return a
+		}
+		return state{}
+	}
+	var held state
+	live := true // whether the previous instruction falls through
 	out := g.items[:0]
 	for _, it := range g.items {
-		switch {
-		case it.mark >= 0:
-			if used[it.mark] {
-				held = nil
+		if it.mark >= 0 {
+			if in, ok := at[it.mark]; ok {
+				if live {
+					held = join(held, in)
+				} else {
+					held = in
+				}
+				live = true
 			}
+			out = append(out, it)
+			continue
+		}
+		switch {
 		case it.ins.OpCode.Class() == asm.LdXClass:
 			f := field{it.ins.Offset, it.ins.OpCode.Size()}
-			if held != nil && *held == f {
+			if live && held.known && held.f == f {
 				continue
 			}
-			held = &f
+			held = state{f, true}
 		case it.ins.OpCode.Class().IsALU():
-			held = nil
+			held = state{}
 		}
+		if it.target >= 0 {
+			if prev, ok := at[it.target]; ok {
+				at[it.target] = join(prev, held)
+			} else {
+				at[it.target] = held
+			}
+		}
+		op := it.ins.OpCode.JumpOp()
+		live = !(it.ins.OpCode.Class().IsJump() && (op == asm.Ja || op == asm.Exit))
 		out = append(out, it)
 	}
 	g.items = out
