@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -198,11 +199,15 @@ func streamIntervals(ctx context.Context, cfg cli.Config, src Source, p *periods
 // start loads and attaches the programs of the capture mode cfg asks for,
 // then gives up the privileges the rest of the run does not need.
 func start(cfg cli.Config, ifc netif.Interface, log *slog.Logger) (Source, error) {
+	as, err := runAs(cfg, os.Geteuid(), log)
+	if err != nil {
+		return nil, err
+	}
 	src, err := startCapture(cfg, ifc, log)
 	if err != nil {
 		return nil, err
 	}
-	dropPrivileges(src.Describe(), cfg.AnyIfaces(), log)
+	dropPrivileges(src.Describe(), cfg.AnyIfaces(), as, log)
 	return src, nil
 }
 

@@ -125,6 +125,10 @@ type Config struct {
 	// InsecureListen allows a Listen address other than loopback without
 	// both TLS and basic auth (--insecure-listen); only with Listen.
 	InsecureListen bool
+	// User is the account to switch to after attaching, when started as
+	// root (--user); empty means nobody where the run allows it, "root"
+	// keeps root.
+	User string
 	// Filter is the filter expression of the trailing arguments, tested
 	// in the kernel on every packet; nil counts every packet.
 	Filter *filter.Filter
@@ -184,6 +188,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Listen, "listen", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9864; a bare :PORT binds to loopback) and run until SIGINT or SIGTERM")
 	fs.IntVar(&cfg.MetricsTop, "metrics-top", DefaultMetricsTop, fmt.Sprintf("with --listen, export the N fastest flows as series of their own (0 to %d)", MaxMetricsTop))
 	fs.StringVar(&cfg.WebConfigFile, "web.config.file", "", "with --listen, a Prometheus exporter web config file that enables TLS and/or basic auth")
+	fs.StringVar(&cfg.User, "user", "", "when started as root, run as this user once attached, keeping only the capabilities the run still needs (default nobody, unless nobody cannot read the --web.config.file files; root keeps root)")
 	fs.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "with --listen on an address other than loopback, serve even without both TLS and basic auth in --web.config.file: anyone who reaches it reads the top flows and makes the tool drain")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "with --listen, turn on the kernel's run-time statistics of eBPF programs and export them (needs CAP_SYS_ADMIN; times every run of every eBPF program on the host)")
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")

@@ -108,15 +108,93 @@ type Result struct {
 	// CAP_SETPCAP, which a run given only the capabilities it needs has
 	// not (a systemd unit or a container bounds it already).
 	Bounding bool
+	// User is the account the process switched to, nil if it kept its own.
+	User *User
+}
+
+// User is an account to run as: its name, user and group ids. (Looking
+// one up by name is the caller's: os/user would make every binary that
+// imports this package a cgo binary where cgo is on, and Drop refuses to
+// run in one.)
+type User struct {
+	Name     string
+	UID, GID int
+}
+
+// CanRead reports whether u may read path by its permission bits, as the
+// kernel decides for a process with u's ids, no supplementary groups and
+// no capability that bypasses them.
+func (u *User) CanRead(path string) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false
+	}
+	switch {
+	case int(st.Uid) == u.UID:
+		return st.Mode&unix.S_IRUSR != 0
+	case int(st.Gid) == u.GID:
+		return st.Mode&unix.S_IRGRP != 0
+	default:
+		return st.Mode&unix.S_IROTH != 0
+	}
+}
+
+// startDeathSignal is the parent-death signal the process started with.
+// The kernel keeps it per thread and sends it when the parent dies if any
+// thread has it; only the main thread inherits it across exec, and Go runs
+// package initialization there, so it is read then, once.
+var startDeathSignal = func() int {
+	var sig int
+	if unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0) != nil {
+		return 0
+	}
+	return sig
+}()
+
+// become switches every thread to u, with no supplementary groups,
+// keeping the permitted capabilities across the change (the effective
+// ones are cleared by it; capset restores what is kept). The kernel
+// forgets the parent-death signal when credentials change; whoever
+// started the process asked for it (unshare --kill-child, a supervisor),
+// so it is set again, and sent at once if the parent died meanwhile.
+func become(u *User) error {
+	deathSig := startDeathSignal
+	parent := os.Getppid()
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
+		return fmt.Errorf("keep capabilities across the switch to %s: %w", u.Name, e)
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("clear the supplementary groups: %w", err)
+	}
+	if err := syscall.Setresgid(u.GID, u.GID, u.GID); err != nil {
+		return fmt.Errorf("switch to group %d of %s: %w", u.GID, u.Name, err)
+	}
+	if err := syscall.Setresuid(u.UID, u.UID, u.UID); err != nil {
+		return fmt.Errorf("switch to user %s (%d): %w", u.Name, u.UID, err)
+	}
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0, 0); e != 0 {
+		return fmt.Errorf("reset keep-capabilities: %w", e)
+	}
+	if deathSig != 0 {
+		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(deathSig), 0); e != 0 {
+			return fmt.Errorf("set the parent-death signal again: %w", e)
+		}
+		if os.Getppid() != parent {
+			return syscall.Kill(os.Getpid(), syscall.Signal(deathSig))
+		}
+	}
+	return nil
 }
 
 // Drop keeps only keep of this process's capabilities, in every thread:
 // the effective, permitted and inheritable sets shrink to keep, the
 // ambient set is cleared, the bounding set too where the process may, and
 // no_new_privs is set, so that nothing this process runs gains a
-// privilege. It needs a binary built without cgo: Go changes every
-// thread's capabilities only then (syscall.AllThreadsSyscall).
-func Drop(keep Set) (Result, error) {
+// privilege. With as not nil, the process also becomes that user (which
+// takes CAP_SETUID and CAP_SETGID), keeping keep. It needs a binary built
+// without cgo: Go changes every thread's credentials only then
+// (syscall.AllThreadsSyscall).
+func Drop(keep Set, as *User) (Result, error) {
 	eff, perm, err := current()
 	if err != nil {
 		return Result{}, err
@@ -141,6 +219,12 @@ func Drop(keep Set) (Result, error) {
 				return Result{}, fmt.Errorf("drop %s from the bounding set: %w", c, e)
 			}
 		}
+	}
+	if as != nil {
+		if err := become(as); err != nil {
+			return Result{}, err
+		}
+		r.User = as
 	}
 	h := capHeader{version: capVersion3}
 	k := perm & keep

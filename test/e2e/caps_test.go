@@ -7,9 +7,11 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"regexp"
 	"slices"
 	"strconv"
@@ -469,12 +471,29 @@ func procStatus(t *testing.T, pid int) map[string]uint64 {
 	return st
 }
 
+// procIDs returns process pid's Uid and Gid lines of /proc/PID/status,
+// as "real effective saved fs/real effective saved fs".
+func procIDs(t *testing.T, pid int) string {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "Uid" || k == "Gid") {
+			ids[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ids["Uid"] + "/" + ids["Gid"]
+}
+
 // TestE2EPrivilegeDrop: once attached, a run started as root keeps only
 // what the rest of it needs, as /proc/PID/status shows: nothing in TCX
 // mode, CAP_NET_ADMIN in legacy mode (to take its filters off), and
 // CAP_BPF on kernels before 6.5 (where every bpf() command needs it);
-// no ambient capabilities, a bounding set as small, and no_new_privs.
-// The run still counts exactly, and detaches: nothing is left.
+// no ambient capabilities, a bounding set as small, and no_new_privs; and
+// it runs as nobody. The run still counts exactly, and detaches: nothing is left.
 func TestE2EPrivilegeDrop(t *testing.T) {
 	bin, p := harness.BinaryAndPair(t)
 	release, err := kernel.Release()
@@ -482,6 +501,12 @@ func TestE2EPrivilegeDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	const capNetAdmin, capBPF = 12, 39
+	// Started as root, the run becomes nobody where this system has that
+	// user, in all four of each id (real, effective, saved, file system).
+	wantIDs, who := "0 0 0 0/0 0 0 0", "no user nobody here: the run stays root"
+	if u, err := user.Lookup("nobody"); err == nil {
+		wantIDs, who = strings.Repeat(u.Uid+" ", 3)+u.Uid+"/"+strings.Repeat(u.Gid+" ", 3)+u.Gid, "nobody"
+	}
 	for _, mode := range []string{"tcx", "legacy"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "tcx" {
@@ -496,6 +521,9 @@ func TestE2EPrivilegeDrop(t *testing.T) {
 			}
 			tl := harness.StartCapture(t, p.A, bin, "--tc-attach", mode)
 			st := procStatus(t, tl.PID())
+			if got := procIDs(t, tl.PID()); got != wantIDs {
+				t.Errorf("while capturing: Uid and Gid %q, want %q (%s)", got, wantIDs, who)
+			}
 			if st["CapEff"] != want || st["CapPrm"] != want || st["CapInh"] != 0 || st["CapAmb"] != 0 || st["CapBnd"] != want || st["NoNewPrivs"] != 1 {
 				t.Errorf("while capturing: CapEff %#x, CapPrm %#x, CapInh %#x, CapAmb %#x, CapBnd %#x, NoNewPrivs %d; want %#x in every set but the ambient and inheritable ones, and NoNewPrivs 1",
 					st["CapEff"], st["CapPrm"], st["CapInh"], st["CapAmb"], st["CapBnd"], st["NoNewPrivs"], want)
