@@ -162,6 +162,7 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Sou
 		MaxEntries:   cfg.MaxEntries,
 		Top:          cfg.MetricsTop,
 		Owners:       cfg.Mode != cli.ModeTC && cfg.Mode != cli.ModeXDP,
+		Filter:       cfg.Filter != nil,
 		StatsEnabled: statsOn,
 		ReuseWithin:  metrics.ReuseWithin,
 		Log:          log,

@@ -49,6 +49,9 @@ type Options struct {
 	// Owners adds pid, comm and cgroup labels to the top flows, in the
 	// modes that know who owns a flow.
 	Owners bool
+	// Filter says a filter expression is in use: what it dropped is
+	// exported (pktstat_filtered_*), and only then.
+	Filter bool
 	// Programs are the capture's eBPF programs by name, for their run
 	// counts and run times; StatsEnabled says whether the kernel is
 	// collecting those now (nil: never).
@@ -81,6 +84,7 @@ type Collector struct {
 	mu         sync.Mutex // the state below, which Fold and Collect share
 	traffic    map[counterKey]flow.Counters
 	untracked  [flow.NumDirections]flow.Counters
+	filtered   flow.Counters // what the filter expression dropped
 	readErrors uint64
 	skipped    uint64 // top-flow series the client library refused
 	// window holds the flows of every drain since the previous scrape,
@@ -100,6 +104,7 @@ type descs struct {
 	packets, bytes                   *prometheus.Desc
 	untrackedPackets, untrackedBytes *prometheus.Desc
 	untrackedFlows                   *prometheus.Desc
+	filteredPackets, filteredBytes   *prometheus.Desc
 	tableEntries, tableMax           *prometheus.Desc
 	readDuration, readErrors         *prometheus.Desc
 	skipped                          *prometheus.Desc
@@ -153,6 +158,10 @@ func New(o Options) *Collector {
 				"Bytes counted while the flow table was full, so without a flow of their own.", perDir, nil),
 			untrackedFlows: prometheus.NewDesc("pktstat_untracked_flows",
 				"Estimated distinct flows (HyperLogLog, about 3% error) that found the flow table full, over the time since the previous scrape.", iface, nil),
+			filteredPackets: prometheus.NewDesc("pktstat_filtered_packets_total",
+				"Packets the filter expression dropped: seen by the eBPF programs, in no flow.", iface, nil),
+			filteredBytes: prometheus.NewDesc("pktstat_filtered_bytes_total",
+				"Bytes the filter expression dropped: seen by the eBPF programs, in no flow.", iface, nil),
 			tableEntries: prometheus.NewDesc("pktstat_flow_table_entries",
 				"Flows in the kernel's flow table when it was drained for this scrape.", iface, nil),
 			tableMax: prometheus.NewDesc("pktstat_flow_table_max_entries",
@@ -185,7 +194,7 @@ func New(o Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.descs
 	for _, x := range []*prometheus.Desc{d.packets, d.bytes, d.untrackedPackets, d.untrackedBytes,
-		d.untrackedFlows, d.tableEntries, d.tableMax, d.readDuration, d.readErrors, d.skipped, d.progRuns,
+		d.untrackedFlows, d.filteredPackets, d.filteredBytes, d.tableEntries, d.tableMax, d.readDuration, d.readErrors, d.skipped, d.progRuns,
 		d.progRunSeconds, d.statsEnabled, d.flowBytes, d.flowPackets, d.info} {
 		ch <- x
 	}
@@ -211,6 +220,7 @@ func (c *Collector) Fold(s *flow.Snapshot, _ time.Time) {
 	for dir, u := range s.Untracked {
 		c.untracked[dir].Add(u)
 	}
+	c.filtered.Add(s.Filtered)
 	c.windowRows = max(c.windowRows, uint64(len(s.Flows)))
 	c.windowUntrackedFlows = max(c.windowUntrackedFlows, s.UntrackedFlows)
 }
@@ -286,6 +296,10 @@ func (c *Collector) collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d.untrackedBytes, prometheus.CounterValue, float64(u.Bytes), iface, dl)
 	}
 	ch <- prometheus.MustNewConstMetric(d.untrackedFlows, prometheus.GaugeValue, float64(c.windowUntrackedFlows), iface)
+	if c.o.Filter {
+		ch <- prometheus.MustNewConstMetric(d.filteredPackets, prometheus.CounterValue, float64(c.filtered.Packets), iface)
+		ch <- prometheus.MustNewConstMetric(d.filteredBytes, prometheus.CounterValue, float64(c.filtered.Bytes), iface)
+	}
 	ch <- prometheus.MustNewConstMetric(d.tableEntries, prometheus.GaugeValue, float64(c.windowRows), iface)
 	ch <- prometheus.MustNewConstMetric(d.tableMax, prometheus.GaugeValue, float64(c.o.MaxEntries), iface)
 	ch <- prometheus.MustNewConstMetric(d.readDuration, prometheus.GaugeValue, took.Seconds())
