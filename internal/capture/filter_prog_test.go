@@ -359,3 +359,51 @@ func TestFilterProcessBackendsVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestFilteredUnderLoad drains while the TC program runs with a filter
+// that drops half the flows: every run lands in exactly one drain, in a
+// row or in the filtered counters, and the filtered ones are exactly the
+// dropped flows' runs.
+func TestFilteredUnderLoad(t *testing.T) {
+	flt, err := filter.Parse([]string{"udp src portrange 52000-52003"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64, filter: flt})
+	const (
+		flows  = 8
+		rounds = 20000
+	)
+	frames := make([][]byte, flows)
+	for i := range frames {
+		frames[i] = udpFrame(t, uint16(52000+i), 18)
+	}
+	var kept, dropped flow.Counters
+	drains, withFiltered := 0, 0
+	collect := func() {
+		s, err := h.tb.Drain(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drains++
+		for _, r := range s.Flows {
+			if r.SrcPort > 52003 {
+				t.Errorf("drain %d: a row of a flow the filter drops: %+v", drains, r)
+			}
+			kept.Add(r.Counters)
+		}
+		dropped.Add(s.Filtered)
+		if s.Filtered.Packets > 0 {
+			withFiltered++
+		}
+	}
+	drainDuringRuns(t, h.tc.PktstatIngress, frames, rounds, collect)
+	half := flow.Counters{Packets: flows / 2 * rounds, Bytes: uint64(flows / 2 * rounds * len(frames[0]))}
+	if kept != half || dropped != half {
+		t.Errorf("over %d drains: rows %+v, filtered %+v; want %+v each", drains, kept, dropped, half)
+	}
+	t.Logf("%d drains, %d with filtered traffic, over %d runs", drains, withFiltered, flows*rounds)
+	if withFiltered < 3 {
+		t.Errorf("only %d drains saw filtered traffic; the test did not exercise concurrent switches", withFiltered)
+	}
+}
