@@ -24,6 +24,13 @@ func TestE2EBadInput(t *testing.T) {
 		r := harness.RunBinary(t, p.A.Command(bin, "-i", p.A.Link, "-t", "1s", "--tc-attach", "bogus"), nil)
 		r.Want(t, 2, "--tc-attach", "bogus")
 	})
+	t.Run("unsupported filter", func(t *testing.T) {
+		r := harness.RunBinary(t, p.A.Command(bin, "-i", p.A.Link, "-t", "1s", "udp", "and", "ether", "host", "2:0:0:0:0:1"), nil)
+		r.Want(t, 2, `filter "udp and ether host 2:0:0:0:0:1": "ether" is not supported`)
+		if left := harness.OurTCX(t, p.A); len(left) != 0 {
+			t.Errorf("a run refused at the command line attached %v", left)
+		}
+	})
 	t.Run("unprivileged", func(t *testing.T) {
 		// Started from a thread inside A, so the child is in A's
 		// namespace, and runs as nobody: no capabilities at all.
