@@ -61,6 +61,8 @@ func TestParseAndMatch(t *testing.T) {
 		{"ip6 dst net 2001:2:0:1::/64", tcp80v6, true},
 		{"ip6 src net 2001:2:0:1::/64", tcp80v6, false},
 		{"host 2001:2::1", tcp80v6, true},
+		{"host ::ffff:198.18.0.1", udp53, false}, // IPv6, as in tcpdump
+		{"host ::ffff:198.18.0.1", key6("::ffff:198.18.0.1", "2001:2::1", protoUDP, 1, 2), true},
 		{"portrange 40000-40010", udp53, true},
 		{"portrange 54-40000", udp53, true},
 		{"tcp portrange 1-100", udp53, false},

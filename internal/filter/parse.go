@@ -438,7 +438,8 @@ func (q quals) host(val string) (node, error) {
 		}
 		return nil, fmt.Errorf("%s needs an IPv4 or IPv6 address, not %q", describe(q), val)
 	}
-	a = a.Unmap()
+	// An IPv4-mapped IPv6 address (::ffff:198.18.0.1) stays IPv6, as in
+	// tcpdump: it matches IPv6 packets that carry it.
 	eth, err := q.families(a.Is6(), val)
 	if err != nil {
 		return nil, err
