@@ -6,11 +6,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
@@ -21,6 +23,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/filter"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
 
 // mixedCapture is the capture the filter is held to tcpdump on: IPv4 and
@@ -405,5 +408,109 @@ func TestFilteredUnderLoad(t *testing.T) {
 	t.Logf("%d drains, %d with filtered traffic, over %d runs", drains, withFiltered, flows*rounds)
 	if withFiltered < 3 {
 		t.Errorf("only %d drains saw filtered traffic; the test did not exercise concurrent switches", withFiltered)
+	}
+}
+
+// TestFilterProcessMode runs process mode with a filter that keeps the
+// UDP datagrams to one port: this process's rows are exactly those
+// datagrams, sent and received, and its datagrams to another port and its
+// TCP calls go to the filtered counters (at least them: process mode sees
+// the whole host).
+func TestFilterProcessMode(t *testing.T) {
+	testnet.RequireRoot(t)
+	const keep, drop, tcpPort = 47011, 47012, 47013
+	flt, err := filter.Parse([]string{"udp and dst port 47011"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testnet.NewPair(t)
+	p.PinNeighbors(t)
+	pr, err := StartProcess(ProcessOptions{MaxEntries: 1024, Filter: flt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	self := os.Getpid()
+
+	// exchange sends n datagrams of size bytes from A to port on B and
+	// reads them there; it returns the client's address and the server's.
+	exchange := func(port, n, size int) (netip.AddrPort, netip.AddrPort) {
+		var srv *net.UDPConn
+		if err := p.B.Do(func() (err error) { srv, err = net.ListenUDP("udp4", &net.UDPAddr{Port: port}); return }); err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		to := netip.AddrPortFrom(p.B.IPv4, uint16(port))
+		var cli *net.UDPConn
+		if err := p.A.Do(func() (err error) { cli, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(to)); return }); err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		buf := make([]byte, size)
+		if err := srv.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			if _, err := cli.Write(buf); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := srv.ReadFromUDPAddrPort(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return addrPortOf(cli.LocalAddr()), to
+	}
+	src, to := exchange(keep, 5, 100)
+	exchange(drop, 3, 200)
+
+	// TCP: 1000 bytes written on A, read on B.
+	var ln net.Listener
+	if err := p.B.Do(func() (err error) { ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", tcpPort)); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var c net.Conn
+	if err := p.A.Do(func() (err error) {
+		c, err = net.Dial("tcp4", netip.AddrPortFrom(p.B.IPv4, tcpPort).String())
+		return
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := c.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(s, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+
+	snap, err := pr.Drain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[flow.Key]flow.Counters{}
+	for _, f := range snap.Flows {
+		if f.Key.Owner.Info().PID != uint32(self) {
+			continue
+		}
+		k := f.Key
+		k.Owner = flow.NewOwner(flow.OwnerInfo{PID: k.Owner.Info().PID})
+		c := rows[k]
+		c.Add(f.Counters)
+		rows[k] = c
+	}
+	wantRows(t, rows, map[flow.Key]flow.Counters{
+		protoKey(flow.ProtoUDP, src, to, flow.Out, self): {Packets: 5, Bytes: 500},
+		protoKey(flow.ProtoUDP, src, to, flow.In, self):  {Packets: 5, Bytes: 500},
+	})
+	// The dropped port's 3 datagrams each way (1200 payload bytes), and at
+	// least one send and one receive call of the TCP bytes (2000).
+	if snap.Filtered.Packets < 3*2+2 || snap.Filtered.Bytes < 1200+2000 {
+		t.Errorf("filtered %+v, want at least 8 packets and 3200 bytes", snap.Filtered)
 	}
 }
