@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/app"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/buildinfo"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
@@ -37,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.Help:
 		return 0
 	case cfg.Version:
-		fmt.Fprintln(stdout, "pktstat-bpf", version())
+		fmt.Fprintln(stdout, buildinfo.Read())
 		return 0
 	}
 
@@ -71,23 +71,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// version reports the module version and VCS revision the binary was
-// built from.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision":
-			v += " " + s.Value
-		case s.Key == "vcs.modified" && s.Value == "true":
-			v += " (modified)"
-		}
-	}
-	return v
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v2"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/buildinfo"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/metrics"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/netif"
@@ -174,6 +175,7 @@ func runDaemon(ctx context.Context, cfg cli.Config, ifc netif.Interface, src Sou
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		coll,
+		metrics.BuildInfo(buildinfo.Read()),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
