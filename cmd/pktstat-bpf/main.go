@@ -15,6 +15,7 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/internal/app"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/buildinfo"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/completion"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 )
 
@@ -38,6 +39,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case cfg.Version:
 		fmt.Fprintln(stdout, buildinfo.Read())
+		return 0
+	case cfg.Completion != "":
+		if err := completion.Write(stdout, cfg.Completion, cli.FlagSet()); err != nil {
+			fmt.Fprintf(stderr, "pktstat-bpf: %v\n", err)
+			return 1
+		}
 		return 0
 	}
 

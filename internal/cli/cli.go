@@ -105,6 +105,9 @@ type Config struct {
 	// prints the end of its log (--debug).
 	Debug bool
 	Help  bool // print usage and exit
+	// Completion names the shell whose completion script to print
+	// (--completion); the run does nothing else.
+	Completion string
 
 	// GroupBy adds rows up by these fields (--group-by), in reports and
 	// the live table; the zero value shows flows.
@@ -150,6 +153,20 @@ func usageErrorf(format string, args ...any) error {
 // Parse parses args (without the program name). Usage text for --help goes
 // to out.
 func Parse(args []string, out io.Writer) (Config, error) {
+	return parse(args, out, nil)
+}
+
+// FlagSet returns the flags Parse knows, unparsed: the one source of
+// --help, the man page and the shell completions.
+func FlagSet() *pflag.FlagSet {
+	var fs *pflag.FlagSet
+	_, _ = parse(nil, io.Discard, func(f *pflag.FlagSet) { fs = f })
+	return fs
+}
+
+// parse is Parse; a non-nil inspect gets the defined flags instead, and
+// nothing is parsed.
+func parse(args []string, out io.Writer, inspect func(*pflag.FlagSet)) (Config, error) {
 	var (
 		cfg        Config
 		maxEntries int64
@@ -194,6 +211,12 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")
 	fs.BoolVar(&cfg.Debug, "debug", false, "log every step, and print the end of the verifier's log when the kernel refuses a program")
 	fs.BoolVarP(&cfg.Help, "help", "?", false, "show this help")
+	fs.StringVar(&cfg.Completion, "completion", "", "print the completion script for this shell (bash, zsh or fish) and exit")
+
+	if inspect != nil {
+		inspect(fs)
+		return Config{}, nil
+	}
 
 	if err := fs.Parse(args); err != nil {
 		// pflag answers -h, which no flag claims, with ErrHelp: users who
@@ -206,6 +229,9 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	if cfg.Help {
 		fmt.Fprintf(out, "Usage: pktstat-bpf [flags] [filter expression]\n\nShows per-flow traffic statistics, counted by eBPF programs in the kernel.\n\nFlags:\n%s", fs.FlagUsages())
 		return cfg, nil
+	}
+	if cfg.Completion != "" {
+		return cfg, checkCompletion(cfg.Completion)
 	}
 	// The arguments after the flags are a filter expression, as tcpdump's.
 	f, err := filter.Parse(fs.Args())

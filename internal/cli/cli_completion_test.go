@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestCompletionFlag(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		cfg, err := Parse([]string{"--completion", sh}, &bytes.Buffer{})
+		if err != nil || cfg.Completion != sh {
+			t.Errorf("--completion %s: %+v, %v", sh, cfg.Completion, err)
+		}
+	}
+	_, err := Parse([]string{"--completion", "tcsh"}, &bytes.Buffer{})
+	if !IsUsage(err) || !strings.Contains(err.Error(), `invalid --completion "tcsh"`) {
+		t.Errorf("--completion tcsh: %v, want a usage error", err)
+	}
+}
+
+// TestFlagSetIsHelp: FlagSet, which the man page and the completions are
+// generated from, holds exactly the flags that --help lists.
+func TestFlagSetIsHelp(t *testing.T) {
+	var help bytes.Buffer
+	if _, err := Parse([]string{"--help"}, &help); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	FlagSet().VisitAll(func(f *pflag.Flag) {
+		n++
+		if !strings.Contains(help.String(), "--"+f.Name+" ") && !strings.Contains(help.String(), "--"+f.Name+"\n") {
+			t.Errorf("--help lacks --%s", f.Name)
+		}
+	})
+	if lines := strings.Count(help.String(), "\n  "); n < 29 || lines < n {
+		t.Errorf("FlagSet has %d flags, --help %d flag lines", n, lines)
+	}
+}
