@@ -78,6 +78,10 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 		}
 		defer stats.stop()
 	}
+	exp, err := newIPFIX(cfg, log)
+	if err != nil {
+		return err
+	}
 	src, err := start(cfg, ifc, log)
 	if err != nil {
 		return fmt.Errorf("start capture on %s: %w", where.Value, withCapsHint(err, cfg.Mode))
@@ -97,6 +101,11 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 	log.Info("capturing", where, "mode", src.Describe(), "max_entries", cfg.MaxEntries, "timeout", cfg.Timeout.String())
 	// Every drain goes through pipe, which hands it to each consumer.
 	pipe := pipeline.New(src, nil)
+	if exp != nil {
+		// Deferred after the detach: it runs first, once the run has
+		// stopped counting and written its report.
+		defer startIPFIX(exp, pipe, cfg.MaxEntries, cfg.IPFIX.Interval, begin, log).close()
+	}
 	if cfg.TUI {
 		return runTUI(ctx, cfg, ifc, src.Describe(), pipe, begin, out)
 	}

@@ -138,6 +138,8 @@ type Config struct {
 	// BPFStats turns on the kernel's run-time statistics of every eBPF
 	// program while the daemon runs (--bpf-stats); only with Listen.
 	BPFStats bool
+	// IPFIX exports flow records to a collector (--ipfix); see ipfix.go.
+	IPFIX IPFIX
 }
 
 // UsageError is a command line that cannot run; main exits 2 on it.
@@ -208,6 +210,7 @@ func parse(args []string, out io.Writer, inspect func(*pflag.FlagSet)) (Config, 
 	fs.StringVar(&cfg.User, "user", "", "when started as root, run as this user once attached, keeping only the capabilities the run still needs (default nobody, unless nobody cannot read the --web.config.file files; root keeps root)")
 	fs.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "with --listen on an address other than loopback, serve even without both TLS and basic auth in --web.config.file: anyone who reaches it reads the top flows and makes the tool drain")
 	fs.BoolVar(&cfg.BPFStats, "bpf-stats", false, "with --listen, turn on the kernel's run-time statistics of eBPF programs and export them (needs CAP_SYS_ADMIN; times every run of every eBPF program on the host)")
+	addIPFIXFlags(fs, &cfg.IPFIX)
 	fs.BoolVar(&cfg.Version, "version", false, "print the version and exit")
 	fs.BoolVar(&cfg.Debug, "debug", false, "log every step, and print the end of the verifier's log when the kernel refuses a program")
 	fs.BoolVarP(&cfg.Help, "help", "?", false, "show this help")
@@ -293,6 +296,9 @@ func parse(args []string, out io.Writer, inspect func(*pflag.FlagSet)) (Config, 
 		return Config{}, err
 	}
 	if err := parseGroupBy(fs, &cfg, *groupBy); err != nil {
+		return Config{}, err
+	}
+	if err := checkIPFIX(fs, &cfg); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil

@@ -200,7 +200,7 @@ func testRows(n int) []flow.Flow {
 		case 7:
 			k = flow.Key{EtherType: 0x0806, Src: a4(i), Dst: a4(i + 2), DstPort: 1, Ifindex: 9} // ARP
 		}
-		rows = append(rows, flow.Flow{Key: k, Counters: flow.Counters{Packets: uint64(i + 1), Bytes: uint64(1 << 33 * (i % 2) + 60*(i+1))}, L7: flow.L7(i % 5)})
+		rows = append(rows, flow.Flow{Key: k, Counters: flow.Counters{Packets: uint64(i + 1), Bytes: uint64(1<<33*(i%2) + 60*(i+1))}, L7: flow.L7(i % 5)})
 	}
 	return rows
 }

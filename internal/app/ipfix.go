@@ -1,0 +1,110 @@
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/ipfix"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/pipeline"
+)
+
+// ipfixFlushWait bounds how long the exit waits for queued IPFIX messages.
+const ipfixFlushWait = 5 * time.Second
+
+// newIPFIX opens the exporter that --ipfix asks for, or returns nil. It
+// runs before anything is attached: a bad address fails at once, and the
+// collector's name is resolved while the run may still read every file.
+func newIPFIX(cfg cli.Config, log *slog.Logger) (*ipfix.Exporter, error) {
+	if cfg.IPFIX.Target == "" {
+		return nil, nil
+	}
+	x, err := ipfix.New(ipfix.Options{
+		Target:          cfg.IPFIX.Target,
+		PEN:             cfg.IPFIX.PEN,
+		Domain:          1,
+		TemplateRefresh: cfg.IPFIX.TemplateRefresh,
+		Layout: ipfix.Layout{
+			Ifaces: cfg.Mode == cli.ModeTC || cfg.Mode == cli.ModeXDP,
+			Owners: cfg.Mode == cli.ModeCgroup || cfg.Mode == cli.ModeProcess,
+		},
+		Log: log,
+	})
+	if err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	return x, nil
+}
+
+// ipfixExport drives an exporter from the pipeline: a ledger of its own
+// adds up every drain (a report's, a scrape's, its own), and every
+// --ipfix-interval it drains and exports what the ledger holds, one
+// record per flow. So each count lands in exactly one record, whoever
+// drained it, and records stay per flow whatever --group-by does to the
+// reports.
+type ipfixExport struct {
+	pipe   *pipeline.Pipeline
+	ledger *pipeline.Ledger
+	exp    *ipfix.Exporter
+	log    *slog.Logger
+	last   time.Time // the end of the previous export
+
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+// startIPFIX registers exp's ledger on pipe and exports every interval
+// from begin on, until close.
+func startIPFIX(exp *ipfix.Exporter, pipe *pipeline.Pipeline, maxRows uint32, interval time.Duration, begin time.Time, log *slog.Logger) *ipfixExport {
+	x := &ipfixExport{pipe: pipe, ledger: pipeline.NewLedger(maxRows), exp: exp, log: log, last: begin, stop: make(chan struct{})}
+	pipe.Register(x.ledger)
+	exp.Start()
+	log.Info("exporting IPFIX", "collector", exp.Addr(), "interval", interval.String())
+	x.done.Add(1)
+	go func() {
+		defer x.done.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				x.export()
+			case <-x.stop:
+				return
+			}
+		}
+	}()
+	return x
+}
+
+// export drains, and exports what the ledger added up since the previous
+// export.
+func (x *ipfixExport) export() {
+	_, at, err := x.pipe.Drain()
+	if err != nil && !errors.Is(err, flow.ErrPartialDrain) {
+		// Nothing was read: the counts wait in the kernel for the next one.
+		x.log.Warn("IPFIX export: the flow table could not be read", "error", err)
+		return
+	}
+	snap := x.ledger.Take()
+	x.exp.Export(&snap, x.last, at)
+	x.last = at
+}
+
+// close exports what is left, once counting has stopped, and lets the
+// sender finish.
+func (x *ipfixExport) close() {
+	close(x.stop)
+	x.done.Wait()
+	x.export()
+	t := x.exp.Close(ipfixFlushWait)
+	attrs := []any{"collector", x.exp.Addr(), "messages", t.Messages, "records", t.Records, "not_sent", t.NotSent}
+	if t.NotSent > 0 {
+		x.log.Warn("IPFIX export ended; some records could not be sent", attrs...)
+		return
+	}
+	x.log.Info("IPFIX export ended", attrs...)
+}
