@@ -298,10 +298,42 @@ struct {
 	__type(value, struct kp_call);
 } kp_calls SEC(".maps");
 
+/*
+ * The calls the kprobe backend could not count, per CPU, by why:
+ * KP_LOST_RETURN, a call whose kretprobe never ran (the kernel ran out of
+ * return instances, maxactive): the thread's next call finds its entry
+ * still there; KP_LOST_CALL, a return whose call has no entry (its kprobe
+ * was missed, or the table was full and the entry evicted). Go adds them
+ * up and reports them.
+ */
+enum kp_lost_reason {
+	KP_LOST_RETURN = 0,
+	KP_LOST_CALL = 1,
+	KP_LOST_MAX = 2,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KP_LOST_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} kp_lost SEC(".maps");
+
+static __always_inline void kp_lose(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&kp_lost, &reason);
+	if (n)
+		(*n)++;
+}
+
 static __always_inline void kp_enter(struct socket *sock, __u32 flags)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct kp_call c = { .sk = (__u64)(long)BPF_CORE_READ(sock, sk), .flags = flags };
+	/* A thread makes one call at a time: an entry left is a lost return. */
+	if (bpf_map_update_elem(&kp_calls, &tid, &c, BPF_NOEXIST) == 0)
+		return;
+	kp_lose(KP_LOST_RETURN);
 	bpf_map_update_elem(&kp_calls, &tid, &c, BPF_ANY);
 }
 
@@ -329,8 +361,10 @@ static __always_inline void kp_exit(enum flow_dir dir, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct kp_call *c = bpf_map_lookup_elem(&kp_calls, &tid);
-	if (!c)
+	if (!c) {
+		kp_lose(KP_LOST_CALL);
 		return;
+	}
 	const struct sock *sk = (const struct sock *)(long)c->sk;
 	__u32 flags = c->flags;
 	bpf_map_delete_elem(&kp_calls, &tid);

@@ -21,6 +21,7 @@ const (
 	ProcessMapFlowTables        = "flow_tables"
 	ProcessMapFlows             = "flows"
 	ProcessMapKpCalls           = "kp_calls"
+	ProcessMapKpLost            = "kp_lost"
 	ProcessMapProcOwners        = "proc_owners"
 	ProcessMapUntracked         = "untracked"
 	ProcessMapUntrackedHll      = "untracked_hll"
@@ -112,6 +113,7 @@ type ProcessMapSpecs struct {
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	KpCalls      *ebpf.MapSpec `ebpf:"kp_calls"`
+	KpLost       *ebpf.MapSpec `ebpf:"kp_lost"`
 	ProcOwners   *ebpf.MapSpec `ebpf:"proc_owners"`
 	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
 	UntrackedHll *ebpf.MapSpec `ebpf:"untracked_hll"`
@@ -151,6 +153,7 @@ type ProcessMaps struct {
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	KpCalls      *ebpf.Map `ebpf:"kp_calls"`
+	KpLost       *ebpf.Map `ebpf:"kp_lost"`
 	ProcOwners   *ebpf.Map `ebpf:"proc_owners"`
 	Untracked    *ebpf.Map `ebpf:"untracked"`
 	UntrackedHll *ebpf.Map `ebpf:"untracked_hll"`
@@ -163,6 +166,7 @@ func (m *ProcessMaps) Close() error {
 		m.FlowTables,
 		m.Flows,
 		m.KpCalls,
+		m.KpLost,
 		m.ProcOwners,
 		m.Untracked,
 		m.UntrackedHll,

@@ -54,6 +54,9 @@ type ProcessOptions struct {
 	// where the kernel accepts the iterator, so that tests reach that path
 	// on every kernel.
 	walkFromUser bool
+	// kpCalls, when not 0, sizes the kprobe backend's table of calls in
+	// progress, so that tests can fill it.
+	kpCalls uint32
 }
 
 // BackendAttempt is one backend that StartProcess tried, and why it could
@@ -187,6 +190,9 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 	}
 	if err := applyFilter(spec, o.Filter); err != nil {
 		return nil, err
+	}
+	if o.kpCalls != 0 {
+		spec.Maps["kp_calls"].MaxEntries = o.kpCalls
 	}
 	backends := ProcessBackends()
 	if o.Backend != "" && o.Backend != ProcessAuto {
@@ -399,9 +405,48 @@ func (p *Process) Backend() ProcessBackend { return p.backend }
 // Tried lists the backends tried, in order, the one in use last.
 func (p *Process) Tried() []BackendAttempt { return p.tried }
 
+// KprobeLosses are the TCP calls the kprobe backend saw but could not
+// count: Returns whose kretprobe the kernel did not run (it had no return
+// instance left, maxactive), and Calls whose return came without the call
+// (its kprobe was missed, or its entry was evicted from the full call
+// table).
+type KprobeLosses struct {
+	Returns, Calls uint64
+}
+
+// KprobeLosses adds up the kprobe backend's lost calls on every CPU so
+// far; zero with any other backend.
+func (p *Process) KprobeLosses() (KprobeLosses, error) {
+	if p.backend != ProcessKprobe || p.coll == nil {
+		return KprobeLosses{}, nil
+	}
+	m := p.coll.Maps["kp_lost"]
+	if m == nil {
+		return KprobeLosses{}, errors.New("the process object has no kp_lost map")
+	}
+	var sums [2]uint64
+	for reason := range sums {
+		var perCPU []uint64
+		if err := m.Lookup(uint32(reason), &perCPU); err != nil {
+			return KprobeLosses{}, fmt.Errorf("read the kprobe backend's lost calls: %w", err)
+		}
+		for _, n := range perCPU {
+			sums[reason] += n
+		}
+	}
+	return KprobeLosses{Returns: sums[0], Calls: sums[1]}, nil
+}
+
 // Close detaches the programs and frees the kernel objects and the
-// cgroup resolver.
+// cgroup resolver. The kprobe backend says first how many TCP calls it
+// could not count, if any.
 func (p *Process) Close() error {
+	if lost, err := p.KprobeLosses(); err != nil {
+		p.log.Warn("could not read the kprobe backend's lost calls", "error", err)
+	} else if lost.Returns+lost.Calls > 0 {
+		p.log.Warn("the kprobe backend could not count some TCP calls: their bytes are missing from the report",
+			"calls", lost.Returns+lost.Calls, "return_missed", lost.Returns, "call_missed_or_evicted", lost.Calls)
+	}
 	err := p.session.Close()
 	if p.names != nil {
 		p.names.Close()

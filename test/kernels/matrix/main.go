@@ -30,12 +30,15 @@ type column struct {
 // (the test says what the kernel lacks); it fails when one failed or none
 // ran.
 var columns = []column{
-	{"load", "load", []string{"TestTCParserTable", "TestXDPParserTable", "TestCgroupParserTable", "TestProcessBackendsVerify", "TestProcessSeedIterator"}},
+	{"load", "load", []string{"TestTCParserTable", "TestXDPParserTable", "TestCgroupParserTable", "TestProcessBackendsVerify", "TestProcessSeedIterator", "TestKprobeLosses"}},
 	{"TC", "e2e", []string{"TestE2EUDP"}},
 	{"XDP", "e2e", []string{"TestE2EXDPModes"}},
 	{"cgroup", "e2e", []string{"TestE2ECgroup"}},
 	{"process", "e2e", []string{"TestE2EProcess"}},
 	{"nothing left", "e2e", []string{"TestE2ENothingLeftTCX", "TestE2ENothingLeftLegacy", "TestE2EPrivilegeDrop"}},
+	{"filter", "load", []string{"TestFilterMatchesTcpdump", "TestFilterCgroupMatchesTcpdump", "TestFilterProcessBackendsVerify"}},
+	{"filter e2e", "e2e", []string{"TestE2EFilter"}},
+	{"several ifaces", "e2e", []string{"TestE2ESeveralIfaces", "TestE2EAnyIfaceFollows"}},
 }
 
 // result is what one test's lines in a log say.
