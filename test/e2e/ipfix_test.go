@@ -1,0 +1,290 @@
+package e2e
+
+// IPFIX export (--ipfix) against real collectors: nfcapd from Debian's
+// nfdump package and goflow2, each run by the test inside the tool's
+// namespace, on the namespace's own 198.18.0.0/15 address (so that the
+// export crosses the loopback device, not the veth the tool watches). The
+// records the collectors stored must add up, flow by flow, to the tool's
+// own report of the same run, and to what the test sent.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
+	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
+)
+
+// flowKey is a flow as both the report and the collectors name it: ICMP's
+// type and code in the ports, as the report has them.
+type flowKey struct {
+	proto      uint8
+	src, dst   string
+	sport, dpt uint16
+}
+
+func (k flowKey) String() string {
+	return fmt.Sprintf("proto %d %s:%d -> %s:%d", k.proto, k.src, k.sport, k.dst, k.dpt)
+}
+
+// protoNumbers maps the report's protocol names to IP protocol numbers;
+// non-IP rows (ARP) go out as protocol 0.
+var protoNumbers = map[string]uint8{"TCP": 6, "UDP": 17, "ICMPv4": 1, "ICMPv6": 58, "ARP": 0, "IGMP": 2}
+
+// reportFlows adds up the report's rows by flowKey, and returns the total
+// of every row, the overflow row included.
+func reportFlows(t *testing.T, rows []harness.Row) (map[flowKey]counts, counts) {
+	t.Helper()
+	m := map[flowKey]counts{}
+	var total counts
+	for _, r := range rows {
+		total.add(counts{r.Packets, r.Bytes})
+		if r.Overflow {
+			continue
+		}
+		p, ok := protoNumbers[r.Proto]
+		if !ok {
+			t.Fatalf("a row of protocol %q, which this test does not map: %+v", r.Proto, r)
+		}
+		k := flowKey{p, r.SrcIP, r.DstIP, r.SrcPort, r.DstPort}
+		if p == 0 {
+			k.sport, k.dpt = 0, 0
+		}
+		c := m[k]
+		c.add(counts{r.Packets, r.Bytes})
+		m[k] = c
+	}
+	return m, total
+}
+
+// freePort is a UDP port nothing in e's namespace uses.
+func freePort(t *testing.T, e testnet.End, a netip.Addr) int {
+	t.Helper()
+	var port int
+	if err := e.Do(func() error {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: a.AsSlice()})
+		if err != nil {
+			return err
+		}
+		port = c.LocalAddr().(*net.UDPAddr).Port
+		return c.Close()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// waitUDPBound waits until something in e's namespace listens on UDP port.
+func waitUDPBound(t *testing.T, e testnet.End, port int, what string, stderr func() string) {
+	t.Helper()
+	deadline := time.Now().Add(testnet.Patience(10 * time.Second))
+	for time.Now().Before(deadline) {
+		out, _ := e.Command("ss", "-Hlun", fmt.Sprintf("sport = :%d", port)).Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s does not listen on UDP port %d\n%s", what, port, stderr())
+}
+
+// collector is a collector process the test started.
+type collector struct {
+	cmd    *exec.Cmd
+	out    *testnet.LockedBuffer
+	done   chan struct{}
+	waited error
+}
+
+func startCollector(t *testing.T, e testnet.End, port int, name string, args ...string) *collector {
+	t.Helper()
+	c := &collector{cmd: e.Command(name, args...), out: &testnet.LockedBuffer{}, done: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { c.waited = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() { c.stop(t) })
+	waitUDPBound(t, e, port, name, c.out.String)
+	return c
+}
+
+// stop ends the collector with SIGTERM, on which it writes what it holds.
+func (c *collector) stop(t *testing.T) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(testnet.Patience(10 * time.Second)):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		t.Errorf("%s did not end on SIGTERM", c.cmd.Path)
+	}
+}
+
+// nfRecord is the part of nfdump's JSON output (-o json) this test reads.
+type nfRecord struct {
+	Proto    uint8  `json:"proto"`
+	Src4     string `json:"src4_addr"`
+	Dst4     string `json:"dst4_addr"`
+	Src6     string `json:"src6_addr"`
+	Dst6     string `json:"dst6_addr"`
+	SrcPort  uint16 `json:"src_port"`
+	DstPort  uint16 `json:"dst_port"`
+	ICMPType uint8  `json:"icmp_type"`
+	ICMPCode uint8  `json:"icmp_code"`
+	Packets  uint64 `json:"in_packets"`
+	Bytes    uint64 `json:"in_bytes"`
+}
+
+// nfdumpFlows reads every file nfcapd wrote in dir with nfdump and adds
+// the records up by flowKey.
+func nfdumpFlows(t *testing.T, dir string) (map[flowKey]counts, counts, []byte) {
+	t.Helper()
+	out, err := exec.Command("nfdump", "-R", dir, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("nfdump -R %s -o json: %v\n%s", dir, err, out)
+	}
+	var recs []nfRecord
+	if err := json.Unmarshal(out, &recs); err != nil {
+		t.Fatalf("nfdump's JSON: %v\n%s", err, out)
+	}
+	m := map[flowKey]counts{}
+	var total counts
+	for _, r := range recs {
+		k := flowKey{r.Proto, r.Src4, r.Dst4, r.SrcPort, r.DstPort}
+		if r.Src6 != "" {
+			k.src, k.dst = r.Src6, r.Dst6
+		}
+		if r.Proto == 1 || r.Proto == 58 {
+			k.sport, k.dpt = uint16(r.ICMPType), uint16(r.ICMPCode)
+		}
+		if k.src == "0.0.0.0" && k.dst == "0.0.0.0" {
+			k.src, k.dst = "", "" // the overflow record, and non-IP frames without addresses
+		}
+		c := m[k]
+		c.add(counts{r.Packets, r.Bytes})
+		m[k] = c
+		total.add(counts{r.Packets, r.Bytes})
+	}
+	return m, total, out
+}
+
+// sentUDP is a UDP flow the test sent, and its datagrams.
+type sentUDP struct {
+	harness.UDPFlow
+	n int
+}
+
+// sendKnownTraffic sends UDP (IPv4 both ways, IPv6), a TCP transfer and
+// pings between p's ends, and returns the UDP flows with the datagrams
+// each carried.
+func sendKnownTraffic(t *testing.T, p *testnet.Pair) []sentUDP {
+	t.Helper()
+	payload := bytes.Repeat([]byte{0x5a}, 300)
+	ap := netip.AddrPortFrom
+	flows := []sentUDP{
+		{harness.NewUDPFlow("IPv4 B->A", p.B, p.A, ap(p.B.IPv4, 42001), ap(p.A.IPv4, 6001)), 300},
+		{harness.NewUDPFlow("IPv4 A->B", p.A, p.B, ap(p.A.IPv4, 42002), ap(p.B.IPv4, 6002)), 200},
+		{harness.NewUDPFlow("IPv6 B->A", p.B, p.A, ap(p.B.IPv6, 42003), ap(p.A.IPv6, 6003)), 100},
+	}
+	for _, f := range flows {
+		harness.SendUDPFlow(t, f.UDPFlow, payload, f.n)
+	}
+	var ln *net.TCPListener
+	dst := ap(p.B.IPv4, 6201)
+	if err := p.B.Do(func() (err error) {
+		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	harness.SendTCP(t, p, ln, ap(p.A.IPv4, 42201), dst, 256<<10)
+	pg := pinger{"ip4:icmp", 1, ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply, p.A.IPv4, p.B.IPv4}
+	if err := pg.ping(p.A, 20, bytes.Repeat([]byte{1}, 56)); err != nil {
+		t.Fatal(err)
+	}
+	return flows
+}
+
+// wantSameFlows compares the collector's flows with the report's, each
+// flow and the totals, and the UDP flows with what was sent.
+func wantSameFlows(t *testing.T, collector string, got map[flowKey]counts, gotTotal counts, rows []harness.Row, sent []sentUDP) {
+	t.Helper()
+	want, wantTotal := reportFlows(t, rows)
+	for k, w := range want {
+		if g := got[k]; g != w {
+			t.Errorf("%s: %s has %+v, the report %+v", collector, k, g, w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok && k.src != "" {
+			t.Errorf("%s: %s (%+v) is not in the report", collector, k, g)
+		}
+	}
+	if gotTotal != wantTotal {
+		t.Errorf("%s: totals %+v, the report's (overflow row included) %+v", collector, gotTotal, wantTotal)
+	}
+	for _, f := range sent {
+		n := f.n
+		k := flowKey{17, f.Src.Addr().String(), f.Dst.Addr().String(), f.Src.Port(), f.Dst.Port()}
+		frame := uint64(harness.EthLen + f.L3Len + harness.UDPLen + 300)
+		if g := got[k]; g != (counts{uint64(n), uint64(n) * frame}) {
+			t.Errorf("%s: %s has %+v; the test sent %d datagrams of %d bytes", collector, f.Name, g, n, frame)
+		}
+	}
+}
+
+func needNfdump(t *testing.T) {
+	for _, c := range []string{"nfcapd", "nfdump", "ss"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("skipped: needs %s; install the Debian packages nfdump and iproute2", c)
+		}
+	}
+}
+
+// TestE2EIPFIXNfcapd exports a run's flows to nfcapd over UDP, every
+// second, and compares what nfdump reads from nfcapd's file with the
+// tool's report of the same run and with what the test sent.
+func TestE2EIPFIXNfcapd(t *testing.T) {
+	needNfdump(t)
+	bin, p := harness.BinaryAndPair(t)
+	port := freePort(t, p.A, p.A.IPv4)
+	dir := t.TempDir()
+	nf := startCollector(t, p.A, port, "nfcapd", "-w", dir, "-b", p.A.IPv4.String(), "-p", strconv.Itoa(port), "-t", "3600")
+
+	tl := harness.StartCapture(t, p.A, bin, "--ipfix", netip.AddrPortFrom(p.A.IPv4, uint16(port)).String(), "--ipfix-interval", "1s")
+	sent := sendKnownTraffic(t, p)
+	time.Sleep(1500 * time.Millisecond) // at least one export in the middle of the run
+	rows := harness.StopCapture(t, tl, syscall.SIGINT)
+	if !strings.Contains(tl.Stderr(), `msg="IPFIX export ended"`) {
+		t.Fatalf("no clean end of the export in the log:\n%s", tl.Stderr())
+	}
+	nf.stop(t)
+	got, total, raw := nfdumpFlows(t, dir)
+	t.Logf("nfdump read %d flows, %+v in all", len(got), total)
+	wantSameFlows(t, "nfcapd", got, total, rows, sent)
+	if os.Getenv("IPFIX_DOC_OUT") != "" { // the docs' example output
+		_ = os.WriteFile(filepath.Join(os.Getenv("IPFIX_DOC_OUT"), "nfdump.json"), raw, 0o644)
+		line, _ := exec.Command("nfdump", "-R", dir, "-o", "line", "-A", "proto,srcip,srcport,dstip,dstport").CombinedOutput()
+		_ = os.WriteFile(filepath.Join(os.Getenv("IPFIX_DOC_OUT"), "nfdump.txt"), line, 0o644)
+	}
+}
