@@ -49,6 +49,9 @@ func Run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger) e
 
 // run is Run with the capture started by start.
 func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, start starter) (err error) {
+	if cfg.Read != nil {
+		return runRead(ctx, cfg, os.Stdin, out, log)
+	}
 	if err := checkTerminal(cfg, out); err != nil {
 		return err
 	}

@@ -43,6 +43,16 @@ type TC struct {
 // StartTC loads the TC programs and attaches them. Counting starts when it
 // returns.
 func StartTC(o TCOptions) (*TC, error) {
+	t, err := loadTC(o)
+	if err != nil {
+		return nil, err
+	}
+	progs := attach.TCPrograms{Ingress: t.objs.PktstatIngress, Egress: t.objs.PktstatEgress}
+	return t.attach(o, progs)
+}
+
+// loadTC loads the TC programs and their flow table, attached nowhere.
+func loadTC(o TCOptions) (*TC, error) {
 	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
@@ -87,7 +97,12 @@ func StartTC(o TCOptions) (*TC, error) {
 		t.Close()
 		return nil, err
 	}
-	progs := attach.TCPrograms{Ingress: t.objs.PktstatIngress, Egress: t.objs.PktstatEgress}
+	return t, nil
+}
+
+// attach puts the loaded programs on the interfaces o names.
+func (t *TC) attach(o TCOptions, progs attach.TCPrograms) (*TC, error) {
+	var err error
 	if t.set != nil {
 		t.detach = t.set.Close
 		err := t.set.start(func(ifc netif.Interface) (io.Closer, string, error) {

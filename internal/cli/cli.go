@@ -135,6 +135,9 @@ type Config struct {
 	// Filter is the filter expression of the trailing arguments, tested
 	// in the kernel on every packet; nil counts every packet.
 	Filter *filter.Filter
+	// Read replays a capture file instead of watching (--read; read.go);
+	// nil watches.
+	Read *ReadConfig
 	// BPFStats turns on the kernel's run-time statistics of every eBPF
 	// program while the daemon runs (--bpf-stats); only with Listen.
 	BPFStats bool
@@ -201,8 +204,9 @@ func parse(args []string, out io.Writer, inspect func(*pflag.FlagSet)) (Config, 
 	fs.BoolVar(&process, "process", false, "the same as -k (--kprobes)")
 	fs.StringVar(&procBack, "process-backend", string(ProcessBackendAuto), "with -k, how to hook the kernel: auto (the first that works), tracepoint, fentry or kprobe")
 	fs.BoolVar(&cfg.NoARP, "no-arp", false, "count ARP frames in one row per VLAN and direction, without their opcode and addresses (TC and XDP)")
+	readFile, readMAC, readNets := readFlags(fs)
 	fs.BoolVarP(&cfg.TUI, "tui", "g", false, "show a live, full-screen table of flows with their current rates; quit with q (--timeout does not apply)")
-	fs.DurationVarP(&refresh, "refresh", "r", time.Second, fmt.Sprintf("with -g, time between refreshes, over which rates are measured (at least %s)", MinRefresh))
+	fs.DurationVarP(&refresh, "refresh", "r", time.Second, fmt.Sprintf("with -g, time between refreshes, over which rates are measured (at least %s); -r stays --refresh, as in pktstat-bpf: files are read with --read", MinRefresh))
 	fs.DurationVar(&expire, "expire", 10*time.Second, "with -g, remove a flow from the table once it has been quiet this long; 0 keeps quiet flows")
 	fs.StringVar(&cfg.Listen, "listen", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9864; a bare :PORT binds to loopback) and run until SIGINT or SIGTERM")
 	fs.IntVar(&cfg.MetricsTop, "metrics-top", DefaultMetricsTop, fmt.Sprintf("with --listen, export the N fastest flows as series of their own (0 to %d)", MaxMetricsTop))
@@ -293,6 +297,9 @@ func parse(args []string, out io.Writer, inspect func(*pflag.FlagSet)) (Config, 
 		return Config{}, err
 	}
 	if err := checkListen(fs, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := checkRead(fs, &cfg, *readFile, *readMAC, *readNets); err != nil {
 		return Config{}, err
 	}
 	if err := parseGroupBy(fs, &cfg, *groupBy); err != nil {

@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
+)
+
+// readCapture is a capture the tests write with gopacket: IPv4 and IPv6
+// TCP, UDP and ICMP in both directions, a VLAN-tagged flow, fragments
+// and ARP, with known counts per conversation.
+func writeCapture(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	macA := net.HardwareAddr{0x02, 0, 0, 0, 0, 0xa}
+	macB := net.HardwareAddr{0x02, 0, 0, 0, 0, 0xb}
+	a4, b4 := net.IP{198, 18, 0, 1}, net.IP{198, 18, 0, 2}
+	a6, b6 := net.ParseIP("2001:2::1"), net.ParseIP("2001:2::2")
+	at := time.Unix(1_700_000_000, 0)
+	write := func(ls ...gopacket.SerializableLayer) {
+		buf := gopacket.NewSerializeBuffer()
+		for _, l := range ls {
+			if n, ok := l.(interface {
+				SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+			}); ok {
+				for _, nl := range ls {
+					if nl, ok := nl.(gopacket.NetworkLayer); ok {
+						_ = n.SetNetworkLayerForChecksum(nl)
+					}
+				}
+			}
+		}
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		at = at.Add(10 * time.Millisecond)
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eth := func(src, dst net.HardwareAddr, typ layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: typ}
+	}
+	ip4 := func(src, dst net.IP, p layers.IPProtocol) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: p, SrcIP: src, DstIP: dst}
+	}
+	ip6 := func(src, dst net.IP, p layers.IPProtocol) *layers.IPv6 {
+		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: p, SrcIP: src, DstIP: dst}
+	}
+	pay := func(n int) gopacket.Payload { return make(gopacket.Payload, n) }
+	for i := range 7 { // IPv4 TCP, both ways
+		write(eth(macA, macB, layers.EthernetTypeIPv4), ip4(a4, b4, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40000, DstPort: 80, ACK: true, Seq: uint32(i)}, pay(100*i))
+		if i%2 == 0 {
+			write(eth(macB, macA, layers.EthernetTypeIPv4), ip4(b4, a4, layers.IPProtocolTCP), &layers.TCP{SrcPort: 80, DstPort: 40000, ACK: true}, pay(1000))
+		}
+	}
+	for i := range 5 { // IPv4 UDP, both ways
+		write(eth(macA, macB, layers.EthernetTypeIPv4), ip4(a4, b4, layers.IPProtocolUDP), &layers.UDP{SrcPort: 5353, DstPort: 53}, pay(30+i))
+		write(eth(macB, macA, layers.EthernetTypeIPv4), ip4(b4, a4, layers.IPProtocolUDP), &layers.UDP{SrcPort: 53, DstPort: 5353}, pay(200))
+	}
+	for range 3 { // ICMP echo
+		write(eth(macA, macB, layers.EthernetTypeIPv4), ip4(a4, b4, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 7}, pay(56))
+	}
+	for i := range 4 { // IPv6 TCP and UDP
+		write(eth(macA, macB, layers.EthernetTypeIPv6), ip6(a6, b6, layers.IPProtocolTCP), &layers.TCP{SrcPort: 41000, DstPort: 443, ACK: true}, pay(500+i))
+		write(eth(macB, macA, layers.EthernetTypeIPv6), ip6(b6, a6, layers.IPProtocolUDP), &layers.UDP{SrcPort: 123, DstPort: 123}, pay(48))
+	}
+	for range 3 { // VLAN 10, UDP
+		write(eth(macA, macB, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4},
+			ip4(a4, b4, layers.IPProtocolUDP), &layers.UDP{SrcPort: 7000, DstPort: 7001}, pay(64))
+	}
+	for range 2 { // ARP
+		write(eth(macA, layers.EthernetBroadcast, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+			HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: macA, SourceProtAddress: a4, DstHwAddress: make([]byte, 6), DstProtAddress: b4})
+	}
+	// A UDP datagram in two IPv4 fragments.
+	first := ip4(a4, b4, layers.IPProtocolUDP)
+	first.Flags, first.Id = layers.IPv4MoreFragments, 99
+	write(eth(macA, macB, layers.EthernetTypeIPv4), first, gopacket.Payload(append([]byte{0x1f, 0x40, 0x1f, 0x41, 0, 40, 0, 0}, make([]byte, 24)...)))
+	second := ip4(a4, b4, layers.IPProtocolUDP)
+	second.FragOffset, second.Id = 4, 99
+	write(eth(macA, macB, layers.EthernetTypeIPv4), second, pay(8))
+}
+
+// convRow is one conversation of tshark's -z conv table: frames and bytes
+// from A to B and from B to A.
+type convRow struct {
+	a, b              string
+	abFrames, abBytes uint64
+	baFrames, baBytes uint64
+}
+
+// tsharkConv runs tshark -q -z conv,kind on path.
+func tsharkConv(t *testing.T, path, kind string) []convRow {
+	t.Helper()
+	out, err := exec.Command("tshark", "-n", "-o", "ip.defragment:FALSE", "-r", path, "-q", "-z", "conv,"+kind).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark -z conv,%s: %v\n%s", kind, err, out)
+	}
+	// "198.18.0.1:40000 <-> 198.18.0.2:80  4 1,234 bytes  7 8,910 bytes ..."
+	// tshark's columns: <- (B to A) frames and bytes, then -> (A to B).
+	re := regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+([\d,]+) bytes\s+(\d+)\s+([\d,]+) bytes`)
+	var rows []convRow
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	num := func(s string) uint64 {
+		v, err := strconv.ParseUint(strings.ReplaceAll(s, ",", ""), 10, 64)
+		if err != nil {
+			t.Fatalf("tshark number %q: %v", s, err)
+		}
+		return v
+	}
+	for sc.Scan() {
+		m := re.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		rows = append(rows, convRow{a: m[1], b: m[2], baFrames: num(m[3]), baBytes: num(m[4]), abFrames: num(m[5]), abBytes: num(m[6])})
+	}
+	if len(rows) == 0 {
+		t.Fatalf("no conversations in tshark's output:\n%s", out)
+	}
+	return rows
+}
+
+// endpoint is how tshark names one end: "addr:port", or "addr" for
+// conv,ipv6.
+func endpoint(ip string, port uint16, withPort bool) string {
+	if withPort {
+		return fmt.Sprintf("%s:%d", ip, port)
+	}
+	return ip
+}
+
+// wantTshark checks rows against tshark's conversations of kind: each
+// direction's packets and bytes summed over the rows between the two ends.
+func wantTshark(t *testing.T, rows []harness.Row, path, kind, proto string, withPort bool) {
+	t.Helper()
+	for _, c := range tsharkConv(t, path, kind) {
+		sum := func(from, to string) (p, b uint64) {
+			for _, r := range rows {
+				if proto != "" && !strings.EqualFold(r.Proto, proto) {
+					continue
+				}
+				if endpoint(r.SrcIP, r.SrcPort, withPort) == from && endpoint(r.DstIP, r.DstPort, withPort) == to {
+					p, b = p+r.Packets, b+r.Bytes
+				}
+			}
+			return p, b
+		}
+		p, b := sum(c.a, c.b)
+		if p != c.abFrames || b != c.abBytes {
+			t.Errorf("conv,%s %s -> %s: tool %d packets %d bytes, tshark %d frames %d bytes", kind, c.a, c.b, p, b, c.abFrames, c.abBytes)
+		}
+		p, b = sum(c.b, c.a)
+		if p != c.baFrames || b != c.baBytes {
+			t.Errorf("conv,%s %s -> %s: tool %d packets %d bytes, tshark %d frames %d bytes", kind, c.b, c.a, p, b, c.baFrames, c.baBytes)
+		}
+	}
+}
+
+func needTshark(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("needs tshark (Debian's tshark package) as the independent decoder")
+	}
+}
+
+// TestE2EReadMatchesTshark: a gopacket-written pcap replayed through the
+// TC programs gives, per conversation and direction, the frames and bytes
+// tshark counts (-z conv,tcp, conv,udp, conv,ipv6), with TC and with XDP.
+func TestE2EReadMatchesTshark(t *testing.T) {
+	needTshark(t)
+	bin := harness.Binary(t)
+	path := filepath.Join(t.TempDir(), "mix.pcap")
+	writeCapture(t, path)
+	for _, mode := range [][]string{nil, {"-x"}} {
+		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
+			res := harness.RunBinary(t, exec.Command(bin, append([]string{"--read", path, "-j"}, mode...)...), nil)
+			if res.Code != 0 {
+				t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+			}
+			rows, err := harness.ParseRows(res.Stdout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if r.Dir != "in" {
+					t.Errorf("a pcap without directions counts everything as ingress; row %+v is %q", r, r.Dir)
+				}
+			}
+			wantTshark(t, rows, path, "tcp", "tcp", true)
+			wantTshark(t, rows, path, "udp", "udp", true)
+			wantTshark(t, rows, path, "ipv6", "", false)
+			// Fragments: tshark runs without reassembly (ip.defragment
+			// off), so its UDP conversation holds the first fragment, as
+			// the tool's port row does; the tool counts the second in a
+			// port-less fragment row of its own.
+			var frag []harness.Row
+			for _, r := range rows {
+				if r.Fragment {
+					frag = append(frag, r)
+				}
+			}
+			if len(frag) != 1 || frag[0].Packets != 1 || frag[0].Bytes != 60 || frag[0].Proto != "UDP" {
+				t.Errorf("the second fragment's row: %+v", frag)
+			}
+			arp := 0
+			for _, r := range rows {
+				if r.Proto == "ARP" {
+					arp += int(r.Packets)
+				}
+			}
+			if arp != 2 {
+				t.Errorf("ARP: %d packets, want 2", arp)
+			}
+		})
+	}
+}
