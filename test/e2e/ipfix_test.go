@@ -288,3 +288,150 @@ func TestE2EIPFIXNfcapd(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(os.Getenv("IPFIX_DOC_OUT"), "nfdump.txt"), line, 0o644)
 	}
 }
+
+// goflow2Version is goflow2's version in go.mod, the one whose decoder
+// internal/ipfix's tests use.
+func goflow2Version(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/netsampler/goflow2/v2").Output()
+	if err != nil {
+		t.Skipf("skipped: cannot find goflow2's version with go list -m: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// buildGoflow2 builds goflow2's collector from the module proxy, at the
+// version go.mod pins, with its own go.mod (go install module@version).
+func buildGoflow2(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("skipped: needs the go command to build goflow2")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("go", "install", "github.com/netsampler/goflow2/v2/cmd/goflow2@"+goflow2Version(t))
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build goflow2: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "goflow2")
+}
+
+// gfRecord is the part of goflow2's JSON output this test reads, with the
+// enterprise elements that deploy/goflow2-mapping.yaml names.
+type gfRecord struct {
+	Type    string `json:"type"`
+	Proto   any    `json:"proto"`
+	Src     string `json:"src_addr"`
+	Dst     string `json:"dst_addr"`
+	SrcPort uint16 `json:"src_port"`
+	DstPort uint16 `json:"dst_port"`
+	Bytes   uint64 `json:"bytes"`
+	Packets uint64 `json:"packets"`
+	Dir     uint8  `json:"flow_direction"`
+	PID     uint32 `json:"pktstat_pid"`
+	Comm    string `json:"pktstat_comm"`
+	Cgroup  string `json:"pktstat_cgroup"`
+	Flags   uint8  `json:"pktstat_flags"`
+}
+
+// TestE2EIPFIXGoflow2 exports a cgroup-mode run (with the owner's
+// enterprise elements) to goflow2, which decodes it with the committed
+// mapping file: every flow's counts and owner equal the report's, and so
+// do the totals.
+func TestE2EIPFIXGoflow2(t *testing.T) {
+	if _, err := exec.LookPath("ss"); err != nil {
+		t.Skip("skipped: needs ss (iproute2)")
+	}
+	bin, p := harness.BinaryAndPair(t)
+	gf := buildGoflow2(t)
+	mapping, err := filepath.Abs(filepath.Join("..", "..", "deploy", "goflow2-mapping.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, child := harness.MakeCgroupTree(t)
+	h := harness.StartCgroupHelper(t, p.A, child)
+	port := freePort(t, p.B, p.B.IPv4)
+	file := filepath.Join(t.TempDir(), "flows.json")
+	col := startCollector(t, p.B, port, gf, "-listen", fmt.Sprintf("netflow://%s:%d", p.B.IPv4, port), "-format", "json",
+		"-transport", "file", "-transport.file", file, "-mapping", mapping, "-addr", netip.AddrPortFrom(p.B.IPv4, 0).String())
+
+	tl := harness.StartTool(t, p.B, bin, "-c", parent, "-t", "0", "-j", "--ipfix", netip.AddrPortFrom(p.B.IPv4, uint16(port)).String(), "--ipfix-interval", "1s")
+	sent := 0
+	for _, c := range []struct {
+		network  string
+		src, dst netip.Addr
+		n        int
+	}{{"udp4", p.A.IPv4, p.B.IPv4, 40}, {"udp6", p.A.IPv6, p.B.IPv6, 25}} {
+		out, err := p.B.ListenUDP(netip.AddrPortFrom(c.dst, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		res := h.Call(t, "udp %s %s %s", c.network, netip.AddrPortFrom(c.src, 0), out.LocalAddr().(*net.UDPAddr).AddrPort())
+		h.Call(t, "write %s %d 100", res[0], c.n)
+		if got, err := testnet.ReadUDP(out, c.n, 100, 5*time.Second); err != nil {
+			t.Fatalf("%d of %d datagrams arrived: %v", got, c.n, err)
+		}
+		sent += c.n
+	}
+	time.Sleep(1500 * time.Millisecond)
+	rows := harness.StopCapture(t, tl, syscall.SIGINT)
+	time.Sleep(200 * time.Millisecond) // goflow2 writes what it decoded
+	col.stop(t)
+
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("goflow2's output: %v\n%s", err, col.out.String())
+	}
+	t.Logf("goflow2's first record: %s", bytes.SplitN(raw, []byte("\n"), 2)[0])
+	got := map[flowKey]counts{}
+	owners := map[flowKey]gfRecord{}
+	var total counts
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var r gfRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("goflow2's line %q: %v", line, err)
+		}
+		if r.Type != "IPFIX" {
+			t.Fatalf("a record of type %q: %s", r.Type, line)
+		}
+		var proto uint8
+		switch v := r.Proto.(type) {
+		case string:
+			proto = map[string]uint8{"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58}[v]
+		case float64:
+			proto = uint8(v)
+		}
+		k := flowKey{proto, r.Src, r.Dst, r.SrcPort, r.DstPort}
+		if r.Flags&0x80 != 0 {
+			k = flowKey{} // the overflow record
+		}
+		c := got[k]
+		c.add(counts{r.Packets, r.Bytes})
+		got[k] = c
+		total.add(counts{r.Packets, r.Bytes})
+		owners[k] = r
+	}
+	want, wantTotal := reportFlows(t, rows)
+	if len(want) != 2 {
+		t.Fatalf("the report has %d flows, want the 2 the helper sent: %+v", len(want), rows)
+	}
+	for _, r := range rows {
+		k := flowKey{protoNumbers[r.Proto], r.SrcIP, r.DstIP, r.SrcPort, r.DstPort}
+		o := owners[k]
+		if got[k] != want[k] {
+			t.Errorf("goflow2: %s has %+v, the report %+v", k, got[k], want[k])
+		}
+		if o.PID != r.PID || o.Comm != r.Comm || o.Cgroup != r.Cgroup || o.Dir != 1 || r.Dir != "out" {
+			t.Errorf("goflow2: %s has owner pid %d comm %q cgroup %q direction %d; the report pid %d comm %q cgroup %q direction %s",
+				k, o.PID, o.Comm, o.Cgroup, o.Dir, r.PID, r.Comm, r.Cgroup, r.Dir)
+		}
+		if r.Packets != uint64(map[string]int{p.A.IPv4.String(): 40, p.A.IPv6.String(): 25}[r.SrcIP]) {
+			t.Errorf("the report's %s has %d packets; the helper sent them", k, r.Packets)
+		}
+	}
+	if total != wantTotal || total.Packets != uint64(sent) {
+		t.Errorf("goflow2's totals %+v, the report's %+v, the helper sent %d datagrams", total, wantTotal, sent)
+	}
+}
