@@ -47,6 +47,7 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 	dropPrivileges(src.Describe(), false, as, log)
 	log.Info("reading", "file", cfg.Read.File, "format", rd.Format, "mode", src.Describe())
 
+	began := time.Now()
 	var clock time.Time // the capture's: the last packet's timestamp
 	pipe := pipeline.New(src, func() time.Time { return clock })
 	p := newPeriods(pipe, cfg.MaxEntries, netif.Interface{}, cfg.Top, time.Time{}, log)
@@ -108,6 +109,8 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 		return err
 	}
 	noteMarks(src, log)
+	took := time.Since(began)
+	log.Info("read", "packets", n, "took", took.Round(time.Millisecond).String(), "packets_per_second", int(float64(n)/took.Seconds()))
 	switch {
 	case cfg.Interval > 0:
 		return write(out, r)
