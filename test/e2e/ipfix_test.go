@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +43,7 @@ func (k flowKey) String() string {
 
 // protoNumbers maps the report's protocol names to IP protocol numbers;
 // non-IP rows (ARP) go out as protocol 0.
-var protoNumbers = map[string]uint8{"TCP": 6, "UDP": 17, "ICMPv4": 1, "ICMPv6": 58, "ARP": 0, "IGMP": 2}
+var protoNumbers = map[string]uint8{"TCP": 6, "UDP": 17, "ICMPv4": 1, "ICMPv6": 58, "IPv6-ICMP": 58, "ARP": 0, "IGMP": 2}
 
 // reportFlows adds up the report's rows by flowKey, and returns the total
 // of every row, the overflow row included.
@@ -268,8 +269,7 @@ func TestE2EIPFIXNfcapd(t *testing.T) {
 	needNfdump(t)
 	bin, p := harness.BinaryAndPair(t)
 	port := freePort(t, p.A, p.A.IPv4)
-	dir := t.TempDir()
-	nf := startCollector(t, p.A, port, "nfcapd", "-w", dir, "-b", p.A.IPv4.String(), "-p", strconv.Itoa(port), "-t", "3600")
+	nf, dir := startNfcapd(t, p.A, p.A.IPv4, port)
 
 	tl := harness.StartCapture(t, p.A, bin, "--ipfix", netip.AddrPortFrom(p.A.IPv4, uint16(port)).String(), "--ipfix-interval", "1s")
 	sent := sendKnownTraffic(t, p)
@@ -433,5 +433,136 @@ func TestE2EIPFIXGoflow2(t *testing.T) {
 	}
 	if total != wantTotal || total.Packets != uint64(sent) {
 		t.Errorf("goflow2's totals %+v, the report's %+v, the helper sent %d datagrams", total, wantTotal, sent)
+	}
+}
+
+// startNfcapd starts nfcapd in e's namespace on addr:port, writing to a
+// new directory, which it returns.
+func startNfcapd(t *testing.T, e testnet.End, addr netip.Addr, port int) (*collector, string) {
+	t.Helper()
+	dir := t.TempDir()
+	// -B: a receive buffer that holds a flood's export, a burst of
+	// thousands of records at loopback speed.
+	return startCollector(t, e, port, "nfcapd", "-w", dir, "-b", addr.String(), "-p", strconv.Itoa(port), "-t", "3600", "-B", "16777216"), dir
+}
+
+// TestE2EIPFIXFlood sends 300,000 UDP frames from random sources at a
+// 4096-row table, exported every second to nfcapd: nfdump's records add
+// up to exactly what trafgen sent, and the overflow records (no
+// addresses) carry what had no row.
+func TestE2EIPFIXFlood(t *testing.T) {
+	needNfdump(t)
+	trafgen, err := exec.LookPath("trafgen")
+	if err != nil {
+		t.Skip("skipped: needs trafgen; install the Debian package netsniff-ng")
+	}
+	bin, p := harness.BinaryAndPair(t)
+	disableIPv6(t, p)
+	const (
+		n          = 300_000
+		maxEntries = 4096
+	)
+	frame := harness.UDPFrameTo(t, p, [4]byte{198, 18, 0, 99}, 9, 9, make([]byte, 18))
+	frame[40], frame[41] = 0, 0
+	conf := filepath.Join(t.TempDir(), "flood.cfg")
+	if err := os.WriteFile(conf, floodConfig(frame, map[int]bool{28: true, 29: true, 34: true, 35: true}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t, p.A, p.A.IPv4)
+	var (
+		rows   []harness.Row
+		dir    string
+		stderr string
+	)
+	captureWithoutDrops(t, p, n, func() (stop func()) {
+		var nf *collector
+		nf, dir = startNfcapd(t, p.A, p.A.IPv4, port) // a fresh one for each attempt
+		tl := harness.StartCapture(t, p.A, bin, "--max-entries", strconv.Itoa(maxEntries),
+			"--ipfix", netip.AddrPortFrom(p.A.IPv4, uint16(port)).String(), "--ipfix-interval", "1s")
+		return func() {
+			rows = harness.StopCapture(t, tl, syscall.SIGINT)
+			stderr = tl.Stderr()
+			nf.stop(t)
+		}
+	}, func() {
+		out, err := p.B.Command(trafgen, "--dev", p.B.Link, "--conf", conf, "-n", strconv.Itoa(n),
+			"--no-sock-mem", "-P", "1", "-q").CombinedOutput()
+		if err != nil {
+			t.Fatalf("trafgen: %v\n%s", err, out)
+		}
+	})
+	got, total, _ := nfdumpFlows(t, dir)
+	_, reportTotal := reportFlows(t, rows)
+	overflow := got[flowKey{}]
+	t.Logf("the tool: %s", regexp.MustCompile(`.*IPFIX export ended.*`).FindString(stderr))
+	t.Logf("nfdump: %d flows with addresses, overflow records %+v, total %+v; the report's total %+v", len(got)-1, overflow, total, reportTotal)
+	want := counts{n, n * uint64(len(frame))}
+	if total != want || reportTotal != want {
+		t.Errorf("nfdump's total %+v, the report's %+v; trafgen sent %+v", total, reportTotal, want)
+	}
+	if overflow.Packets == 0 || overflow.Packets >= n-maxEntries+1 {
+		t.Errorf("overflow records hold %d packets: want the flows beyond the table, more than 0", overflow.Packets)
+	}
+	if tracked := total.Packets - overflow.Packets; tracked < maxEntries {
+		t.Errorf("%d packets in records with addresses, want at least a full table's %d", tracked, maxEntries)
+	}
+}
+
+// TestE2EIPFIXCollectorDown stops nfcapd in the middle of a run: the
+// exporter drops (and counts) what it cannot send, the tool goes on, and
+// once nfcapd is back the refreshed templates let it decode what follows.
+func TestE2EIPFIXCollectorDown(t *testing.T) {
+	needNfdump(t)
+	bin, p := harness.BinaryAndPair(t)
+	port := freePort(t, p.A, p.A.IPv4)
+	nf, before := startNfcapd(t, p.A, p.A.IPv4, port)
+	tl := harness.StartCapture(t, p.A, bin, "--ipfix", netip.AddrPortFrom(p.A.IPv4, uint16(port)).String(),
+		"--ipfix-interval", "1s", "--ipfix-template-refresh", "1s")
+	payload := make([]byte, 100)
+	flow := func(i int) sentUDP {
+		return sentUDP{harness.NewUDPFlow(fmt.Sprintf("flow %d", i), p.B, p.A,
+			netip.AddrPortFrom(p.B.IPv4, uint16(43000+i)), netip.AddrPortFrom(p.A.IPv4, 7000)), 50 + i}
+	}
+	up, down, back := flow(1), flow(2), flow(3)
+	harness.SendUDPFlow(t, up.UDPFlow, payload, up.n)
+	time.Sleep(1500 * time.Millisecond) // exported
+	nf.stop(t)
+	harness.SendUDPFlow(t, down.UDPFlow, payload, down.n)
+	time.Sleep(2500 * time.Millisecond) // exported to no one
+	nf, after := startNfcapd(t, p.A, p.A.IPv4, port)
+	time.Sleep(1500 * time.Millisecond) // templates again
+	harness.SendUDPFlow(t, back.UDPFlow, payload, back.n)
+	time.Sleep(1500 * time.Millisecond)
+	rows := harness.StopCapture(t, tl, syscall.SIGINT)
+	nf.stop(t)
+
+	frame := uint64(harness.EthLen + harness.IPv4Len + harness.UDPLen + len(payload))
+	key := func(f sentUDP) flowKey {
+		return flowKey{17, f.Src.Addr().String(), f.Dst.Addr().String(), f.Src.Port(), f.Dst.Port()}
+	}
+	report, _ := reportFlows(t, rows)
+	for _, f := range []sentUDP{up, down, back} {
+		if g := report[key(f)]; g != (counts{uint64(f.n), uint64(f.n) * frame}) {
+			t.Errorf("the report's %s: %+v; the test sent %d datagrams", f.Name, g, f.n)
+		}
+	}
+	first, _, _ := nfdumpFlows(t, before)
+	second, _, _ := nfdumpFlows(t, after)
+	for _, c := range []struct {
+		what string
+		m    map[flowKey]counts
+		f    sentUDP
+		want uint64
+	}{
+		{"before the stop", first, up, uint64(up.n)}, {"before the stop", first, down, 0},
+		{"after the restart", second, back, uint64(back.n)}, {"after the restart", second, down, 0},
+	} {
+		if g := c.m[key(c.f)]; g != (counts{c.want, c.want * frame}) {
+			t.Errorf("nfcapd %s has %+v of %s, want %d packets", c.what, g, c.f.Name, c.want)
+		}
+	}
+	end := regexp.MustCompile(`IPFIX export ended.* not_sent=(\d+)`).FindStringSubmatch(tl.Stderr())
+	if end == nil || end[1] == "0" {
+		t.Errorf("the log does not count records not sent while the collector was down:\n%s", tl.Stderr())
 	}
 }
