@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,7 +17,9 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"golang.org/x/sys/unix"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
 
@@ -237,5 +240,93 @@ func TestE2EReadMatchesTshark(t *testing.T) {
 				t.Errorf("ARP: %d packets, want 2", arp)
 			}
 		})
+	}
+}
+
+// rowKey names a row for comparisons between runs.
+func rowKey(r harness.Row) string {
+	return fmt.Sprintf("%s %s:%d > %s:%d vlan %d frag %v %s %s", r.Proto, r.SrcIP, r.SrcPort, r.DstIP, r.DstPort, r.VLAN, r.Fragment, r.Dir, r.ARPOp)
+}
+
+// wantSameRows fails unless two reports have the same rows with the same
+// packets and bytes (rates may differ).
+func wantSameRows(t *testing.T, got, want []harness.Row) {
+	t.Helper()
+	counts := func(rows []harness.Row) map[string][2]uint64 {
+		m := map[string][2]uint64{}
+		for _, r := range rows {
+			c := m[rowKey(r)]
+			m[rowKey(r)] = [2]uint64{c[0] + r.Packets, c[1] + r.Bytes}
+		}
+		return m
+	}
+	g, w := counts(got), counts(want)
+	for k, c := range w {
+		if g[k] != c {
+			t.Errorf("row %s: %d packets %d bytes, want %d packets %d bytes", k, g[k][0], g[k][1], c[0], c[1])
+		}
+	}
+	for k, c := range g {
+		if _, ok := w[k]; !ok {
+			t.Errorf("unexpected row %s: %d packets %d bytes", k, c[0], c[1])
+		}
+	}
+}
+
+// TestE2EReadCapabilities: --read as the user nobody with exactly
+// CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (capsh), the file on standard
+// input (nobody cannot open the test's directory), gives the rows a root
+// run gives, and once the programs are loaded keeps no capability (CAP_BPF
+// before Linux 6.5), with no_new_privs; without any one of the three it
+// fails with one line that names it.
+func TestE2EReadCapabilities(t *testing.T) {
+	bin := harness.Binary(t)
+	path := filepath.Join(t.TempDir(), "mix.pcap")
+	writeCapture(t, path)
+	root := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j"), nil)
+	if root.Code != 0 {
+		t.Fatalf("as root: exit %d: %s", root.Code, root.Stderr)
+	}
+	want, err := harness.ParseRows(root.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAs := func(caps []string) harness.BinResult {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := exec.Command("capsh", capshArgs(t, caps, bin, "--read", "-", "-j", "--debug")...)
+		cmd.Stdin = f
+		return harness.RunBinary(t, cmd, nil)
+	}
+	res := runAs(modeCaps)
+	if res.Code != 0 {
+		t.Fatalf("with %v: exit %d: %s", modeCaps, res.Code, res.Stderr)
+	}
+	got, err := harness.ParseRows(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSameRows(t, got, want)
+	release, err := kernel.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEff := "CapEff=0x0"
+	if kernel.Before(release, 6, 5) {
+		wantEff = fmt.Sprintf("CapEff=%#x", uint64(1)<<unix.CAP_BPF)
+	}
+	if !strings.Contains(res.Stderr, wantEff+" ") || !strings.Contains(res.Stderr, "NoNewPrivs=1") {
+		t.Errorf("after loading, want %s and NoNewPrivs=1 in the debug log:\n%s", wantEff, res.Stderr)
+	}
+	for _, missing := range modeCaps {
+		caps := slices.DeleteFunc(slices.Clone(modeCaps), func(c string) bool { return c == missing })
+		res := runAs(caps)
+		name := strings.ToUpper(missing)
+		if res.Code != 1 || !strings.Contains(res.Stderr, "missing "+name) {
+			t.Errorf("without %s: exit %d, stderr %q; want exit 1 naming it", name, res.Code, res.Stderr)
+		}
 	}
 }
