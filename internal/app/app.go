@@ -107,7 +107,7 @@ func run(ctx context.Context, cfg cli.Config, out io.Writer, log *slog.Logger, s
 	if exp != nil {
 		// Deferred after the detach: it runs first, once the run has
 		// stopped counting and written its report.
-		defer startIPFIX(exp, pipe, cfg.MaxEntries, cfg.IPFIX.Interval, begin, log).close()
+		defer startIPFIX(exp, pipe, cfg.MaxEntries, cfg.IPFIX.Interval, begin, log).close(time.Time{})
 	}
 	if cfg.TUI {
 		return runTUI(ctx, cfg, ifc, src.Describe(), pipe, begin, out)

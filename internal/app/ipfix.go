@@ -51,18 +51,29 @@ type ipfixExport struct {
 	exp    *ipfix.Exporter
 	log    *slog.Logger
 	last   time.Time // the end of the previous export
+	// interval and boundary: with --read, the end of the current
+	// interval on the file's clock (advance).
+	interval time.Duration
+	boundary time.Time
 
 	stop chan struct{}
 	done sync.WaitGroup
 }
 
-// startIPFIX registers exp's ledger on pipe and exports every interval
-// from begin on, until close.
-func startIPFIX(exp *ipfix.Exporter, pipe *pipeline.Pipeline, maxRows uint32, interval time.Duration, begin time.Time, log *slog.Logger) *ipfixExport {
-	x := &ipfixExport{pipe: pipe, ledger: pipeline.NewLedger(maxRows), exp: exp, log: log, last: begin, stop: make(chan struct{})}
+// newIPFIXExport registers a ledger for exp on pipe and starts its
+// sender; the first record starts at begin.
+func newIPFIXExport(exp *ipfix.Exporter, pipe *pipeline.Pipeline, maxRows uint32, interval time.Duration, begin time.Time, log *slog.Logger) *ipfixExport {
+	x := &ipfixExport{pipe: pipe, ledger: pipeline.NewLedger(maxRows), exp: exp, log: log, last: begin, interval: interval, stop: make(chan struct{})}
 	pipe.Register(x.ledger)
 	exp.Start()
 	log.Info("exporting IPFIX", "collector", exp.Addr(), "interval", interval.String())
+	return x
+}
+
+// startIPFIX exports every interval of the wall clock from begin on, until
+// close.
+func startIPFIX(exp *ipfix.Exporter, pipe *pipeline.Pipeline, maxRows uint32, interval time.Duration, begin time.Time, log *slog.Logger) *ipfixExport {
+	x := newIPFIXExport(exp, pipe, maxRows, interval, begin, log)
 	x.done.Add(1)
 	go func() {
 		defer x.done.Done()
@@ -71,7 +82,7 @@ func startIPFIX(exp *ipfix.Exporter, pipe *pipeline.Pipeline, maxRows uint32, in
 		for {
 			select {
 			case <-t.C:
-				x.export()
+				x.export(time.Time{})
 			case <-x.stop:
 				return
 			}
@@ -80,26 +91,46 @@ func startIPFIX(exp *ipfix.Exporter, pipe *pipeline.Pipeline, maxRows uint32, in
 	return x
 }
 
+// advance is the clock of a file (--read): once a packet's time t reaches
+// the end of the current interval, it exports what came before. The
+// intervals are aligned to the interval (10:00:00, 10:01:00, ...); empty
+// ones export nothing.
+func (x *ipfixExport) advance(t time.Time) {
+	if x.boundary.IsZero() {
+		x.last = t
+		x.boundary = t.Truncate(x.interval).Add(x.interval)
+		return
+	}
+	if t.Before(x.boundary) {
+		return
+	}
+	x.export(x.boundary)
+	x.boundary = t.Truncate(x.interval).Add(x.interval)
+}
+
 // export drains, and exports what the ledger added up since the previous
-// export.
-func (x *ipfixExport) export() {
+// export, up to end (zero: the time of the drain).
+func (x *ipfixExport) export(end time.Time) {
 	_, at, err := x.pipe.Drain()
 	if err != nil && !errors.Is(err, flow.ErrPartialDrain) {
 		// Nothing was read: the counts wait in the kernel for the next one.
 		x.log.Warn("IPFIX export: the flow table could not be read", "error", err)
 		return
 	}
+	if end.IsZero() {
+		end = at
+	}
 	snap := x.ledger.Take()
-	x.exp.Export(&snap, x.last, at)
-	x.last = at
+	x.exp.Export(&snap, x.last, end)
+	x.last = end
 }
 
-// close exports what is left, once counting has stopped, and lets the
-// sender finish.
-func (x *ipfixExport) close() {
+// close exports what is left, once counting has stopped, up to end (zero:
+// now), and lets the sender finish.
+func (x *ipfixExport) close(end time.Time) {
 	close(x.stop)
 	x.done.Wait()
-	x.export()
+	x.export(end)
 	t := x.exp.Close(ipfixFlushWait)
 	attrs := []any{"collector", x.exp.Addr(), "messages", t.Messages, "records", t.Records, "not_sent", t.NotSent}
 	if t.NotSent > 0 {

@@ -38,6 +38,10 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 	if err != nil {
 		return err
 	}
+	exp, err := newIPFIX(cfg, log)
+	if err != nil {
+		return err
+	}
 	src, err := capture.StartReplay(capture.ReplayOptions{XDP: cfg.Mode == cli.ModeXDP, MaxEntries: cfg.MaxEntries,
 		NoARP: cfg.NoARP, Filter: cfg.Filter, Log: log})
 	if err != nil {
@@ -53,6 +57,14 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 	p := newPeriods(pipe, cfg.MaxEntries, netif.Interface{}, cfg.Top, time.Time{}, log)
 	p.filter = cfg.Filter != nil
 	p.group = cfg.GroupBy
+	var xp *ipfixExport
+	if exp != nil {
+		// --ipfix-interval follows the file's clock too; the last export,
+		// deferred after the detach so that it runs first, ends with the
+		// last packet.
+		xp = newIPFIXExport(exp, pipe, cfg.MaxEntries, cfg.IPFIX.Interval, time.Time{}, log)
+		defer func() { xp.close(clock) }()
+	}
 	write := report.WritePlainInterval
 	if cfg.JSON {
 		write = report.WriteNDJSON
@@ -91,6 +103,9 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 				return err
 			}
 			boundary = boundary.Add(cfg.Interval)
+		}
+		if xp != nil {
+			xp.advance(pkt.Time)
 		}
 		if pkt.Time.After(clock) {
 			clock = pkt.Time

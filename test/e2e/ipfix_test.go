@@ -17,12 +17,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/net/ipv4"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
@@ -564,5 +568,91 @@ func TestE2EIPFIXCollectorDown(t *testing.T) {
 	end := regexp.MustCompile(`IPFIX export ended.* not_sent=(\d+)`).FindStringSubmatch(tl.Stderr())
 	if end == nil || end[1] == "0" {
 		t.Errorf("the log does not count records not sent while the collector was down:\n%s", tl.Stderr())
+	}
+}
+
+// nfSpan is a record's times and counts in nfdump's JSON.
+type nfSpan struct {
+	First   string `json:"first"`
+	Last    string `json:"last"`
+	Packets uint64 `json:"in_packets"`
+	Bytes   uint64 `json:"in_bytes"`
+}
+
+// TestE2EIPFIXRead exports a capture file (--read): the records follow
+// the file's clock, one per flow and minute of capture time, aligned to
+// the minute, with the packets of each minute; nfdump reads them from
+// nfcapd as such.
+func TestE2EIPFIXRead(t *testing.T) {
+	needNfdump(t)
+	bin, p := harness.BinaryAndPair(t)
+	path := filepath.Join(t.TempDir(), "minutes.pcap")
+	t0 := time.Unix(1_700_000_000, 0) // 22:13:20 UTC
+	const n = 31                      // one datagram every 5s: 22:13:20 .. 22:15:50
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		buf := gopacket.NewSerializeBuffer()
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 0, 2}, DstIP: net.IP{198, 18, 0, 1}}
+		udp := &layers.UDP{SrcPort: 5000, DstPort: 6000}
+		_ = udp.SetNetworkLayerForChecksum(ip)
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+			&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xb}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xa}, EthernetType: layers.EthernetTypeIPv4},
+			ip, udp, gopacket.Payload(make([]byte, 58))); err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * 5 * time.Second), CaptureLength: len(b), Length: len(b)}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t, p.A, p.A.IPv4)
+	nf, dir := startNfcapd(t, p.A, p.A.IPv4, port)
+	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j", "--ipfix", netip.AddrPortFrom(p.A.IPv4, uint16(port)).String()), &p.A)
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	nf.stop(t)
+	out, err := exec.Command("nfdump", "-R", dir, "-o", "json", "proto udp").Output()
+	if err != nil {
+		t.Fatalf("nfdump: %v", err)
+	}
+	var recs []nfSpan
+	if err := json.Unmarshal(out, &recs); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	at := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02T15:04:05.000", s, time.Local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	min := func(m int) time.Time { return t0.Truncate(time.Minute).Add(time.Duration(m) * time.Minute) }
+	want := []struct {
+		first, last time.Time
+		packets     uint64
+	}{{t0, min(1), 8}, {min(1), min(2), 12}, {min(2), t0.Add(150 * time.Second), 11}}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want one per minute of capture time (3):\n%s", len(recs), out)
+	}
+	slices.SortFunc(recs, func(a, b nfSpan) int {
+		return strings.Compare(a.First, b.First)
+	})
+	for i, w := range want {
+		r := recs[i]
+		if !at(r.First).Equal(w.first) || !at(r.Last).Equal(w.last) || r.Packets != w.packets || r.Bytes != w.packets*100 {
+			t.Errorf("record %d: %s .. %s, %d packets, %d bytes; want %s .. %s, %d packets of 100 bytes",
+				i, r.First, r.Last, r.Packets, r.Bytes, w.first.Local(), w.last.Local(), w.packets)
+		}
 	}
 }
