@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
 
@@ -114,6 +117,7 @@ type convRow struct {
 	a, b              string
 	abFrames, abBytes uint64
 	baFrames, baBytes uint64
+	exact             bool // tshark wrote the bytes in bytes, not kB or MB
 }
 
 // tsharkConv runs tshark -q -z conv,kind on path.
@@ -125,7 +129,9 @@ func tsharkConv(t *testing.T, path, kind string) []convRow {
 	}
 	// "198.18.0.1:40000 <-> 198.18.0.2:80  4 1,234 bytes  7 8,910 bytes ..."
 	// tshark's columns: <- (B to A) frames and bytes, then -> (A to B).
-	re := regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+([\d,]+) bytes\s+(\d+)\s+([\d,]+) bytes`)
+	// Above 10 kB tshark rounds to kB or MB: such counts are left 0,
+	// and exact marks the row.
+	re := regexp.MustCompile(`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+([\d,]+) (bytes|kB|MB)\s+(\d+)\s+([\d,]+) (bytes|kB|MB)`)
 	var rows []convRow
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	num := func(s string) uint64 {
@@ -140,7 +146,11 @@ func tsharkConv(t *testing.T, path, kind string) []convRow {
 		if m == nil {
 			continue
 		}
-		rows = append(rows, convRow{a: m[1], b: m[2], baFrames: num(m[3]), baBytes: num(m[4]), abFrames: num(m[5]), abBytes: num(m[6])})
+		c := convRow{a: m[1], b: m[2], baFrames: num(m[3]), abFrames: num(m[6]), exact: m[5] == "bytes" && m[8] == "bytes"}
+		if c.exact {
+			c.baBytes, c.abBytes = num(m[4]), num(m[7])
+		}
+		rows = append(rows, c)
 	}
 	if len(rows) == 0 {
 		t.Fatalf("no conversations in tshark's output:\n%s", out)
@@ -162,6 +172,9 @@ func endpoint(ip string, port uint16, withPort bool) string {
 func wantTshark(t *testing.T, rows []harness.Row, path, kind, proto string, withPort bool) {
 	t.Helper()
 	for _, c := range tsharkConv(t, path, kind) {
+		if !c.exact {
+			t.Fatalf("tshark rounded %s <-> %s to kB: keep the test's conversations under 10 kB", c.a, c.b)
+		}
 		sum := func(from, to string) (p, b uint64) {
 			for _, r := range rows {
 				if proto != "" && !strings.EqualFold(r.Proto, proto) {
@@ -328,5 +341,135 @@ func TestE2EReadCapabilities(t *testing.T) {
 		if res.Code != 1 || !strings.Contains(res.Stderr, "missing "+name) {
 			t.Errorf("without %s: exit %d, stderr %q; want exit 1 naming it", name, res.Code, res.Stderr)
 		}
+	}
+}
+
+// startTcpdump writes what e's veth carries to path, and returns once
+// tcpdump listens; stop ends it and waits.
+func startTcpdump(t *testing.T, e testnet.End, path string) (stop func()) {
+	t.Helper()
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("needs tcpdump to capture the veth")
+	}
+	// A 64 MiB buffer: GSO super-packets of 64 KiB fill the default one.
+	// --immediate-mode: packets reach the file at once, not when a ring
+	// block fills or times out, so that none is left behind at SIGINT.
+	cmd := e.Command("tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-B", "65536", "-i", e.Link, "-w", path)
+	var stderr testnet.LockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		// Let the file settle: tcpdump writes what it read already.
+		for last := int64(-1); ; time.Sleep(200 * time.Millisecond) {
+			st, err := os.Stat(path)
+			if err != nil || st.Size() == last {
+				break
+			}
+			last = st.Size()
+		}
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+			if !regexp.MustCompile(`(?m)^0 packets dropped by kernel`).MatchString(stderr.String()) {
+				t.Errorf("tcpdump dropped packets, so its file cannot match: %s", stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("tcpdump did not stop: %s", stderr.String())
+		}
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(testnet.Patience(10 * time.Second))
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump did not start: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return stop
+}
+
+// ours keeps the rows of the test's own flows (UDP and TCP ports the
+// test chose), leaving out what the namespaces sent by themselves
+// (neighbour discovery) while tcpdump ran and the tool did not.
+func ours(rows []harness.Row, ports ...uint16) []harness.Row {
+	var kept []harness.Row
+	for _, r := range rows {
+		if slices.Contains(ports, r.SrcPort) || slices.Contains(ports, r.DstPort) {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
+// TestE2EReadRoundTrip: tcpdump -w captures A's veth while the tool counts
+// it live; UDP both ways and a 4 MB TCP transfer, whose segments cross
+// the veth as GSO super-packets that tcpdump writes as single frames.
+// --read of that file, with --direction-by-mac naming A's MAC, gives the
+// live run's rows, packet for packet and byte for byte: the file's
+// super-packets count as ceil(payload / (SYN MSS - options)) segments,
+// which is the gso_segs that the live TC program counts.
+func TestE2EReadRoundTrip(t *testing.T) {
+	bin, p := harness.BinaryAndPair(t)
+	harness.NoSACK(t, p)
+	path := filepath.Join(t.TempDir(), "veth.pcap")
+	dst := netip.AddrPortFrom(p.B.IPv4, 5201)
+	var ln *net.TCPListener
+	if err := p.B.Do(func() (err error) {
+		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	stopDump := startTcpdump(t, p.A, path)
+	tl := harness.StartCapture(t, p.A, bin)
+	ab := harness.NewUDPFlow("A to B", p.A, p.B, netip.AddrPortFrom(p.A.IPv4, 7100), netip.AddrPortFrom(p.B.IPv4, 7101))
+	ba := harness.NewUDPFlow("B to A, IPv6", p.B, p.A, netip.AddrPortFrom(p.B.IPv6, 7102), netip.AddrPortFrom(p.A.IPv6, 7103))
+	harness.SendUDPFlow(t, ab, harness.Pattern(300), 40)
+	harness.SendUDPFlow(t, ba, harness.Pattern(700), 25)
+	harness.SendTCP(t, p, ln, netip.AddrPortFrom(p.A.IPv4, 41300), dst, 4<<20)
+	live := harness.StopCapture(t, tl, syscall.SIGINT)
+	stopDump()
+
+	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j", "--direction-by-mac", p.A.MAC.String()), nil)
+	if res.Code != 0 {
+		t.Fatalf("--read: exit %d: %s", res.Code, res.Stderr)
+	}
+	offline, err := harness.ParseRows(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := []uint16{7100, 7101, 7102, 7103, 41300, 5201}
+	liveOurs := ours(live, ports...)
+	if len(liveOurs) != 4 {
+		t.Fatalf("live rows of the test's flows: %d, want 4 (two UDP flows, the TCP connection both ways): %+v", len(liveOurs), liveOurs)
+	}
+	wantSameRows(t, ours(offline, ports...), liveOurs)
+	// The file did hold super-packets: fewer frames than wire segments.
+	frames := tsharkConv(t, path, "tcp")
+	var tcpFrames, tcpLive uint64
+	for _, c := range frames {
+		tcpFrames += c.abFrames + c.baFrames
+	}
+	for _, r := range liveOurs {
+		if r.Proto == "TCP" {
+			tcpLive += r.Packets
+		}
+	}
+	if tcpFrames >= tcpLive {
+		t.Logf("the capture holds %d TCP frames for %d wire segments: no GRO/GSO super-packets this time", tcpFrames, tcpLive)
+	} else {
+		t.Logf("the capture holds %d TCP frames for %d wire segments", tcpFrames, tcpLive)
 	}
 }
