@@ -473,3 +473,160 @@ func TestE2EReadRoundTrip(t *testing.T) {
 		t.Logf("the capture holds %d TCP frames for %d wire segments", tcpFrames, tcpLive)
 	}
 }
+
+// TestE2EReadIntervals: --interval in capture time. A file whose packets
+// span 3.6 s of its own clock, with one empty second, gives one NDJSON
+// line per second of that clock, aligned to whole seconds, each with the
+// packets of its second and a rate over it; the last line ends at the
+// last packet.
+func TestE2EReadIntervals(t *testing.T) {
+	bin := harness.Binary(t)
+	path := filepath.Join(t.TempDir(), "timed.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Unix(1_700_000_000, 0).UTC()
+	offsets := []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, 900 * time.Millisecond,
+		1100 * time.Millisecond, 3400 * time.Millisecond, 3600 * time.Millisecond}
+	var frameLen int
+	for _, off := range offsets {
+		buf := gopacket.NewSerializeBuffer()
+		err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+			&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
+			&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 0, 1}, DstIP: net.IP{198, 18, 0, 2}},
+			&layers.UDP{SrcPort: 9000, DstPort: 9001}, gopacket.Payload(make([]byte, 100)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		frameLen = len(b)
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: base.Add(off), CaptureLength: len(b), Length: len(b)}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j", "--interval", "1s"), nil)
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	ivs, err := harness.ParseIntervals(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		end     time.Duration
+		length  float64
+		packets uint64
+	}{{time.Second, 1, 3}, {2 * time.Second, 1, 1}, {3 * time.Second, 1, 0}, {3600 * time.Millisecond, 0.6, 2}}
+	if len(ivs) != len(want) {
+		t.Fatalf("%d NDJSON lines, want %d:\n%s", len(ivs), len(want), res.Stdout)
+	}
+	for i, w := range want {
+		iv := ivs[i]
+		if !iv.Time.Equal(base.Add(w.end)) || iv.Interval < w.length-1e-9 || iv.Interval > w.length+1e-9 || iv.Totals.Packets != w.packets ||
+			iv.Totals.Bytes != w.packets*uint64(frameLen) {
+			t.Errorf("line %d: ends %s after %gs with %d packets %d bytes; want %s, %gs, %d packets %d bytes",
+				i, iv.Time, iv.Interval, iv.Totals.Packets, iv.Totals.Bytes, base.Add(w.end), w.length, w.packets, w.packets*uint64(frameLen))
+		}
+		if w.packets > 0 {
+			rate := float64(w.packets*uint64(frameLen)) * 8 / w.length
+			if len(iv.Rows) != 1 || iv.Rows[0].Bitrate < rate*0.999 || iv.Rows[0].Bitrate > rate*1.001 {
+				t.Errorf("line %d: rows %+v, want one at %.0f bit/s of capture time", i, iv.Rows, rate)
+			}
+		}
+	}
+}
+
+// cutCapture copies the pcap at from to to, keeping at most snap bytes
+// of each packet (as tcpdump -s does), and returns the packets and their
+// length on the wire.
+func cutCapture(t *testing.T, from, to string, snap int) (packets, bytes uint64) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w := pcapgo.NewWriter(out)
+	if err := w.WriteFileHeader(uint32(snap), layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		data = data[:min(len(data), snap)]
+		ci.CaptureLength = len(data)
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+		packets, bytes = packets+1, bytes+uint64(ci.Length)
+	}
+	return packets, bytes
+}
+
+// TestE2EReadSnapLength: packets cut by a snap length count with their
+// length on the wire. Cut after every header (80 bytes), the rows equal
+// tshark's conversations, which count frame.len too, and no row is
+// marked; cut inside the headers (40 bytes), every packet still counts
+// with its full length, and the log says how many the parser missed
+// bytes of.
+func TestE2EReadSnapLength(t *testing.T) {
+	needTshark(t)
+	bin := harness.Binary(t)
+	dir := t.TempDir()
+	full := filepath.Join(dir, "mix.pcap")
+	writeCapture(t, full)
+	cut := filepath.Join(dir, "cut80.pcap")
+	cutCapture(t, full, cut, 80)
+	res := harness.RunBinary(t, exec.Command(bin, "--read", cut, "-j"), nil)
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	rows, err := harness.ParseRows(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTshark(t, rows, cut, "tcp", "tcp", true)
+	wantTshark(t, rows, cut, "udp", "udp", true)
+	wantTshark(t, rows, cut, "ipv6", "", false)
+	if strings.Contains(res.Stderr, "snap length") {
+		t.Errorf("every header was whole, yet the log warns: %s", res.Stderr)
+	}
+
+	cut = filepath.Join(dir, "cut40.pcap")
+	packets, bytes := cutCapture(t, full, cut, 40)
+	res = harness.RunBinary(t, exec.Command(bin, "--read", cut, "-j"), nil)
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	rows, err = harness.ParseRows(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotP, gotB uint64
+	for _, r := range rows {
+		gotP, gotB = gotP+r.Packets, gotB+r.Bytes
+	}
+	if gotP != packets || gotB != bytes {
+		t.Errorf("cut at 40 bytes: %d packets %d bytes, want the file's %d packets %d bytes on the wire", gotP, gotB, packets, bytes)
+	}
+	if !strings.Contains(res.Stderr, "snap length") {
+		t.Errorf("headers were cut, yet the log does not say so: %s", res.Stderr)
+	}
+}
