@@ -27,8 +27,10 @@ const (
 	// writeTimeout bounds one write over TCP: a collector that stops
 	// reading costs the messages in the queue, not the drain.
 	writeTimeout = 5 * time.Second
-	// redialEvery is how often a lost TCP connection is dialled again.
-	redialEvery = time.Second
+	// redialEvery is how often a lost TCP connection is dialled again:
+	// at most once for the burst of messages of one export, and at every
+	// export, which come at least a second apart (--ipfix-interval).
+	redialEvery = 500 * time.Millisecond
 )
 
 // Options configure an exporter.

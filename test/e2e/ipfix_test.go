@@ -9,8 +9,10 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +30,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+	"github.com/netsampler/goflow2/v2/decoders/netflow"
 	"golang.org/x/net/ipv4"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
@@ -654,5 +658,180 @@ func TestE2EIPFIXRead(t *testing.T) {
 			t.Errorf("record %d: %s .. %s, %d packets, %d bytes; want %s .. %s, %d packets of 100 bytes",
 				i, r.First, r.Last, r.Packets, r.Bytes, w.first.Local(), w.last.Local(), w.packets)
 		}
+	}
+}
+
+// tcpCollector reads IPFIX messages from connections to ln and decodes
+// them with goflow2, adding up the packets of each UDP source port and
+// noting the sequence number and template count of each connection.
+type tcpCollector struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	ports map[uint16]uint64
+	conns []tcpSession
+	open  []net.Conn
+}
+
+// close closes the listener and every connection: the collector is gone.
+func (c *tcpCollector) close() {
+	c.ln.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.open {
+		conn.Close()
+	}
+}
+
+// tcpSession is what one connection carried.
+type tcpSession struct {
+	templates int    // template records
+	firstSeq  uint32 // the first message's sequence number
+	records   int
+}
+
+func (c *tcpCollector) serve(t *testing.T) {
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		c.conns = append(c.conns, tcpSession{})
+		c.open = append(c.open, conn)
+		i := len(c.conns) - 1
+		c.mu.Unlock()
+		go func() {
+			defer conn.Close()
+			ts := netflow.CreateTemplateSystem()
+			h := make([]byte, 16)
+			for first := true; ; first = false {
+				if _, err := io.ReadFull(conn, h); err != nil {
+					return
+				}
+				b := make([]byte, binary.BigEndian.Uint16(h[2:]))
+				copy(b, h)
+				if _, err := io.ReadFull(conn, b[16:]); err != nil {
+					return
+				}
+				var pk netflow.IPFIXPacket
+				var v9 netflow.NFv9Packet
+				if err := netflow.DecodeMessageVersion(bytes.NewBuffer(b), ts, &v9, &pk); err != nil {
+					t.Errorf("goflow2 cannot decode a message: %v", err)
+					return
+				}
+				c.mu.Lock()
+				s := &c.conns[i]
+				if first {
+					s.firstSeq = pk.SequenceNumber
+				}
+				for _, fs := range pk.FlowSets {
+					switch fs := fs.(type) {
+					case netflow.TemplateFlowSet:
+						s.templates += len(fs.Records)
+					case netflow.DataFlowSet:
+						s.records += len(fs.Records)
+						for _, r := range fs.Records {
+							var port uint16
+							var packets uint64
+							for _, v := range r.Values {
+								switch {
+								case v.PenProvided:
+								case v.Type == 7:
+									port = binary.BigEndian.Uint16(v.Value.([]byte))
+								case v.Type == 2:
+									packets = binary.BigEndian.Uint64(v.Value.([]byte))
+								}
+							}
+							c.ports[port] += packets
+						}
+					}
+				}
+				c.mu.Unlock()
+			}
+		}()
+	}
+}
+
+func listenCollector(t *testing.T, e testnet.End, addr string) *tcpCollector {
+	t.Helper()
+	var ln net.Listener
+	if err := e.Do(func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCollector{ln: ln, ports: map[uint16]uint64{}}
+	go c.serve(t)
+	return c
+}
+
+// waitPackets waits until the collector has the packets of port.
+func (c *tcpCollector) waitPackets(t *testing.T, port uint16, want uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		c.mu.Lock()
+		got := c.ports[port]
+		c.mu.Unlock()
+		if got == want {
+			return
+		}
+	}
+	t.Fatalf("the collector has %d packets of source port %d, want %d", c.ports[port], port, want)
+}
+
+// TestE2EIPFIXTCPAsNobody exports over TCP from a run that has switched to
+// nobody with no capabilities: the collector goes away and comes back on
+// the same port, and the exporter dials it again (nothing to resolve, no
+// privilege needed), starting a new session with the templates and
+// sequence number 0. What came while it was away is counted as not sent.
+func TestE2EIPFIXTCPAsNobody(t *testing.T) {
+	bin, p := harness.BinaryAndPair(t)
+	col := listenCollector(t, p.A, netip.AddrPortFrom(p.A.IPv4, 0).String())
+	addr := col.ln.Addr().String()
+	tl := harness.StartCapture(t, p.A, bin, "--ipfix", "tcp://"+addr, "--ipfix-interval", "1s")
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tl.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$`).Match(status) || !regexp.MustCompile(`(?m)^CapEff:\s+0+$`).Match(status) {
+		t.Fatalf("the run is not nobody without capabilities:\n%s", status)
+	}
+	payload := make([]byte, 40)
+	send := func(port uint16, n int) {
+		harness.SendUDPFlow(t, harness.NewUDPFlow(fmt.Sprint(port), p.B, p.A, netip.AddrPortFrom(p.B.IPv4, port), netip.AddrPortFrom(p.A.IPv4, 7100)), payload, n)
+	}
+	send(44001, 30)
+	col.waitPackets(t, 44001, 30)
+	col.close()
+	col.mu.Lock()
+	first := col.conns[0]
+	col.mu.Unlock()
+	// Away: the listener and the connection close.
+	time.Sleep(100 * time.Millisecond)
+	send(44002, 20)
+	time.Sleep(3 * time.Second)
+	back := listenCollector(t, p.A, addr)
+	defer back.close()
+	send(44003, 10)
+	defer func() {
+		if t.Failed() {
+			t.Logf("stderr:\n%s", tl.Stderr())
+		}
+	}()
+	back.waitPackets(t, 44003, 10)
+	harness.StopCapture(t, tl, syscall.SIGINT)
+
+	if first.templates != 2 || first.firstSeq != 0 {
+		t.Errorf("first session: %d templates, first sequence number %d", first.templates, first.firstSeq)
+	}
+	back.mu.Lock()
+	defer back.mu.Unlock()
+	if len(back.conns) != 1 || back.conns[0].templates != 2 || back.conns[0].firstSeq != 0 {
+		t.Errorf("after the collector came back: %+v, want one session that starts with both templates and sequence number 0", back.conns)
+	}
+	if back.ports[44002] != 0 {
+		t.Errorf("records exported while the collector was away reached it: %d packets", back.ports[44002])
+	}
+	m := regexp.MustCompile(`IPFIX export ended.* not_sent=(\d+)`).FindStringSubmatch(tl.Stderr())
+	if m == nil || m[1] == "0" {
+		t.Errorf("the log does not count what was not sent while the collector was away:\n%s", tl.Stderr())
 	}
 }
