@@ -338,7 +338,8 @@ func TestE2EPrometheus(t *testing.T) {
 	prom := startPrometheus(t, p.A, promBin, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
-scrape_configs:
+  evaluation_interval: 1s
+%sscrape_configs:
   - job_name: pktstat
     scheme: https
     tls_config:
@@ -348,7 +349,7 @@ scrape_configs:
       password: %s
     static_configs:
       - targets: [%q]
-`, certPath, user, password, listen))
+`, rulesConfig(t, false), certPath, user, password, listen))
 	prom.waitQuery(t, `up{job="pktstat"}`, "job", map[string]float64{"pktstat": 1}, 20*time.Second)
 
 	// Known traffic: every datagram reaches its receiver, so each crossed
@@ -408,6 +409,9 @@ scrape_configs:
 	if ss, err := prom.query(`pktstat_bpf_program_run_seconds_total / pktstat_bpf_program_runs_total * 1e9`); err == nil {
 		t.Logf("ns per run, from the kernel's statistics: %v", byLabel(ss, "program"))
 	}
+
+	// The dashboard's queries and the rules (deploy/), on this data.
+	checkDashboardAndRules(t, prom)
 
 	harness.StopTool(t, tl, syscall.SIGTERM)
 	if out := tl.Stdout(); out != "" {
