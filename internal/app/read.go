@@ -70,12 +70,16 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 		write = report.WriteNDJSON
 	}
 	pl := offline.NewPlanner(offline.Options{ByMAC: cfg.Read.ByMAC, ByNet: cfg.Read.ByNet, MaxFlows: int(cfg.MaxEntries)})
+	bar := newReadProgress(rd.Size)
 	var boundary time.Time // the end of the current period, with --interval
 	n := 0
 	for ; ; n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			log.Warn("interrupted: the report holds the packets read so far", "packets", n)
-			break
+		if n%4096 == 0 {
+			if ctx.Err() != nil {
+				log.Warn("interrupted: the report holds the packets read so far", "packets", n)
+				break
+			}
+			bar.update(rd.Offset(), n)
 		}
 		pkt, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -112,6 +116,7 @@ func runRead(ctx context.Context, cfg cli.Config, in io.Reader, out io.Writer, l
 		}
 		src.Feed(pl.Plan(pkt))
 	}
+	bar.done()
 	if rd.Cooked {
 		log.Info("the file is a Linux cooked capture (SLL): its frames were given an Ethernet header, 14 bytes instead of the cooked one's 16 (SLL) or 20 (SLL2), and the packet type's direction")
 	}

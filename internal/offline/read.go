@@ -56,14 +56,45 @@ type Reader struct {
 	Cooked bool
 	// Format names the file format: "pcap" or "pcapng".
 	Format string
+	// Size is the file's size, 0 when unknown (a pipe).
+	Size int64
+	count *countingReader
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Offset is how many bytes of the file have been read (read ahead
+// included): the progress through it.
+func (r *Reader) Offset() int64 {
+	if r.count == nil {
+		return 0
+	}
+	return r.count.n
 }
 
 // Open opens a capture file; "-" reads standard input (stdin).
 func Open(name string, stdin io.Reader) (*Reader, error) {
 	if name == "-" {
-		r, err := NewReader(stdin)
+		c := &countingReader{r: stdin}
+		r, err := NewReader(c)
 		if err != nil {
 			return nil, fmt.Errorf("read capture from standard input: %w", err)
+		}
+		r.count = c
+		if f, ok := stdin.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+				r.Size = st.Size()
+			}
 		}
 		return r, nil
 	}
@@ -71,12 +102,16 @@ func Open(name string, stdin io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open capture file: %w", err)
 	}
-	r, err := NewReader(f)
+	c := &countingReader{r: f}
+	r, err := NewReader(c)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("read capture file %s: %w", name, err)
 	}
-	r.closer = f
+	r.closer, r.count = f, c
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		r.Size = st.Size()
+	}
 	return r, nil
 }
 
