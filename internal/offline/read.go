@@ -57,7 +57,7 @@ type Reader struct {
 	// Format names the file format: "pcap" or "pcapng".
 	Format string
 	// Size is the file's size, 0 when unknown (a pipe).
-	Size int64
+	Size  int64
 	count *countingReader
 }
 
