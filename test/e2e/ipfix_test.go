@@ -290,9 +290,9 @@ func TestE2EIPFIXNfcapd(t *testing.T) {
 	got, total, raw := nfdumpFlows(t, dir)
 	t.Logf("nfdump read %d flows, %+v in all", len(got), total)
 	wantSameFlows(t, "nfcapd", got, total, rows, sent)
-	if os.Getenv("IPFIX_DOC_OUT") != "" { // the docs' example output
+	if os.Getenv("IPFIX_DOC_OUT") != "" { // docs/flow-export.md's example output
 		_ = os.WriteFile(filepath.Join(os.Getenv("IPFIX_DOC_OUT"), "nfdump.json"), raw, 0o644)
-		line, _ := exec.Command("nfdump", "-R", dir, "-o", "line", "-A", "proto,srcip,srcport,dstip,dstport").CombinedOutput()
+		line, _ := exec.Command("nfdump", "-R", dir, "-o", "extended").CombinedOutput()
 		_ = os.WriteFile(filepath.Join(os.Getenv("IPFIX_DOC_OUT"), "nfdump.txt"), line, 0o644)
 	}
 }
