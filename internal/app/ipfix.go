@@ -27,6 +27,11 @@ func newIPFIX(cfg cli.Config, log *slog.Logger) (*ipfix.Exporter, error) {
 		PEN:             cfg.IPFIX.PEN,
 		Domain:          1,
 		TemplateRefresh: cfg.IPFIX.TemplateRefresh,
+		// One export holds at most a table's worth of records (the
+		// ledger's bound): room for a whole export of records of 128
+		// bytes, so that a healthy collector loses none to the queue,
+		// however much faster encoding is than sending.
+		QueueBytes: max(ipfix.DefaultQueueBytes, 128*int(cfg.MaxEntries)),
 		Layout: ipfix.Layout{
 			Ifaces: cfg.Mode == cli.ModeTC || cfg.Mode == cli.ModeXDP,
 			Owners: cfg.Mode == cli.ModeCgroup || cfg.Mode == cli.ModeProcess,

@@ -148,7 +148,7 @@ func noteMarks(src *capture.Replay, log *slog.Logger) {
 		log.Warn("packets cut by the capture's snap length inside the headers the parser reads: their rows are the parser's malformed ones, counted with their full length", "packets", n)
 	}
 	if n := marked[offline.MarkSegmentsGuessed]; n > 0 {
-		log.Warn("GRO super-packets of TCP connections whose MSS the file does not show (no SYN, no ordinary segment): each counted as one packet", "packets", n)
+		log.Warn("GRO super-packets of TCP connections whose MSS the file does not show (no SYN, no ordinary segment): each counted as one packet, their rows marked estimated", "packets", n)
 	}
 	if skipped.Packets > 0 {
 		log.Warn("XDP sees only ingress: egress packets of the file were not counted; run without -x to count both directions with TC",

@@ -70,8 +70,9 @@ type sideProgs struct {
 }
 
 type extraRow struct {
-	c  flow.Counters
-	l7 flow.L7
+	c   flow.Counters
+	l7  flow.L7
+	est bool // a GRO super-packet counted as one: flow.Flow.Estimated
 }
 
 // replayBatch is frames on their way to a worker; data holds their bytes
@@ -327,6 +328,7 @@ func (r *Replay) runSide(f *offline.Frame) error {
 	}
 	e.c.Add(c)
 	e.l7 = flow.MergeL7(e.l7, l7)
+	e.est = e.est || f.Marks&offline.MarkSegmentsGuessed != 0
 	return nil
 }
 
@@ -401,9 +403,10 @@ func (r *Replay) Drain() (flow.Snapshot, error) {
 			if i, ok := at[k]; ok {
 				s.Flows[i].Counters.Add(e.c)
 				s.Flows[i].L7 = flow.MergeL7(s.Flows[i].L7, e.l7)
+				s.Flows[i].Estimated = s.Flows[i].Estimated || e.est
 				continue
 			}
-			s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: e.c, L7: e.l7})
+			s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: e.c, L7: e.l7, Estimated: e.est})
 		}
 		clear(r.extra)
 	}

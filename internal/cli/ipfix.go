@@ -1,10 +1,11 @@
 package cli
 
 import (
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/ipfix"
 )
 
 // IPFIX defaults and bounds (docs/flow-export.md).
@@ -13,9 +14,8 @@ const (
 	MinIPFIXInterval            = time.Second
 	DefaultIPFIXTemplateRefresh = 10 * time.Minute
 	// DefaultIPFIXPEN is the private enterprise number of the
-	// enterprise-specific elements: 32473, which IANA reserves for
-	// documentation (RFC 5612) and registers to no one.
-	DefaultIPFIXPEN = 32473
+	// enterprise-specific elements (see ipfix.DefaultPEN).
+	DefaultIPFIXPEN = ipfix.DefaultPEN
 )
 
 // IPFIX is flow export to a collector (--ipfix); the zero value exports
@@ -44,12 +44,11 @@ func checkIPFIX(fs *pflag.FlagSet, cfg *Config) error {
 				return usageErrorf("--%s applies only to flow export: add --ipfix HOST:PORT", f)
 			}
 		}
+		*x = IPFIX{} // no export: the zero value, defaults left out
 		return nil
 	}
-	hostport, _ := strings.CutPrefix(x.Target, "tcp://")
-	hostport, _ = strings.CutPrefix(hostport, "udp://")
-	if i := strings.LastIndex(hostport, ":"); i <= 0 || i == len(hostport)-1 {
-		return usageErrorf("invalid --ipfix %q: must be HOST:PORT (UDP) or tcp://HOST:PORT; IPFIX's port is 4739", x.Target)
+	if _, _, err := ipfix.ParseTarget(x.Target); err != nil {
+		return usageErrorf("invalid --ipfix: %w", err)
 	}
 	switch {
 	case cfg.TUI:

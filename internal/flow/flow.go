@@ -150,6 +150,10 @@ type Flow struct {
 	// L7 is the application protocol found in the flow's payload, or
 	// L7Unknown / L7Unchecked when none was recognised.
 	L7 L7
+	// Estimated is set when some of the row's packets are estimates: with
+	// --read, a GRO super-packet of a connection whose MSS the file does
+	// not show, counted as one packet.
+	Estimated bool
 }
 
 // Bitrate returns the rate in bits per second of bytes sent over d.

@@ -244,6 +244,7 @@ func Rows(rows []flow.Flow, b By) []flow.Flow {
 		gs [batch]Key
 		hs [batch]uint64
 		cs [batch]flow.Counters
+		es [batch]bool // flow.Flow.Estimated
 	)
 	n := 0
 	for base := 0; base < len(rows); base += batch {
@@ -253,6 +254,7 @@ func Rows(rows []flow.Flow, b By) []flow.Flow {
 			m.GroupTo(&gs[i], &r.Key, r.L7)
 			hs[i] = x.hash(&gs[i])
 			cs[i] = r.Counters
+			es[i] = r.Estimated
 		}
 		if x.Len() > 1<<14 {
 			// Fewer groups' slots stay in the caches anyway.
@@ -263,9 +265,10 @@ func Rows(rows []flow.Flow, b By) []flow.Flow {
 			j, added := x.slot(g, hs[i], func(j int) bool { return rows[j].Key == g.Key && rows[j].L7 == g.L7 })
 			if !added {
 				rows[j].Counters.Add(cs[i])
+				rows[j].Estimated = rows[j].Estimated || es[i]
 				continue
 			}
-			rows[n] = flow.Flow{Key: g.Key, L7: g.L7, Counters: cs[i]}
+			rows[n] = flow.Flow{Key: g.Key, L7: g.L7, Counters: cs[i], Estimated: es[i]}
 			n++
 		}
 	}

@@ -17,10 +17,10 @@ import (
 // Defaults of the exporter's options.
 const (
 	DefaultTemplateRefresh = 10 * time.Minute
-	// DefaultQueue is how many messages may wait for the sender: about
-	// 11 MB, the records of a drain of about 200,000 flows. What does not
-	// fit is dropped and counted, so that the drain never waits.
-	DefaultQueue = 8192
+	// DefaultQueueBytes is how many bytes of messages may wait for the
+	// sender: the records of a drain of about 200,000 flows. What does
+	// not fit is dropped and counted, so that the drain never waits.
+	DefaultQueueBytes = 16 << 20
 	// maxTCPMessage is the longest message over TCP, where the MTU does
 	// not matter: fewer headers and writes.
 	maxTCPMessage = 65000
@@ -40,7 +40,7 @@ type Options struct {
 	PEN             uint32
 	Domain          uint32        // observation domain ID
 	TemplateRefresh time.Duration // UDP: how often the templates go out again
-	Queue           int           // messages waiting for the sender; 0: DefaultQueue
+	QueueBytes      int           // bytes of messages waiting for the sender; 0: DefaultQueueBytes
 	Layout          Layout
 	Log             *slog.Logger
 }
@@ -52,7 +52,7 @@ type Exporter struct {
 	network string
 	addr    string // the resolved address, so that a redial needs no DNS (nor privileges)
 	enc     *Encoder
-	queue   chan Message
+	queue   *queue
 	done    chan struct{}
 	log     *slog.Logger
 	now     func() time.Time
@@ -99,13 +99,13 @@ func New(opts Options) (*Exporter, error) {
 	if opts.TemplateRefresh <= 0 {
 		opts.TemplateRefresh = DefaultTemplateRefresh
 	}
-	if opts.Queue <= 0 {
-		opts.Queue = DefaultQueue
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = DefaultQueueBytes
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	x := &Exporter{opts: opts, network: network, addr: ra.String(), queue: make(chan Message, opts.Queue),
+	x := &Exporter{opts: opts, network: network, addr: ra.String(), queue: newQueue(opts.QueueBytes),
 		done: make(chan struct{}), log: opts.Log, now: time.Now}
 	maxMsg := DefaultMaxMessage
 	if network == "tcp" {
@@ -133,9 +133,7 @@ func (x *Exporter) Start() { go x.send() }
 // enqueue hands a message to the sender, or drops it when the queue is
 // full: the drain must not wait for the network.
 func (x *Exporter) enqueue(m Message) {
-	select {
-	case x.queue <- m:
-	default:
+	if !x.queue.push(m) {
 		x.notSent.Add(uint64(m.Records))
 	}
 }
@@ -172,7 +170,7 @@ func (x *Exporter) Totals() Totals {
 // Close lets the sender write what is queued, for at most wait, then
 // closes the connection. What is left is counted as not sent.
 func (x *Exporter) Close(wait time.Duration) Totals {
-	close(x.queue)
+	x.queue.close()
 	select {
 	case <-x.done:
 	case <-time.After(wait):
@@ -198,7 +196,11 @@ func (x *Exporter) send() {
 			conn.Close()
 		}
 	}()
-	for m := range x.queue {
+	for {
+		m, ok := x.queue.pop()
+		if !ok {
+			return
+		}
 		now := x.now()
 		if conn == nil && now.Sub(lastDial) >= redialEvery {
 			lastDial = now

@@ -225,7 +225,7 @@ func BenchmarkExportUDP(b *testing.B) {
 				}
 			}
 		}()
-		x, err := New(Options{Target: lc.LocalAddr().String(), PEN: DefaultPEN, Layout: Layout{Ifaces: true}, Queue: 1 << 20})
+		x, err := New(Options{Target: lc.LocalAddr().String(), PEN: DefaultPEN, Layout: Layout{Ifaces: true}, QueueBytes: 1 << 30})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -260,4 +260,30 @@ func benchRecords(b *testing.B, rows []flow.Flow, export func(*flow.Snapshot), d
 	b.ReportMetric(float64(mAfter.Mallocs-mBefore.Mallocs)/float64(b.N), "allocs/record")
 	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
 	b.ReportMetric(cpu.Seconds()*1e6/float64(b.N), "cpu-s/1M-records")
+}
+
+// TestExporterQueueFull: records that find the queue full are dropped and
+// counted at once, so Export never waits; every record is either sent or
+// counted as not sent.
+func TestExporterQueueFull(t *testing.T) {
+	lc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	x, err := New(Options{Target: lc.LocalAddr().String(), PEN: DefaultPEN, Domain: 7, Layout: Layout{Ifaces: true}, QueueBytes: 3 * DefaultMaxMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := flow.Snapshot{Flows: plainRows(200)}
+	x.Export(&snap, time.Now(), time.Now()) // the sender is not running: 3 messages fit
+	if n := x.Totals().NotSent; n == 0 || n >= 201 {
+		t.Fatalf("%d of 201 records counted as not sent with a queue of 3 messages", n)
+	}
+	x.Start()
+	msgs := readUDP(t, lc, int(201-x.Totals().NotSent))
+	tot := x.Close(time.Second)
+	if got := decodeReceived(t, msgs, DefaultMaxMessage); uint64(len(got.flows)+len(got.options)) != tot.Records || tot.Records+tot.NotSent != 201 {
+		t.Fatalf("received %d flow and %d options records; totals %+v; want sent + not sent = 201", len(got.flows), len(got.options), tot)
+	}
 }

@@ -41,8 +41,9 @@ func NewLedger(maxRows uint32) *Ledger {
 // row is a flow's counts over the drains folded, and its application
 // protocol as the drains found it.
 type row struct {
-	c  flow.Counters
-	l7 flow.L7
+	c   flow.Counters
+	l7  flow.L7
+	est bool // flow.Flow.Estimated
 }
 
 // Fold adds one drain.
@@ -72,6 +73,7 @@ func (l *Ledger) add(s *flow.Snapshot) {
 		}
 		r.c.Add(f.Counters)
 		r.l7 = flow.MergeL7(r.l7, f.L7)
+		r.est = r.est || f.Estimated
 		l.rows[f.Key] = r
 	}
 	for dir, u := range s.Untracked {
@@ -96,7 +98,7 @@ func (l *Ledger) Take() flow.Snapshot {
 	}
 	s := flow.Snapshot{Flows: make([]flow.Flow, 0, len(l.rows)), Untracked: l.untracked, UntrackedFlows: l.kernelFlows, Filtered: l.filtered}
 	for k, r := range l.rows {
-		s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: r.c, L7: r.l7})
+		s.Flows = append(s.Flows, flow.Flow{Key: k, Counters: r.c, L7: r.l7, Estimated: r.est})
 	}
 	if l.dropped != (flow.HLL{}) {
 		s.UntrackedFlows += l.dropped.Estimate()

@@ -40,6 +40,7 @@ type jsonRow struct {
 	Fragment    bool    `json:"fragment,omitempty"`
 	DeepChain   bool    `json:"deepChain,omitempty"`
 	Malformed   bool    `json:"malformed,omitempty"`
+	Estimated   bool    `json:"estimated,omitempty"` // --read: some packets' counts are estimates
 	Dir         string  `json:"dir,omitempty"`
 	Iface       string  `json:"iface,omitempty"` // only when the run watches several interfaces
 	Overflow    bool    `json:"overflow,omitempty"`
@@ -59,6 +60,7 @@ func newJSONRow(f *flow.Flow) jsonRow {
 		Fragment:  f.Flags&flow.Fragment != 0,
 		DeepChain: f.Flags&flow.DeepChain != 0,
 		Malformed: f.Flags&flow.Malformed != 0,
+		Estimated: f.Estimated,
 		Dir:       f.Dir.String(),
 		Iface:     f.Iface,
 	}

@@ -134,6 +134,9 @@ func appendPlainRow(b []byte, f *flow.Flow) []byte {
 	if f.Flags&flow.Malformed != 0 {
 		b = append(b, ", malformed"...)
 	}
+	if f.Estimated {
+		b = append(b, ", estimated"...)
+	}
 	b = appendOwner(b, f.Owner)
 	if f.Iface != "" {
 		// Only when the run watches several interfaces.

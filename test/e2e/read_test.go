@@ -630,3 +630,91 @@ func TestE2EReadSnapLength(t *testing.T) {
 		t.Errorf("headers were cut, yet the log does not say so: %s", res.Stderr)
 	}
 }
+
+// TestE2EReadGRO: a TCP super-packet longer than the MTU counts as its
+// wire segments. tshark counts it as one frame, so the test converts:
+// the tool's packets are tshark's frames plus (segments - 1) per
+// super-packet, its bytes tshark's plus (segments - 1) copies of the
+// headers (Ethernet, IPv4, TCP with its options). Segments are
+// ceil(payload / (the SYNs' MSS - the options)). A connection whose MSS
+// the file does not show counts its super-packet once, and its row is
+// marked estimated.
+func TestE2EReadGRO(t *testing.T) {
+	needTshark(t)
+	bin := harness.Binary(t)
+	path := filepath.Join(t.TempDir(), "gro.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1_700_000_000, 0)
+	ts := []layers.TCPOption{{OptionType: layers.TCPOptionKindNop, OptionLength: 1}, {OptionType: layers.TCPOptionKindNop, OptionLength: 1},
+		{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: make([]byte, 8)}}
+	mss := []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}} // 1460
+	write := func(src, dst net.IP, sport, dport uint16, tcp layers.TCP, payload int) {
+		buf := gopacket.NewSerializeBuffer()
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+		tcp.SrcPort, tcp.DstPort = layers.TCPPort(sport), layers.TCPPort(dport)
+		_ = tcp.SetNetworkLayerForChecksum(ip)
+		err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+			&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
+			ip, &tcp, gopacket.Payload(make([]byte, payload)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := buf.Bytes()
+		at = at.Add(time.Millisecond)
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := net.IP{198, 18, 0, 1}, net.IP{198, 18, 0, 2}
+	const seg = 1460 - 12 // the timestamps option's 12 bytes come out of the MSS
+	write(a, b, 42000, 80, layers.TCP{SYN: true, Options: mss}, 0)
+	write(b, a, 80, 42000, layers.TCP{SYN: true, ACK: true, Options: mss}, 0)
+	write(a, b, 42000, 80, layers.TCP{ACK: true, Options: ts}, 4*seg)    // 4 segments
+	write(a, b, 42000, 80, layers.TCP{ACK: true, Options: ts}, 2*seg+17) // 3 segments
+	write(a, b, 43000, 80, layers.TCP{ACK: true, Options: ts}, 5*seg)    // no SYN: once, estimated
+	f.Close()
+
+	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j"), nil)
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	rows, err := harness.ParseRows(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hdr = 14 + 20 + 32
+	matched := 0
+	extra := map[string]uint64{"198.18.0.1:42000": 3 + 2} // segments beyond the frames
+	for _, c := range tsharkConv(t, path, "tcp") {
+		if !c.exact {
+			t.Fatalf("tshark rounded %s <-> %s", c.a, c.b)
+		}
+		for _, r := range rows {
+			if fmt.Sprintf("%s:%d", r.SrcIP, r.SrcPort) != c.a || fmt.Sprintf("%s:%d", r.DstIP, r.DstPort) != c.b {
+				continue
+			}
+			matched++
+			x := extra[c.a]
+			if r.Packets != c.abFrames+x || r.Bytes != c.abBytes+x*hdr {
+				t.Errorf("%s -> %s: %d packets %d bytes; want tshark's %d frames + %d, %d bytes + %d x %d",
+					c.a, c.b, r.Packets, r.Bytes, c.abFrames, x, c.abBytes, x, hdr)
+			}
+			if r.Estimated != (r.SrcPort == 43000) {
+				t.Errorf("%s -> %s: estimated %v", c.a, c.b, r.Estimated)
+			}
+		}
+	}
+	if matched != 2 {
+		t.Errorf("%d of tshark's two A-to-B conversations have a row: %+v", matched, rows)
+	}
+	if !strings.Contains(res.Stderr, "GRO super-packets") {
+		t.Errorf("the log does not say a super-packet was counted once: %s", res.Stderr)
+	}
+}

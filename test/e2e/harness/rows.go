@@ -40,6 +40,7 @@ type Row struct {
 	Fragment    bool    `json:"fragment"`
 	DeepChain   bool    `json:"deepChain"`
 	Malformed   bool    `json:"malformed"`
+	Estimated   bool    `json:"estimated"` // --read: a GRO super-packet counted as one
 	Dir         string  `json:"dir"`
 	Iface       string  `json:"iface"` // when the run watches several interfaces
 	Overflow    bool    `json:"overflow"`

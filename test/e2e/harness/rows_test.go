@@ -34,6 +34,7 @@ func everyField() report.Report {
 		ip4(flow.ProtoOSPF, 1, 2), ip4(flow.ProtoIGMP, 0x22, 0)} {
 		rows = append(rows, flow.Flow{Key: k, Counters: flow.Counters{Packets: uint64(10 - i), Bytes: uint64(1000 - i)}, L7: flow.L7HTTP})
 	}
+	rows[1].Estimated = true // --read's mark
 	d := time.Second
 	return report.Report{Flows: flow.RankRows(rows, d), Duration: d,
 		Untracked: flow.Counters{Packets: 3, Bytes: 300}, UntrackedFlows: 2, HiddenFlows: 1,
