@@ -3,6 +3,8 @@
 //
 //	go run ./deploy/package
 //
+// (-man FILE writes only the man page, for man -l FILE.)
+//
 // Each package holds the static binary (CGO_ENABLED=0) at
 // /usr/bin/pktstat-bpf, the systemd unit of deploy/ (disabled: no script
 // enables it), the man page and the bash, zsh and fish completions. No
@@ -41,7 +43,15 @@ func run() error {
 	version := flag.String("version", "", "package version (default: from git: the tag, else 0.0.0~gitDATE.REV)")
 	arches := flag.String("arch", "amd64,arm64", "comma-separated GOARCH values")
 	formats := flag.String("format", "deb,rpm", "comma-separated nfpm packagers")
+	man := flag.String("man", "", "only write the man page (roff) to this file, and exit")
 	flag.Parse()
+	if *man != "" {
+		var page bytes.Buffer
+		if err := manpage.Write(&page, manpage.Page{Version: "(devel)", Date: time.Now().UTC().Format("2006-01-02")}, cli.FlagSet()); err != nil {
+			return err
+		}
+		return os.WriteFile(*man, page.Bytes(), 0o644)
+	}
 	root, err := os.Getwd()
 	if err != nil {
 		return err
