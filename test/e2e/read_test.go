@@ -718,3 +718,49 @@ func TestE2EReadGRO(t *testing.T) {
 		t.Errorf("the log does not say a super-packet was counted once: %s", res.Stderr)
 	}
 }
+
+// TestE2EReadFilterGroup: a filter expression and --group-by work on a
+// file as live. With 'udp', the rows are exactly tshark's UDP
+// conversations; with --group-by proto, each protocol's row adds up that
+// protocol's rows of the plain run.
+func TestE2EReadFilterGroup(t *testing.T) {
+	needTshark(t)
+	bin := harness.Binary(t)
+	path := filepath.Join(t.TempDir(), "mix.pcap")
+	writeCapture(t, path)
+	run := func(args ...string) []harness.Row {
+		res := harness.RunBinary(t, exec.Command(bin, append([]string{"--read", path, "-j"}, args...)...), nil)
+		if res.Code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, res.Code, res.Stderr)
+		}
+		rows, err := harness.ParseRows(res.Stdout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	udp := run("udp")
+	for _, r := range udp {
+		// The report's last element says what the filter dropped: no proto.
+		if r.Proto != "UDP" && r.Proto != "" {
+			t.Errorf("filter udp kept %+v", r)
+		}
+	}
+	wantTshark(t, udp, path, "udp", "udp", true)
+
+	all := run()
+	grouped := run("--group-by", "proto")
+	want := map[string][2]uint64{}
+	for _, r := range all {
+		c := want[r.Proto]
+		want[r.Proto] = [2]uint64{c[0] + r.Packets, c[1] + r.Bytes}
+	}
+	if len(grouped) != len(want) {
+		t.Errorf("--group-by proto: %d rows, want %d: %+v", len(grouped), len(want), grouped)
+	}
+	for _, r := range grouped {
+		if w := want[r.Proto]; w != [2]uint64{r.Packets, r.Bytes} {
+			t.Errorf("--group-by proto, %s: %d packets %d bytes, want %d %d", r.Proto, r.Packets, r.Bytes, w[0], w[1])
+		}
+	}
+}
