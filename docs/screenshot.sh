@@ -4,4 +4,4 @@
 # module, fetched by go run). Needs root (namespaces, eBPF) and tmux.
 set -eu
 cd "$(dirname "$0")/.."
-PKTSTAT_SCREENSHOT=docs/tui.png exec go test -count=1 -run '^TestScreenshot$' -v ./test/e2e/
+exec go test -tags screenshot -count=1 -run '^TestScreenshot$' -v ./test/e2e/
