@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -35,7 +36,19 @@ func TestFlagSetIsHelp(t *testing.T) {
 			t.Errorf("--help lacks --%s", f.Name)
 		}
 	})
-	if lines := strings.Count(help.String(), "\n  "); n < 29 || lines < n {
-		t.Errorf("FlagSet has %d flags, --help %d flag lines", n, lines)
+	// And the other way: every flag line of --help is in the FlagSet
+	// (a flag defined after FlagSet's hook in parse would not be).
+	fs := FlagSet()
+	lines := regexp.MustCompile(`(?m)^\s+(?:-\S, )?--([^\s=]+)`).FindAllStringSubmatch(help.String(), -1)
+	if len(lines) != n {
+		t.Errorf("--help has %d flag lines, FlagSet %d flags", len(lines), n)
+	}
+	for _, m := range lines {
+		if fs.Lookup(m[1]) == nil {
+			t.Errorf("--help lists --%s, FlagSet lacks it", m[1])
+		}
+	}
+	if n < 29 {
+		t.Errorf("FlagSet has only %d flags", n)
 	}
 }
