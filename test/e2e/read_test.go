@@ -26,46 +26,72 @@ import (
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
 
-// readCapture is a capture the tests write with gopacket: IPv4 and IPv6
-// TCP, UDP and ICMP in both directions, a VLAN-tagged flow, fragments
-// and ARP, with known counts per conversation.
-func writeCapture(t *testing.T, path string) {
+// pcapOut is a pcap file that a test writes frames into with gopacket.
+type pcapOut struct {
+	t *testing.T
+	f *os.File
+	w *pcapgo.Writer
+}
+
+// createPcap creates an Ethernet pcap file at path, closed when the test
+// ends (close closes it before).
+func createPcap(t *testing.T, path string) *pcapOut {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
+	return &pcapOut{t: t, f: f, w: w}
+}
+
+// write serializes the layers (lengths and checksums computed) into one
+// frame captured at at, and returns its length.
+func (p *pcapOut) write(at time.Time, ls ...gopacket.SerializableLayer) int {
+	p.t.Helper()
+	for _, l := range ls {
+		if n, ok := l.(interface {
+			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+		}); ok {
+			for _, nl := range ls {
+				if nl, ok := nl.(gopacket.NetworkLayer); ok {
+					_ = n.SetNetworkLayerForChecksum(nl)
+				}
+			}
+		}
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		p.t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if err := p.w.WritePacket(gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}, b); err != nil {
+		p.t.Fatal(err)
+	}
+	return len(b)
+}
+
+func (p *pcapOut) close() { p.f.Close() }
+
+// readCapture is a capture the tests write with gopacket: IPv4 and IPv6
+// TCP, UDP and ICMP in both directions, a VLAN-tagged flow, fragments
+// and ARP, with known counts per conversation.
+func writeCapture(t *testing.T, path string) {
+	t.Helper()
+	out := createPcap(t, path)
+	defer out.close()
 	macA := net.HardwareAddr{0x02, 0, 0, 0, 0, 0xa}
 	macB := net.HardwareAddr{0x02, 0, 0, 0, 0, 0xb}
 	a4, b4 := net.IP{198, 18, 0, 1}, net.IP{198, 18, 0, 2}
 	a6, b6 := net.ParseIP("2001:2::1"), net.ParseIP("2001:2::2")
 	at := time.Unix(1_700_000_000, 0)
 	write := func(ls ...gopacket.SerializableLayer) {
-		buf := gopacket.NewSerializeBuffer()
-		for _, l := range ls {
-			if n, ok := l.(interface {
-				SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-			}); ok {
-				for _, nl := range ls {
-					if nl, ok := nl.(gopacket.NetworkLayer); ok {
-						_ = n.SetNetworkLayerForChecksum(nl)
-					}
-				}
-			}
-		}
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
 		at = at.Add(10 * time.Millisecond)
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}, b); err != nil {
-			t.Fatal(err)
-		}
+		out.write(at, ls...)
 	}
 	eth := func(src, dst net.HardwareAddr, typ layers.EthernetType) *layers.Ethernet {
 		return &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: typ}
@@ -482,34 +508,18 @@ func TestE2EReadRoundTrip(t *testing.T) {
 func TestE2EReadIntervals(t *testing.T) {
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "timed.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	out := createPcap(t, path)
 	base := time.Unix(1_700_000_000, 0).UTC()
 	offsets := []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, 900 * time.Millisecond,
 		1100 * time.Millisecond, 3400 * time.Millisecond, 3600 * time.Millisecond}
 	var frameLen int
 	for _, off := range offsets {
-		buf := gopacket.NewSerializeBuffer()
-		err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+		frameLen = out.write(base.Add(off),
 			&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
 			&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 0, 1}, DstIP: net.IP{198, 18, 0, 2}},
 			&layers.UDP{SrcPort: 9000, DstPort: 9001}, gopacket.Payload(make([]byte, 100)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
-		frameLen = len(b)
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: base.Add(off), CaptureLength: len(b), Length: len(b)}, b); err != nil {
-			t.Fatal(err)
-		}
 	}
-	f.Close()
+	out.close()
 	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j", "--interval", "1s"), nil)
 	if res.Code != 0 {
 		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
@@ -643,34 +653,16 @@ func TestE2EReadGRO(t *testing.T) {
 	needTshark(t)
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "gro.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	out := createPcap(t, path)
 	at := time.Unix(1_700_000_000, 0)
 	ts := []layers.TCPOption{{OptionType: layers.TCPOptionKindNop, OptionLength: 1}, {OptionType: layers.TCPOptionKindNop, OptionLength: 1},
 		{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: make([]byte, 8)}}
 	mss := []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}}} // 1460
 	write := func(src, dst net.IP, sport, dport uint16, tcp layers.TCP, payload int) {
-		buf := gopacket.NewSerializeBuffer()
-		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
 		tcp.SrcPort, tcp.DstPort = layers.TCPPort(sport), layers.TCPPort(dport)
-		_ = tcp.SetNetworkLayerForChecksum(ip)
-		err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-			&layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
-			ip, &tcp, gopacket.Payload(make([]byte, payload)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
 		at = at.Add(time.Millisecond)
-		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(b), Length: len(b)}, b); err != nil {
-			t.Fatal(err)
-		}
+		out.write(at, &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4},
+			&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}, &tcp, gopacket.Payload(make([]byte, payload)))
 	}
 	a, b := net.IP{198, 18, 0, 1}, net.IP{198, 18, 0, 2}
 	const seg = 1460 - 12 // the timestamps option's 12 bytes come out of the MSS
@@ -679,7 +671,7 @@ func TestE2EReadGRO(t *testing.T) {
 	write(a, b, 42000, 80, layers.TCP{ACK: true, Options: ts}, 4*seg)    // 4 segments
 	write(a, b, 42000, 80, layers.TCP{ACK: true, Options: ts}, 2*seg+17) // 3 segments
 	write(a, b, 43000, 80, layers.TCP{ACK: true, Options: ts}, 5*seg)    // no SYN: once, estimated
-	f.Close()
+	out.close()
 
 	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j"), nil)
 	if res.Code != 0 {
