@@ -196,6 +196,18 @@ func (x *Exporter) send() {
 			conn.Close()
 		}
 	}()
+	// The templates go out at once, not just before the first records: a
+	// collector that decodes messages in parallel (goflow2's workers) may
+	// otherwise meet the records before their templates, and drop them.
+	if conn != nil {
+		t := x.enc.Templates()
+		t.SetHeader(x.now(), 0)
+		if err := x.write(conn, t.B); err == nil {
+			templates = x.now()
+		} else if x.network == "tcp" {
+			conn = x.failed(conn, err, Message{})
+		}
+	}
 	for {
 		m, ok := x.queue.pop()
 		if !ok {

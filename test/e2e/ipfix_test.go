@@ -385,12 +385,18 @@ func TestE2EIPFIXGoflow2(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	rows := harness.StopCapture(t, tl, syscall.SIGINT)
-	time.Sleep(200 * time.Millisecond) // goflow2 writes what it decoded
+	// goflow2 writes a line per record it decoded: wait for the last
+	// export's (at exit), then stop it.
+	var raw []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		raw, _ = os.ReadFile(file)
+		if bytes.Count(raw, []byte("\n")) >= len(rows) {
+			break
+		}
+	}
 	col.stop(t)
-
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("goflow2's output: %v\n%s", err, col.out.String())
+	if raw, err = os.ReadFile(file); err != nil || len(bytes.TrimSpace(raw)) == 0 {
+		t.Fatalf("goflow2 wrote no record (%v); its log:\n%s\nthe tool's:\n%s", err, col.out.String(), tl.Stderr())
 	}
 	t.Logf("goflow2's first record: %s", bytes.SplitN(raw, []byte("\n"), 2)[0])
 	got := map[flowKey]counts{}
