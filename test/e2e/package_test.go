@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,8 +22,9 @@ import (
 // packageVersion is the version the test's package is built with.
 const packageVersion = "0.0.0~e2e1"
 
-// TestE2EPackageDeb builds the .deb of deploy/package for this machine's
-// architecture, checks it with lintian (no errors), installs it with
+// TestE2EPackageDeb builds the .deb and .rpm of deploy/package for this
+// machine's architecture, checks that the .rpm holds the same files, checks
+// the .deb with lintian (no errors), installs it with
 // dpkg -i, runs the installed /usr/bin/pktstat-bpf (--version, and a
 // capture on a veth whose counts must equal what the test sent), purges
 // it, and checks that none of its files and no unit is left. The package
@@ -44,7 +46,7 @@ func TestE2EPackageDeb(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	build := exec.Command("go", "run", "./deploy/package", "-out", out, "-arch", runtime.GOARCH, "-format", "deb", "-version", packageVersion)
+	build := exec.Command("go", "run", "./deploy/package", "-out", out, "-arch", runtime.GOARCH, "-format", "deb,rpm", "-version", packageVersion)
 	build.Dir = "../.."
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go run ./deploy/package: %v\n%s", err, b)
@@ -55,6 +57,7 @@ func TestE2EPackageDeb(t *testing.T) {
 	}
 	deb := debs[0]
 	files := debFiles(t, deb)
+	checkRPM(t, out, files)
 
 	if _, err := exec.LookPath("lintian"); err != nil {
 		t.Log("lintian is not installed (Debian package lintian): not checked")
@@ -119,6 +122,39 @@ func TestE2EPackageDeb(t *testing.T) {
 		if exec.Command("systemctl", "cat", "pktstat-bpf.service").Run() == nil {
 			t.Error("systemd still knows pktstat-bpf.service after the purge")
 		}
+	}
+}
+
+// checkRPM checks that the .rpm beside the .deb holds the same files but
+// Debian's own (copyright, changelog, lintian override), and no scripts.
+func checkRPM(t *testing.T, dir string, debFiles []string) {
+	t.Helper()
+	if _, err := exec.LookPath("rpm"); err != nil {
+		t.Log("rpm is not installed (Debian package rpm): the .rpm is not checked")
+		return
+	}
+	rpms, _ := filepath.Glob(filepath.Join(dir, "*.rpm"))
+	if len(rpms) != 1 {
+		t.Fatalf("want one .rpm in %s, got %q", dir, rpms)
+	}
+	list, err := exec.Command("rpm", "-qlp", rpms[0]).Output()
+	if err != nil {
+		t.Fatalf("rpm -qlp: %v", err)
+	}
+	var want []string
+	for _, f := range debFiles {
+		if !strings.HasPrefix(f, "/usr/share/doc/") && !strings.HasPrefix(f, "/usr/share/lintian/") {
+			want = append(want, f)
+		}
+	}
+	slices.Sort(want)
+	got := strings.Fields(string(list))
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("the .rpm holds %q, want %q", got, want)
+	}
+	if scripts, err := exec.Command("rpm", "-qp", "--scripts", rpms[0]).Output(); err != nil || len(bytes.TrimSpace(scripts)) > 0 {
+		t.Errorf("the .rpm has scripts (%v): %s", err, scripts)
 	}
 }
 
