@@ -33,6 +33,7 @@ import (
 	"github.com/netsampler/goflow2/v2/decoders/netflow"
 	"golang.org/x/net/ipv4"
 
+	"github.com/pktstat-bpf/pktstat-bpf/internal/metrics"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 	"github.com/pktstat-bpf/pktstat-bpf/test/e2e/harness"
 )
@@ -839,5 +840,49 @@ func TestE2EIPFIXTCPAsNobody(t *testing.T) {
 	m := regexp.MustCompile(`IPFIX export ended.* not_sent=(\d+)`).FindStringSubmatch(tl.Stderr())
 	if m == nil || m[1] == "0" {
 		t.Errorf("the log does not count what was not sent while the collector was away:\n%s", tl.Stderr())
+	}
+}
+
+// TestE2EIPFIXDaemon exports from a daemon (--listen) whose scrapes drain
+// the same table between exports, with a report at the end (-j): every
+// datagram is in exactly one IPFIX record, one report row and the
+// counters.
+func TestE2EIPFIXDaemon(t *testing.T) {
+	needNfdump(t)
+	bin, p := harness.BinaryAndPair(t)
+	const (
+		addr    = "127.0.0.1:9864"
+		batches = 5
+		per     = 40
+		size    = 80
+	)
+	port := freePort(t, p.A, p.A.IPv4)
+	nf, dir := startNfcapd(t, p.A, p.A.IPv4, port)
+	tl := harness.StartTool(t, p.A, bin, "-i", p.A.Link, "-t", "0", "-j", "--listen", addr,
+		"--ipfix", netip.AddrPortFrom(p.A.IPv4, uint16(port)).String(), "--ipfix-interval", "1s")
+	f := sentUDP{harness.NewUDPFlow("IPv4 B->A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 43101), netip.AddrPortFrom(p.A.IPv4, 7101)), batches * per}
+	for range batches {
+		harness.SendUDPFlow(t, f.UDPFlow, make([]byte, size), per)
+		harness.ScrapeText(t, p.A, addr) // a drain
+		// Long enough for the next scrape to drain anew, not to reuse
+		// this one's answer.
+		time.Sleep(metrics.ReuseWithin + 100*time.Millisecond)
+	}
+	fams := harness.ScrapeText(t, p.A, addr)
+	pk, _ := harness.FamilyValue(fams, "pktstat_packets_total", map[string]string{"direction": "in", "protocol": "UDP"})
+	rows := harness.StopCapture(t, tl, syscall.SIGTERM)
+	nf.stop(t)
+	if pk != float64(f.n) {
+		t.Errorf("pktstat_packets_total of UDP in: %v, sent %d", pk, f.n)
+	}
+	got, total, _ := nfdumpFlows(t, dir)
+	frame := uint64(harness.EthLen + harness.IPv4Len + harness.UDPLen + size)
+	want, wantTotal := reportFlows(t, rows)
+	k := flowKey{17, f.Src.Addr().String(), f.Dst.Addr().String(), f.Src.Port(), f.Dst.Port()}
+	if g, w := got[k], (counts{uint64(f.n), uint64(f.n) * frame}); g != w || want[k] != w {
+		t.Errorf("nfdump %+v, the report %+v; sent %+v", g, want[k], w)
+	}
+	if total != wantTotal {
+		t.Errorf("nfdump's totals %+v, the report's %+v", total, wantTotal)
 	}
 }
