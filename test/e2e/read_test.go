@@ -234,6 +234,9 @@ func needTshark(t *testing.T) {
 // TC programs gives, per conversation and direction, the frames and bytes
 // tshark counts (-z conv,tcp, conv,udp, conv,ipv6), with TC and with XDP.
 func TestE2EReadMatchesTshark(t *testing.T) {
+	// Files only, no traffic: runs beside the other read tests, each
+	// start-up mostly the verifier on one CPU.
+	t.Parallel()
 	needTshark(t)
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "mix.pcap")
@@ -319,6 +322,9 @@ func wantSameRows(t *testing.T, got, want []harness.Row) {
 // before Linux 6.5), with no_new_privs; without any one of the three it
 // fails with one line that names it.
 func TestE2EReadCapabilities(t *testing.T) {
+	// Files only, no traffic: runs beside the other read tests, each
+	// start-up mostly the verifier on one CPU.
+	t.Parallel()
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "mix.pcap")
 	writeCapture(t, path)
@@ -506,6 +512,9 @@ func TestE2EReadRoundTrip(t *testing.T) {
 // packets of its second and a rate over it; the last line ends at the
 // last packet.
 func TestE2EReadIntervals(t *testing.T) {
+	// Files only, no traffic: runs beside the other read tests, each
+	// start-up mostly the verifier on one CPU.
+	t.Parallel()
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "timed.pcap")
 	out := createPcap(t, path)
@@ -597,6 +606,9 @@ func cutCapture(t *testing.T, from, to string, snap int) (packets, bytes uint64)
 // with its full length, and the log says how many the parser missed
 // bytes of.
 func TestE2EReadSnapLength(t *testing.T) {
+	// Files only, no traffic: runs beside the other read tests, each
+	// start-up mostly the verifier on one CPU.
+	t.Parallel()
 	needTshark(t)
 	bin := harness.Binary(t)
 	dir := t.TempDir()
@@ -650,6 +662,9 @@ func TestE2EReadSnapLength(t *testing.T) {
 // the file does not show counts its super-packet once, and its row is
 // marked estimated.
 func TestE2EReadGRO(t *testing.T) {
+	// Files only, no traffic: runs beside the other read tests, each
+	// start-up mostly the verifier on one CPU.
+	t.Parallel()
 	needTshark(t)
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "gro.pcap")
@@ -716,6 +731,9 @@ func TestE2EReadGRO(t *testing.T) {
 // conversations; with --group-by proto, each protocol's row adds up that
 // protocol's rows of the plain run.
 func TestE2EReadFilterGroup(t *testing.T) {
+	// Files only, no traffic: runs beside the other read tests, each
+	// start-up mostly the verifier on one CPU.
+	t.Parallel()
 	needTshark(t)
 	bin := harness.Binary(t)
 	path := filepath.Join(t.TempDir(), "mix.pcap")
