@@ -162,11 +162,28 @@ type nfRecord struct {
 	ICMPCode uint8  `json:"icmp_code"`
 	Packets  uint64 `json:"in_packets"`
 	Bytes    uint64 `json:"in_bytes"`
+	Dir      uint8  `json:"direction"`
+	In       uint32 `json:"input_snmp"`
+	Out      uint32 `json:"output_snmp"`
 }
 
-// nfdumpFlows reads every file nfcapd wrote in dir with nfdump and adds
-// the records up by flowKey.
-func nfdumpFlows(t *testing.T, dir string) (map[flowKey]counts, counts, []byte) {
+// key is the record's flow, as the report names it.
+func (r nfRecord) key() flowKey {
+	k := flowKey{r.Proto, r.Src4, r.Dst4, r.SrcPort, r.DstPort}
+	if r.Src6 != "" {
+		k.src, k.dst = r.Src6, r.Dst6
+	}
+	if r.Proto == 1 || r.Proto == 58 {
+		k.sport, k.dpt = uint16(r.ICMPType), uint16(r.ICMPCode)
+	}
+	if k.src == "0.0.0.0" && k.dst == "0.0.0.0" {
+		k.src, k.dst = "", "" // the overflow record, and non-IP frames without addresses
+	}
+	return k
+}
+
+// nfdumpRecords reads every record nfcapd wrote in dir with nfdump.
+func nfdumpRecords(t *testing.T, dir string) ([]nfRecord, []byte) {
 	t.Helper()
 	out, err := exec.Command("nfdump", "-R", dir, "-o", "json").Output()
 	if err != nil {
@@ -176,19 +193,18 @@ func nfdumpFlows(t *testing.T, dir string) (map[flowKey]counts, counts, []byte) 
 	if err := json.Unmarshal(out, &recs); err != nil {
 		t.Fatalf("nfdump's JSON: %v\n%s", err, out)
 	}
+	return recs, out
+}
+
+// nfdumpFlows reads every file nfcapd wrote in dir with nfdump and adds
+// the records up by flowKey.
+func nfdumpFlows(t *testing.T, dir string) (map[flowKey]counts, counts, []byte) {
+	t.Helper()
+	recs, out := nfdumpRecords(t, dir)
 	m := map[flowKey]counts{}
 	var total counts
 	for _, r := range recs {
-		k := flowKey{r.Proto, r.Src4, r.Dst4, r.SrcPort, r.DstPort}
-		if r.Src6 != "" {
-			k.src, k.dst = r.Src6, r.Dst6
-		}
-		if r.Proto == 1 || r.Proto == 58 {
-			k.sport, k.dpt = uint16(r.ICMPType), uint16(r.ICMPCode)
-		}
-		if k.src == "0.0.0.0" && k.dst == "0.0.0.0" {
-			k.src, k.dst = "", "" // the overflow record, and non-IP frames without addresses
-		}
+		k := r.key()
 		c := m[k]
 		c.add(counts{r.Packets, r.Bytes})
 		m[k] = c
@@ -291,6 +307,37 @@ func TestE2EIPFIXNfcapd(t *testing.T) {
 	got, total, raw := nfdumpFlows(t, dir)
 	t.Logf("nfdump read %d flows, %+v in all", len(got), total)
 	wantSameFlows(t, "nfcapd", got, total, rows, sent)
+	// Direction and interface: A's veth, in the field of the direction.
+	var ifindex uint32
+	if err := p.A.Do(func() error {
+		ifc, err := net.InterfaceByName(p.A.Link)
+		if err == nil {
+			ifindex = uint32(ifc.Index)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[flowKey]string{}
+	for _, r := range rows {
+		k := flowKey{protoNumbers[r.Proto], r.SrcIP, r.DstIP, r.SrcPort, r.DstPort}
+		if k.proto == 0 {
+			k.sport, k.dpt = 0, 0 // as reportFlows keys non-IP rows
+		}
+		if !r.Overflow {
+			dirs[k] = r.Dir
+		}
+	}
+	recs, _ := nfdumpRecords(t, dir)
+	for _, r := range recs {
+		out := dirs[r.key()] == "out"
+		if !out && (r.Dir != 0 || r.In != ifindex || r.Out != 0) {
+			t.Errorf("a received flow's record has direction %d, input %d, output %d; want 0, %d, 0: %+v", r.Dir, r.In, r.Out, ifindex, r)
+		}
+		if out && (r.Dir != 1 || r.In != 0 || r.Out != ifindex) {
+			t.Errorf("a sent flow's record has direction %d, input %d, output %d; want 1, 0, %d: %+v", r.Dir, r.In, r.Out, ifindex, r)
+		}
+	}
 	if os.Getenv("IPFIX_DOC_OUT") != "" { // docs/flow-export.md's example output
 		_ = os.WriteFile(filepath.Join(os.Getenv("IPFIX_DOC_OUT"), "nfdump.json"), raw, 0o644)
 		line, _ := exec.Command("nfdump", "-R", dir, "-o", "extended").CombinedOutput()
