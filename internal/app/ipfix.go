@@ -39,7 +39,7 @@ func newIPFIX(cfg cli.Config, log *slog.Logger) (*ipfix.Exporter, error) {
 		Log: log,
 	})
 	if err != nil {
-		return nil, &cli.UsageError{Err: err}
+		return nil, err // the syntax was checked in cli: resolving or opening failed
 	}
 	return x, nil
 }

@@ -174,7 +174,9 @@ func (x *Exporter) Close(wait time.Duration) Totals {
 	select {
 	case <-x.done:
 	case <-time.After(wait):
-		x.log.Warn("IPFIX messages still queued at exit are dropped", "collector", x.addr)
+		n := x.queue.drop()
+		x.notSent.Add(uint64(n))
+		x.log.Warn("IPFIX messages still queued at exit are dropped", "collector", x.addr, "records", n)
 	}
 	return x.Totals()
 }

@@ -62,3 +62,16 @@ func (q *queue) close() {
 	q.closed = true
 	q.ready.Broadcast()
 }
+
+// drop empties the queue and returns the data records it held.
+func (q *queue) drop() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, m := range q.msgs[q.head:] {
+		n += m.Records
+	}
+	clear(q.msgs)
+	q.msgs, q.head, q.bytes = q.msgs[:0], 0, 0
+	return n
+}
