@@ -54,7 +54,10 @@ type Replay struct {
 
 	mu       sync.Mutex // guards what follows, and the side programs
 	extra    map[flow.Key]*extraRow
-	filtered flow.Counters
+	maxExtra int // rows extra may hold: --max-entries, as the table
+	// untracked is what found extra full, by direction.
+	untracked [flow.NumDirections]flow.Counters
+	filtered  flow.Counters
 	// Skipped counts the egress frames that XDP, ingress only, does not
 	// see; Marked counts the frames of each mark.
 	skipped flow.Counters
@@ -94,7 +97,7 @@ func StartReplay(o ReplayOptions) (*Replay, error) {
 	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
-	r := &Replay{filter: o.Filter, extra: map[flow.Key]*extraRow{}, marked: map[offline.Mark]uint64{}}
+	r := &Replay{filter: o.Filter, extra: map[flow.Key]*extraRow{}, maxExtra: int(o.MaxEntries), marked: map[offline.Mark]uint64{}}
 	var err error
 	if o.XDP {
 		err = r.loadXDP(o)
@@ -322,6 +325,11 @@ func (r *Replay) runSide(f *offline.Frame) error {
 		return nil
 	}
 	e := r.extra[k]
+	if e == nil && len(r.extra) >= r.maxExtra {
+		// Memory stays bounded by the flow table, whatever the file.
+		r.untracked[k.Dir].Add(c)
+		return nil
+	}
 	if e == nil {
 		e = &extraRow{}
 		r.extra[k] = e
@@ -394,6 +402,10 @@ func (r *Replay) Drain() (flow.Snapshot, error) {
 	defer r.mu.Unlock()
 	s.Filtered.Add(r.filtered)
 	r.filtered = flow.Counters{}
+	for d, u := range r.untracked {
+		s.Untracked[d].Add(u)
+	}
+	r.untracked = [flow.NumDirections]flow.Counters{}
 	if len(r.extra) > 0 {
 		at := make(map[flow.Key]int, len(s.Flows))
 		for i, f := range s.Flows {
