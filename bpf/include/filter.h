@@ -2,8 +2,8 @@
 /*
  * The user's filter expression (pktstat-bpf -i eth0 'udp and dst port 53'),
  * tested on the parsed flow key before anything is counted. Go compiles the
- * expression (internal/filter) and puts the instructions in place of
- * pktstat_filter's body before loading: docs/bpf.md#filters. A packet that
+ * expression (internal/filter) and puts the instructions in place of each
+ * call of pktstat_filter before loading: docs/bpf.md#filters. A packet that
  * does not match touches no flow table or cache; it is counted in filtered,
  * which drains like the untracked counters.
  */
@@ -30,11 +30,12 @@ struct {
 } filtered SEC(".maps");
 
 /*
- * The stub that Go replaces: 1 keeps the packet, 0 drops it. Its own
- * function (never inlined) so that its instructions can be found by its
- * symbol and swapped; the empty asm takes the key's address, so clang
- * neither folds the result nor passes the key's fields by value. A static
- * function with a pointer to the caller's stack verifies from Linux 4.16.
+ * The stub whose calls Go replaces with the filter: 1 keeps the packet, 0
+ * drops it. A function clang never inlines, so that each call is one
+ * instruction with a fixed convention (key in R1, verdict in R0, R1-R5
+ * clobbered) that Go can find and splice the filter into; the empty asm
+ * takes the key's address, so clang neither folds the result nor passes
+ * the key's fields by value.
  */
 static __noinline int pktstat_filter(const struct flow_key *key)
 {

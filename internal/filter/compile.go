@@ -106,7 +106,23 @@ func oneOf[T uint8 | uint16](off int16, size asm.Size, vals, known []T) cond {
 func (f facts) etherIn(types ...uint16) cond { return oneOf(offEth, asm.Half, types, f.eth) }
 func (f facts) protoIn(ps ...uint8) cond     { return oneOf(offProto, asm.Byte, ps, f.protos) }
 
-func (n and) lower(f facts) cond { return cAnd{n.a.lower(f), n.b.lower(f.and(n.a.implies()))} }
+// lower tests first what both sides need (the EtherTypes and protocols
+// the conjunction implies), then each side knowing it: "udp and src net
+// 198.18.0.0/15" tests EtherType IPv4 once, not IPv4-or-IPv6 and then
+// IPv4 again.
+func (n and) lower(f facts) cond {
+	imp := n.implies()
+	c := cAnd{}
+	if imp.eth != nil {
+		c = append(c, f.etherIn(imp.eth...))
+	}
+	if imp.protos != nil {
+		c = append(c, f.protoIn(imp.protos...))
+	}
+	g := f.and(imp)
+	return append(c, n.a.lower(g), n.b.lower(g))
+}
+
 func (n or) lower(f facts) cond  { return cOr{n.a.lower(f), n.b.lower(f)} }
 func (n not) lower(f facts) cond { return cNot{n.a.lower(f)} }
 
