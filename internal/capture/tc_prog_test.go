@@ -48,17 +48,8 @@ func tcPass() uint32 {
 // that is shorter than that IP header (net/bpf/test_run.c, since 2026
 // stable kernels), and frames that do not fit one page. XDP takes them.
 func skbTestRunAccepts(frame []byte) bool {
-	const ethLen, maxLinear = 14, 3500
-	if len(frame) < ethLen || len(frame) > maxLinear {
-		return false
-	}
-	switch uint16(frame[12])<<8 | uint16(frame[13]) {
-	case flow.EtherTypeIPv4:
-		return len(frame) >= ethLen+20
-	case flow.EtherTypeIPv6:
-		return len(frame) >= ethLen+40
-	}
-	return true
+	// --read's replay holds frames to the same rule (replay.go).
+	return testRunTakes(frame)
 }
 
 // newTestTable wraps loaded maps in a table, as StartTC does, and closes
