@@ -408,13 +408,20 @@ func TestE2EReadCapabilities(t *testing.T) {
 // tcpdump listens; stop ends it and waits.
 func startTcpdump(t *testing.T, e testnet.End, path string) (stop func()) {
 	t.Helper()
+	return startTcpdumpOn(t, e, e.Link, path)
+}
+
+// startTcpdumpOn is startTcpdump on the interface ifname of e's namespace
+// (any: every interface, as a Linux cooked capture).
+func startTcpdumpOn(t *testing.T, e testnet.End, ifname, path string) (stop func()) {
+	t.Helper()
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Skip("needs tcpdump to capture the veth")
 	}
 	// A 64 MiB buffer: GSO super-packets of 64 KiB fill the default one.
 	// --immediate-mode: packets reach the file at once, not when a ring
 	// block fills or times out, so that none is left behind at SIGINT.
-	cmd := e.Command("tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-B", "65536", "-i", e.Link, "-w", path)
+	cmd := e.Command("tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-B", "65536", "-i", ifname, "-w", path)
 	var stderr testnet.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -799,6 +806,72 @@ func TestE2EReadFilterGroup(t *testing.T) {
 	for _, r := range grouped {
 		if w := want[r.Proto]; w != [2]uint64{r.Packets, r.Bytes} {
 			t.Errorf("--group-by proto, %s: %d packets %d bytes, want %d %d", r.Proto, r.Packets, r.Bytes, w[0], w[1])
+		}
+	}
+}
+
+// TestE2EReadCooked: tcpdump -i any in A's namespace writes a Linux
+// cooked capture (SLL2 with today's libpcap, SLL with older ones) of
+// UDP datagrams A sends and receives. --read turns each frame into an
+// Ethernet frame: the packets equal tshark's conv,udp, the bytes are
+// tshark's less the cooked header's surplus over Ethernet's 14 bytes
+// (6 a frame for SLL2, 2 for SLL), and the packet type gives the
+// direction: A's datagrams out, B's in.
+func TestE2EReadCooked(t *testing.T) {
+	needTshark(t)
+	bin, p := harness.BinaryAndPair(t)
+	path := filepath.Join(t.TempDir(), "any.pcap")
+	stop := startTcpdumpOn(t, p.A, "any", path)
+	ab := harness.NewUDPFlow("A to B", p.A, p.B, netip.AddrPortFrom(p.A.IPv4, 7200), netip.AddrPortFrom(p.B.IPv4, 7201))
+	ba := harness.NewUDPFlow("B to A", p.B, p.A, netip.AddrPortFrom(p.B.IPv4, 7202), netip.AddrPortFrom(p.A.IPv4, 7203))
+	harness.SendUDPFlow(t, ab, harness.Pattern(200), 30)
+	harness.SendUDPFlow(t, ba, harness.Pattern(300), 20) // under tshark's 10 kB rounding
+	stop()
+	lt, err := exec.Command("tshark", "-r", path, "-T", "fields", "-e", "frame.encap_type", "-c", "1").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	surplus := uint64(2) // SLL: 16 bytes
+	if strings.TrimSpace(string(lt)) == "210" {
+		surplus = 6 // SLL2 (Wireshark's encapsulation 210): 20 bytes
+	}
+	t.Logf("tcpdump -i any wrote Wireshark encapsulation %s: %d bytes a frame over Ethernet's header", strings.TrimSpace(string(lt)), surplus)
+	res := harness.RunBinary(t, exec.Command(bin, "--read", path, "-j"), nil)
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	if !strings.Contains(res.Stderr, "Linux cooked capture") {
+		t.Errorf("no note of the conversion: %s", res.Stderr)
+	}
+	rows, err := harness.ParseRows(res.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = ours(rows, 7200, 7201, 7202, 7203)
+	if len(rows) != 2 {
+		t.Fatalf("rows of the test's flows: %+v", rows)
+	}
+	for _, c := range tsharkConv(t, path, "udp") {
+		if !c.exact {
+			t.Fatalf("tshark rounded %s <-> %s", c.a, c.b)
+		}
+		for _, r := range rows {
+			from, to := fmt.Sprintf("%s:%d", r.SrcIP, r.SrcPort), fmt.Sprintf("%s:%d", r.DstIP, r.DstPort)
+			var frames, bytes uint64
+			switch {
+			case from == c.a && to == c.b:
+				frames, bytes = c.abFrames, c.abBytes
+			case from == c.b && to == c.a:
+				frames, bytes = c.baFrames, c.baBytes
+			default:
+				continue
+			}
+			if r.Packets != frames || r.Bytes != bytes-surplus*frames {
+				t.Errorf("%s -> %s: %d packets %d bytes; want tshark's %d frames, %d bytes less %d a frame", from, to, r.Packets, r.Bytes, frames, bytes, surplus)
+			}
+			if want := map[uint16]string{7200: "out", 7202: "in"}[r.SrcPort]; r.Dir != want {
+				t.Errorf("%s -> %s: dir %q, want %q from the packet type", from, to, r.Dir, want)
+			}
 		}
 	}
 }
