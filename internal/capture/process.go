@@ -54,9 +54,6 @@ type ProcessOptions struct {
 	// where the kernel accepts the iterator, so that tests reach that path
 	// on every kernel.
 	walkFromUser bool
-	// kpCalls, when not 0, sizes the kprobe backend's table of calls in
-	// progress, so that tests can fill it.
-	kpCalls uint32
 }
 
 // BackendAttempt is one backend that StartProcess tried, and why it could
@@ -190,9 +187,6 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 	}
 	if err := applyFilter(spec, o.Filter); err != nil {
 		return nil, err
-	}
-	if o.kpCalls != 0 {
-		spec.Maps["kp_calls"].MaxEntries = o.kpCalls
 	}
 	backends := ProcessBackends()
 	if o.Backend != "" && o.Backend != ProcessAuto {
