@@ -2,6 +2,7 @@ package completion
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -9,7 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 )
@@ -169,7 +172,9 @@ func TestFish(t *testing.T) {
 	}
 }
 
-// TestZsh checks that zsh parses the script and that it names every flag.
+// TestZsh runs zsh's completion system on command lines in a pseudo
+// terminal (testdata/capture.zsh, with zsh/zpty) and compares the matches
+// it offers with the FlagSet, net.Interfaces and /sys/fs/cgroup.
 func TestZsh(t *testing.T) {
 	zsh, err := exec.LookPath("zsh")
 	if err != nil {
@@ -179,11 +184,48 @@ func TestZsh(t *testing.T) {
 	if out, err := exec.Command(zsh, "-n", path).CombinedOutput(); err != nil {
 		t.Fatalf("zsh -n: %v\n%s", err, out)
 	}
-	b, _ := os.ReadFile(path)
-	for _, f := range Flags(cli.FlagSet()) {
-		if !strings.Contains(string(b), "--"+f.Name) {
-			t.Errorf("zsh script lacks --%s", f.Name)
-		}
+	without := func(w []string, drop string) []string {
+		return slices.DeleteFunc(slices.Clone(w), func(s string) bool { return s == drop })
+	}
+	var dirs []string
+	for _, d := range cgroupDirs(t) {
+		dirs = append(dirs, strings.TrimSuffix(d, "/"))
+	}
+	cases := []struct {
+		line string
+		want []string
+	}{
+		{"pktstat-bpf -", allNames()},
+		{"pktstat-bpf --tc", []string{"--tc-attach"}},
+		{"pktstat-bpf --tc-attach ", []string{"auto", "tcx", "legacy"}},
+		{"pktstat-bpf -x --xdp_mode ", []string{"auto", "best", "generic", "native", "driver", "offload", "hardware"}},
+		{"pktstat-bpf -k --process-backend ", []string{"auto", "tracepoint", "fentry", "kprobe"}},
+		{"pktstat-bpf -i ", ifaceNames(t)},
+		// _values offers the rest of the list after a comma.
+		{"pktstat-bpf -i lo,", without(ifaceNames(t), "lo")},
+		{"pktstat-bpf --group-by src,d", []string{"dst", "dport", "dir"}},
+		{"pktstat-bpf -c /sys/fs/cgroup/", dirs},
+	}
+	for _, c := range cases {
+		t.Run(c.line, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, zsh, "-f", "testdata/capture.zsh", path, c.line)
+			// The zsh in the pseudo terminal goes with its parent.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			out, err := cmd.Output()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what zpty forked, if left
+			if err != nil {
+				t.Fatalf("capture.zsh: %v", err)
+			}
+			// zsh quotes a glob character in a match as it would insert
+			// it: -? is offered as -\?.
+			got := strings.Fields(strings.NewReplacer("\r", "", `\?`, "?").Replace(string(out)))
+			if !slices.Equal(sorted(got), sorted(c.want)) {
+				t.Errorf("zsh offers %q, want %q", sorted(got), sorted(c.want))
+			}
+		})
 	}
 }
 

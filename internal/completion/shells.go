@@ -128,10 +128,19 @@ _pktstat_bpf() {
 		if f.Value.Type() != "bool" {
 			eq = "="
 		}
+		// A flag given once excludes its other name; a list flag (-i)
+		// repeats (*).
+		excl := fmt.Sprintf("(-%s --%s)", f.Shorthand, f.Name)
+		if strings.HasSuffix(f.Value.Type(), "Slice") || strings.HasSuffix(f.Value.Type(), "Array") {
+			excl = "*"
+		}
 		if f.Shorthand != "" {
-			fmt.Fprintf(&b, "\t\t'(-%s --%s)'{-%s,--%s%s}'%s%s' \\\n", f.Shorthand, f.Name, f.Shorthand, f.Name, eq, desc, action)
+			fmt.Fprintf(&b, "\t\t'%s'{'-%s',--%s%s}'%s%s' \\\n", excl, zshQuote(f.Shorthand), f.Name, eq, desc, action)
 		} else {
-			fmt.Fprintf(&b, "\t\t'--%s%s%s%s' \\\n", f.Name, eq, desc, action)
+			if excl != "*" {
+				excl = ""
+			}
+			fmt.Fprintf(&b, "\t\t'%s--%s%s%s%s' \\\n", excl, f.Name, eq, desc, action)
 		}
 	}
 	b.WriteString("\t\t'*::filter expression: '\n}\n\ncompdef _pktstat_bpf pktstat-bpf\n")

@@ -1,0 +1,42 @@
+# capture.zsh SCRIPT LINE: the matches that zsh's completion system
+# offers for LINE typed then TAB, with the completion SCRIPT loaded, one per
+# line. It runs an interactive zsh in a pseudo terminal (zsh/zpty) and
+# replaces compadd with a wrapper that prints what it adds (the technique
+# of zsh-capture-completion).
+zmodload zsh/zpty || exit 2
+zpty z zsh -f -i
+zpty -w z "PS1=''; unsetopt zle 2>/dev/null; setopt zle"
+zpty -w z 'print -r -- "<""PID>$$"'
+zpty -w z "autoload -Uz compinit && compinit -u -D"
+zpty -w z "source ${(q)1}"
+zpty -w z "zstyle ':completion:*' list-grouped false; zstyle ':completion:*' insert-tab false; zstyle ':completion:*' list-separator ''"
+zpty -w z 'compadd () {
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return $?; fi
+  typeset -a __hits
+  builtin compadd -A __hits "$@"
+  local r=$?
+  local -A apre hpre
+  zparseopts -E P:=apre p:=hpre
+  local h; for h in $__hits; do print -r -- "<""M>${apre[-P]}${hpre[-p]}$h"; done
+  return r
+}'
+zpty -w z 'finish () { print -r -- "<""END>"; exit }'
+zpty -w z "zle -N finish; bindkey '^X' finish"
+zpty -w z "$2"$'\t\x18'
+local line cr=$'\r' child=
+# Bounded: ten seconds at most, whatever zsh does.
+integer deadline=$(( SECONDS + 10 ))
+while (( SECONDS < deadline )); do
+  if ! zpty -t z; then
+    sleep 0.05
+    continue
+  fi
+  zpty -r z line || break
+  [[ $line == *'<PID>'* ]] && child=${${line##*<PID>}//$cr/}
+  [[ $line == *'<END>'* ]] && break
+  [[ $line == *'<M>'* ]] && print -r -- "${${line##*<M>}//$cr/}"
+done
+zpty -d z
+# The shell in the terminal has its own session: end it for sure.
+[[ -n $child ]] && kill -KILL $child 2>/dev/null
+exit 0
