@@ -48,6 +48,30 @@ func filterName(id string, ownsQdisc bool) string {
 // TCPrograms are the programs for both directions of one interface.
 type TCPrograms struct {
 	Ingress, Egress *ebpf.Program
+	// What the kernel calls each program, read once by NewTCPrograms:
+	// kernels before about 5.14 answer part of it from /proc/self/fdinfo,
+	// which a run that has become nobody can no longer read, and -i any
+	// attaches to new interfaces after that.
+	ids   map[*ebpf.Program]ebpf.ProgramID
+	names map[string]bool
+}
+
+// NewTCPrograms pairs the ingress and egress programs and reads their ids
+// and names, while the process can.
+func NewTCPrograms(ingress, egress *ebpf.Program) (TCPrograms, error) {
+	p := TCPrograms{Ingress: ingress, Egress: egress, ids: map[*ebpf.Program]ebpf.ProgramID{}, names: map[string]bool{}}
+	for _, prog := range []*ebpf.Program{ingress, egress} {
+		info, err := prog.Info()
+		if err != nil {
+			return TCPrograms{}, fmt.Errorf("program info: %w", err)
+		}
+		id, ok := info.ID()
+		if !ok {
+			return TCPrograms{}, errors.New("program info: the kernel gives no program id")
+		}
+		p.ids[prog], p.names[info.Name] = id, true
+	}
+	return p, nil
 }
 
 // TC is an attachment of TC programs to one interface.
@@ -71,6 +95,12 @@ func (t *TC) Mode() TCMode { return t.mode }
 // TCX is tried first and legacy tc is the fallback. In any mode, legacy
 // filters left by killed runs of this tool are removed first.
 func AttachTC(ifindex int, progs TCPrograms, mode TCMode, log *slog.Logger) (*TC, error) {
+	if progs.ids == nil {
+		var err error
+		if progs, err = NewTCPrograms(progs.Ingress, progs.Egress); err != nil {
+			return nil, err
+		}
+	}
 	swept, err := removeStaleFilters(ifindex, progs, log)
 	if err != nil {
 		return nil, err
@@ -177,7 +207,7 @@ func (t *TC) attachLegacy(ifindex int, progs TCPrograms) error {
 		if err := netlink.FilterAdd(f); err != nil {
 			return fmt.Errorf("add cls_bpf filter on %s (is cls_bpf available?): %w", d.name, err)
 		}
-		attrs, err := findFilter(ifindex, d.parent, d.prog, name)
+		attrs, err := findFilter(ifindex, d.parent, progs.ids[d.prog], name)
 		if err != nil {
 			return err
 		}
@@ -210,12 +240,7 @@ func headPriority(ifindex int, parent uint32) (uint16, error) {
 
 // findFilter returns the kernel's view of the filter just added, which
 // holds the priority and handle the kernel picked for it.
-func findFilter(ifindex int, parent uint32, prog *ebpf.Program, name string) (netlink.FilterAttrs, error) {
-	info, err := prog.Info()
-	if err != nil {
-		return netlink.FilterAttrs{}, fmt.Errorf("program info: %w", err)
-	}
-	id, _ := info.ID()
+func findFilter(ifindex int, parent uint32, id ebpf.ProgramID, name string) (netlink.FilterAttrs, error) {
 	filters, err := listFilters(ifindex, parent)
 	if err != nil {
 		return netlink.FilterAttrs{}, err
@@ -267,14 +292,7 @@ func removeStaleFilters(ifindex int, progs TCPrograms, log *slog.Logger) (netlin
 		return nil, err
 	}
 	owned := false
-	ours := map[string]bool{}
-	for _, p := range []*ebpf.Program{progs.Ingress, progs.Egress} {
-		info, err := p.Info()
-		if err != nil {
-			return nil, fmt.Errorf("program info: %w", err)
-		}
-		ours[info.Name] = true
-	}
+	ours := progs.names
 	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
 		filters, err := listFilters(ifindex, parent)
 		if err != nil {

@@ -47,7 +47,13 @@ func StartTC(o TCOptions) (*TC, error) {
 	if err != nil {
 		return nil, err
 	}
-	progs := attach.TCPrograms{Ingress: t.objs.PktstatIngress, Egress: t.objs.PktstatEgress}
+	// Identified now, while the process may read what the kernel says of
+	// them: -i any attaches again after the privilege drop.
+	progs, err := attach.NewTCPrograms(t.objs.PktstatIngress, t.objs.PktstatEgress)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t.attach(o, progs)
 }
 
