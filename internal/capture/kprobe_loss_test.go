@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,9 +71,11 @@ func threadState(tid int) byte {
 }
 
 // readOnThread reads up to 64 bytes from fd on a thread of its own, then
-// writes one byte back: the write is that thread's next call. It sends the
-// thread's id on tids before it reads, and the bytes read on done.
-func readOnThread(fd int, tids chan<- int, done chan<- int) {
+// writes one byte back, holding one: the write is that thread's next call,
+// and the readers' writes go one at a time, so that none of them runs out
+// of return instances itself. It sends the thread's id on tids before it
+// reads, and the bytes read on done once it has written.
+func readOnThread(fd int, one *sync.Mutex, tids chan<- int, done chan<- int) {
 	runtime.LockOSThread() // the thread ends with the goroutine
 	tids <- unix.Gettid()
 	buf := make([]byte, 64)
@@ -80,7 +83,9 @@ func readOnThread(fd int, tids chan<- int, done chan<- int) {
 	if err != nil {
 		n = -1
 	}
+	one.Lock()
 	unix.Write(fd, buf[:1])
+	one.Unlock()
 	done <- n
 }
 
@@ -122,8 +127,9 @@ func blockReaders(t *testing.T, fds []int, done chan<- int) []int {
 	t.Helper()
 	tids := make(chan int, len(fds))
 	var readers []int
+	var one sync.Mutex
 	for _, fd := range fds {
-		go readOnThread(fd, tids, done)
+		go readOnThread(fd, &one, tids, done)
 		readers = append(readers, <-tids)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -141,7 +147,7 @@ func blockReaders(t *testing.T, fds []int, done chan<- int) []int {
 }
 
 // wake writes one byte to each of fds and waits for each reader to have
-// read it.
+// read it and written back.
 func wake(t *testing.T, fds []int, done <-chan int) {
 	t.Helper()
 	for _, fd := range fds {
@@ -217,7 +223,7 @@ func TestKprobeLosses(t *testing.T) {
 				t.Errorf("%d reads at once: %d counted, %d returns lost, %d calls lost; want counted + returns lost == %d, some lost, no call lost", n, reads, lost.Returns, lost.Calls, n)
 			}
 			// The wake-up writes to the servers' ends and the readers'
-			// own: 2n writes, none of them concurrent.
+			// own: 2n writes, one at a time.
 			if writes != 2*n {
 				t.Errorf("%d writes counted as %d calls", 2*n, writes)
 			}
