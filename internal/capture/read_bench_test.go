@@ -13,7 +13,7 @@ import (
 
 // fillTable writes n distinct IPv4 UDP flows into the active flow table,
 // with counters on every CPU, in batches.
-func fillTable(b *testing.B, tb *flowtable.Table[bpfprog.FlowKey], n int) {
+func fillTable(b testing.TB, tb *flowtable.Table[bpfprog.FlowKey], n int) {
 	b.Helper()
 	const chunk = 65536
 	keys := make([]bpfprog.FlowKey, chunk)

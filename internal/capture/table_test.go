@@ -95,6 +95,41 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 	}
 }
 
+// TestDrainManyBatches drains a table of several batches' worth of rows
+// into a slice with room for none, in both layouts: every row once, with
+// the counts it was given, however often the slice grows.
+func TestDrainManyBatches(t *testing.T) {
+	const n = 3*4096 + 17
+	for _, l := range layouts {
+		t.Run(l.String(), func(t *testing.T) {
+			h := loadHook(t, tcHook, testLoad{maxEntries: n, layout: l})
+			fillTable(t, h.tb, n)
+			s, err := h.tb.Drain(make([]flow.Flow, 0, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Flows) != n {
+				t.Fatalf("drained %d rows, want %d", len(s.Flows), n)
+			}
+			seen := make(map[uint16]bool, n)
+			for _, r := range s.Flows {
+				id := uint32(r.Src.As4()[3])<<16 | uint32(r.SrcPort)
+				// fillTable gives each of an entry's values (one per CPU
+				// in the per-CPU layout) the same counts.
+				values := uint64(h.tb.NCPU())
+				want := flow.Counters{Packets: uint64(id%97+1) * values, Bytes: uint64(id%9973+64) * values}
+				if r.Counters != want {
+					t.Fatalf("flow %d: %+v, want %+v", id, r.Counters, want)
+				}
+				if seen[r.SrcPort] {
+					t.Fatalf("flow %d drained twice", id)
+				}
+				seen[r.SrcPort] = true
+			}
+		})
+	}
+}
+
 // TestUntrackedIsCountedAndSketched fills a 2-entry table and checks that
 // the rest is counted exactly in the untracked counters, by direction, and
 // that the kernel's sketch uses the same hash as flow.KeyHash.

@@ -186,26 +186,35 @@ func RankRows(rows []Flow, d time.Duration) []Flow {
 
 // sortRows sorts rows in Compare's order. A row is large, and a
 // comparison sort moves each row and calls a comparison about log n times,
-// so it sorts a compact index instead: a radix sort by bitrate (a
-// non-negative float, whose bits order like its values), then a
-// comparison sort within each run of equal bitrates, where the packets,
-// the bytes and the keys decide. Then it moves every row once, to its
-// place, following the permutation's cycles.
+// so it sorts a compact index instead: a radix sort by bitrate and then
+// packets (non-negative numbers whose bits order like their values), and a
+// comparison sort only within runs equal in both, where the bytes and the
+// keys decide: large tables have many ties, since every single-packet
+// flow of one size has the same bitrate. Then it moves every row once, to
+// its place, following the permutation's cycles.
 func sortRows(rows []Flow) {
 	type entry struct {
-		key uint64 // ^bitrate's bits: ascending order is descending bitrate
-		at  int    // the row's index; -1 once it is in its place
+		rate, packets uint64 // complemented: ascending order is descending rate, then packets
+		at            int    // the row's index; -1 once it is in its place
 	}
 	idx := make([]entry, len(rows))
 	for i := range rows {
-		idx[i] = entry{^math.Float64bits(rows[i].Bitrate), i}
+		idx[i] = entry{^math.Float64bits(rows[i].Bitrate), ^rows[i].Packets, i}
 	}
-	// Least significant byte first, skipping bytes that every key shares.
+	// Least significant first: the packets' bytes, then the rate's,
+	// skipping bytes that every entry shares.
 	tmp := make([]entry, len(idx))
-	for shift := uint(0); shift < 64; shift += 8 {
+	for pass := range 16 {
+		shift := uint(pass%8) * 8
+		digit := func(e *entry) byte {
+			if pass < 8 {
+				return byte(e.packets >> shift)
+			}
+			return byte(e.rate >> shift)
+		}
 		var count [257]int
-		for _, e := range idx {
-			count[int(byte(e.key>>shift))+1]++
+		for i := range idx {
+			count[int(digit(&idx[i]))+1]++
 		}
 		if slices.Contains(count[1:], len(idx)) {
 			continue
@@ -213,9 +222,9 @@ func sortRows(rows []Flow) {
 		for b := 1; b < len(count); b++ {
 			count[b] += count[b-1]
 		}
-		for _, e := range idx {
-			b := byte(e.key >> shift)
-			tmp[count[b]] = e
+		for i := range idx {
+			b := digit(&idx[i])
+			tmp[count[b]] = idx[i]
 			count[b]++
 		}
 		idx, tmp = tmp, idx
@@ -223,15 +232,12 @@ func sortRows(rows []Flow) {
 	tmp = nil
 	for lo := 0; lo < len(idx); {
 		hi := lo + 1
-		for hi < len(idx) && idx[hi].key == idx[lo].key {
+		for hi < len(idx) && idx[hi].rate == idx[lo].rate && idx[hi].packets == idx[lo].packets {
 			hi++
 		}
 		if hi-lo > 1 {
 			slices.SortFunc(idx[lo:hi], func(a, b entry) int {
 				ra, rb := &rows[a.at], &rows[b.at]
-				if c := cmp.Compare(rb.Packets, ra.Packets); c != 0 {
-					return c
-				}
 				if c := cmp.Compare(rb.Bytes, ra.Bytes); c != 0 {
 					return c
 				}

@@ -368,6 +368,12 @@ func (t *Table[K]) keepL7(rows []flow.Flow) {
 func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 	var cursor ebpf.MapBatchCursor
 	for {
+		if cap(rows)-len(rows) < len(t.keys) {
+			// Double, rather than append's quarter more at this size: a
+			// first drain of a million rows then copies a million rows,
+			// not four.
+			rows = slices.Grow(rows, max(len(t.keys), min(len(rows), t.entries+t.cacheRoom()-len(rows))))
+		}
 		n, err := m.BatchLookupAndDelete(&cursor, t.keys, t.vals, nil)
 		for i := 0; i < n; i++ {
 			var (
