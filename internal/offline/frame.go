@@ -16,11 +16,12 @@ type frameInfo struct {
 	dstMAC, srcMAC [6]byte
 	src, dst       netip.Addr
 	ipLen          int // the IP packet's length: header and payload
+	proto          uint8
 	tcp            bool
-	sport, dport   uint16
-	hdrLen         int // Ethernet (with tags), IP and TCP headers
-	tcpLen         int // the TCP header, with options
-	payload        int // TCP payload by the IP header's lengths
+	sport, dport   uint16 // TCP, UDP and SCTP; 0 for others and fragments
+	hdrLen         int    // Ethernet (with tags), IP and TCP headers
+	tcpLen         int    // the TCP header, with options
+	payload        int    // TCP payload by the IP header's lengths
 	syn            bool
 	mss            uint16 // the SYN's MSS option; 0 without
 }
@@ -31,6 +32,8 @@ const (
 	etherVLAN = 0x8100
 	etherQinQ = 0x88a8
 	protoTCP  = 6
+	protoUDP  = 17
+	protoSCTP = 132
 )
 
 // readFrame reads what frameInfo holds from the captured bytes b, whose
@@ -61,6 +64,7 @@ func readFrame(b []byte) (fi frameInfo, ok bool) {
 		fi.ipLen = int(binary.BigEndian.Uint16(b[off+2 : off+4]))
 		proto = b[off+9]
 		if binary.BigEndian.Uint16(b[off+6:off+8])&0x3fff != 0 {
+			fi.proto = proto
 			return fi, true // a fragment: no TCP header to count by
 		}
 		l4 = off + ihl
@@ -75,6 +79,13 @@ func readFrame(b []byte) (fi frameInfo, ok bool) {
 		l4 = off + 40
 	default:
 		return fi, false
+	}
+	fi.proto = proto
+	if (proto == protoUDP || proto == protoSCTP) && len(b) >= l4+4 {
+		// The ports only spread the flows over the workers (shard).
+		fi.sport = binary.BigEndian.Uint16(b[l4 : l4+2])
+		fi.dport = binary.BigEndian.Uint16(b[l4+2 : l4+4])
+		return fi, true
 	}
 	if proto != protoTCP || len(b) < l4+20 {
 		return fi, true

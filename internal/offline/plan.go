@@ -169,15 +169,24 @@ func canonical(k dirKey) connKey {
 
 // shard hashes a frame's connection, the same for both directions.
 func shard(fi frameInfo) uint32 {
-	h := uint32(2166136261)
-	mix := func(b []byte) uint32 {
+	// Each end's address and port, hashed alone and added: the same sum
+	// in both directions.
+	end := func(a netip.Addr, port uint16) uint32 {
 		x := uint32(2166136261)
-		for _, c := range b {
+		for _, c := range a.As16() {
 			x = (x ^ uint32(c)) * 16777619
 		}
-		return x
+		x = (x ^ uint32(port>>8)) * 16777619
+		return (x ^ uint32(port&0xff)) * 16777619
 	}
-	a, b := fi.src.AsSlice(), fi.dst.AsSlice()
-	h ^= mix(a) + mix(b) + uint32(fi.sport) + uint32(fi.dport)
+	h := end(fi.src, fi.sport) + end(fi.dst, fi.dport) + uint32(fi.proto)
+	// MurmurHash3's finalizer: every bit of the sum reaches the low bits
+	// that pick a worker, so that flows between one pair of hosts that
+	// differ in a port spread over the workers too.
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
 	return h
 }

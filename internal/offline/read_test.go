@@ -247,3 +247,58 @@ func TestPlanDirection(t *testing.T) {
 		}
 	}
 }
+
+// udpFrame builds an Ethernet/IPv4/UDP frame with gopacket.
+func udpFrame(t *testing.T, src, dst net.IP, sport, dport uint16) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: src, DstIP: dst}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv4}, ip, udp, gopacket.Payload(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestShardSpreadsFlows: the flows between one pair of hosts, UDP or
+// TCP, differing only in the source port, spread over 2 and 4 workers
+// (the replay runs each shard on worker Shard % workers); and both
+// directions of a flow have one shard, so that one worker runs all of it.
+func TestShardSpreadsFlows(t *testing.T) {
+	const flows = 64
+	pkt := func(b []byte) Packet { return Packet{Data: b, Len: len(b), Time: time.Unix(1, 0)} }
+	for _, proto := range []string{"udp", "tcp"} {
+		frame := func(src, dst net.IP, sport, dport uint16) []byte {
+			if proto == "udp" {
+				return udpFrame(t, src, dst, sport, dport)
+			}
+			return tcpFrame(t, src, dst, sport, dport, layers.TCP{ACK: true}, 10)
+		}
+		pl := NewPlanner(Options{})
+		shards := make([]uint32, flows)
+		for i := range flows {
+			sport := uint16(10000 + i)
+			shards[i] = pl.Plan(pkt(frame(ipA, ipB, sport, 53))).Shard
+			if back := pl.Plan(pkt(frame(ipB, ipA, 53, sport))).Shard; back != shards[i] {
+				t.Errorf("%s flow %d: shard %#x, its reverse %#x", proto, i, shards[i], back)
+			}
+		}
+		for _, workers := range []uint32{2, 4} {
+			per := make([]int, workers)
+			for _, s := range shards {
+				per[s%workers]++
+			}
+			// An even share is flows/workers; a hash that ignores the
+			// ports puts all of them on one worker.
+			for w, n := range per {
+				if even := flows / int(workers); n < even/2 || n > even*3/2 {
+					t.Errorf("%s, %d workers: worker %d has %d of %d flows (%v)", proto, workers, w, n, flows, per)
+				}
+			}
+			t.Logf("%s, %d workers: %v flows each", proto, workers, per)
+		}
+	}
+}
