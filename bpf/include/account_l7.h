@@ -17,7 +17,7 @@
  */
 volatile const _Bool flow_cache_on = 1;
 
-/* Entries of the flow cache, per CPU and per generation; a power of 2. */
+/* Entries of the flow cache per CPU and per generation; a power of 2. */
 #define FLOW_CACHE_SLOTS 256
 
 /*
@@ -35,16 +35,20 @@ struct flow_cache_entry {
 /*
  * Two generations, like the untracked counters: the programs use the one
  * untracked_gen names, and Go reads and clears the other after a drain's
- * grace period. Only the CPU a copy belongs to writes it.
+ * grace period. Only the CPU a copy belongs to writes it. Generation g's
+ * slot s is entry g * FLOW_CACHE_SLOTS + s of one map: with a map per
+ * generation, the compiler made the two lookups one call whose map
+ * depended on the branch, and the verifier inlines a lookup only where the
+ * map is always the same, so every packet called the lookup through the
+ * map's operations (13 ns of the 42 that a known flow cost over the empty
+ * program at TC; docs/performance.md).
  */
-struct flow_cache {
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__uint(max_entries, 2 * FLOW_CACHE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct flow_cache_entry);
-};
-struct flow_cache flow_cache0 SEC(".maps");
-struct flow_cache flow_cache1 SEC(".maps");
+} flow_cache SEC(".maps");
 
 /*
  * The cache slot of a key: the key's six 64-bit words summed and spread by a
@@ -104,17 +108,13 @@ static __always_inline void account_row(void *slot, const struct flow_key *key, 
 static __always_inline void account_l7(void *slot, const struct pkt *p, const struct parse_result *r, __u64 packets,
 				       __u64 bytes)
 {
-	__u32 idx = flow_cache_slot(&r->key);
-	struct flow_cache_entry *e;
+	__u32 idx = flow_cache_slot(&r->key) | (untracked_gen & 1) * FLOW_CACHE_SLOTS;
 
 	if (!flow_cache_on) {
 		account_row(slot, &r->key, packets, bytes, l7_verdict(p, r, packets));
 		return;
 	}
-	if (untracked_gen & 1)
-		e = bpf_map_lookup_elem(&flow_cache1, &idx);
-	else
-		e = bpf_map_lookup_elem(&flow_cache0, &idx);
+	struct flow_cache_entry *e = bpf_map_lookup_elem(&flow_cache, &idx);
 	if (!e) {
 		account_row(slot, &r->key, packets, bytes, l7_verdict(p, r, packets));
 		return;

@@ -91,8 +91,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	TCMapFiltered        = "filtered"
-	TCMapFlowCache0      = "flow_cache0"
-	TCMapFlowCache1      = "flow_cache1"
+	TCMapFlowCache       = "flow_cache"
 	TCMapFlowTables      = "flow_tables"
 	TCMapFlows           = "flows"
 	TCMapUntracked       = "untracked"
@@ -157,8 +156,7 @@ type TCProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCMapSpecs struct {
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
-	FlowCache0   *ebpf.MapSpec `ebpf:"flow_cache0"`
-	FlowCache1   *ebpf.MapSpec `ebpf:"flow_cache1"`
+	FlowCache    *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
@@ -197,8 +195,7 @@ func (o *TCObjects) Close() error {
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCMaps struct {
 	Filtered     *ebpf.Map `ebpf:"filtered"`
-	FlowCache0   *ebpf.Map `ebpf:"flow_cache0"`
-	FlowCache1   *ebpf.Map `ebpf:"flow_cache1"`
+	FlowCache    *ebpf.Map `ebpf:"flow_cache"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	Untracked    *ebpf.Map `ebpf:"untracked"`
@@ -208,8 +205,7 @@ type TCMaps struct {
 func (m *TCMaps) Close() error {
 	return _TCClose(
 		m.Filtered,
-		m.FlowCache0,
-		m.FlowCache1,
+		m.FlowCache,
 		m.FlowTables,
 		m.Flows,
 		m.Untracked,

@@ -17,8 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	XDPMapFiltered     = "filtered"
-	XDPMapFlowCache0   = "flow_cache0"
-	XDPMapFlowCache1   = "flow_cache1"
+	XDPMapFlowCache    = "flow_cache"
 	XDPMapFlowTables   = "flow_tables"
 	XDPMapFlows        = "flows"
 	XDPMapUntracked    = "untracked"
@@ -82,8 +81,7 @@ type XDPProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPMapSpecs struct {
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
-	FlowCache0   *ebpf.MapSpec `ebpf:"flow_cache0"`
-	FlowCache1   *ebpf.MapSpec `ebpf:"flow_cache1"`
+	FlowCache    *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowTables   *ebpf.MapSpec `ebpf:"flow_tables"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	Untracked    *ebpf.MapSpec `ebpf:"untracked"`
@@ -123,8 +121,7 @@ func (o *XDPObjects) Close() error {
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPMaps struct {
 	Filtered     *ebpf.Map `ebpf:"filtered"`
-	FlowCache0   *ebpf.Map `ebpf:"flow_cache0"`
-	FlowCache1   *ebpf.Map `ebpf:"flow_cache1"`
+	FlowCache    *ebpf.Map `ebpf:"flow_cache"`
 	FlowTables   *ebpf.Map `ebpf:"flow_tables"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	Untracked    *ebpf.Map `ebpf:"untracked"`
@@ -134,8 +131,7 @@ type XDPMaps struct {
 func (m *XDPMaps) Close() error {
 	return _XDPClose(
 		m.Filtered,
-		m.FlowCache0,
-		m.FlowCache1,
+		m.FlowCache,
 		m.FlowTables,
 		m.Flows,
 		m.Untracked,

@@ -39,7 +39,7 @@ func TestTypesMatchMaps(t *testing.T) {
 	}
 	flows := spec.Maps[bpfprog.TCMapFlows]
 	untracked := spec.Maps[bpfprog.TCMapUntracked]
-	cache := spec.Maps[bpfprog.TCMapFlowCache0]
+	cache := spec.Maps[bpfprog.TCMapFlowCache]
 	for _, c := range []struct {
 		what      string
 		got, want uintptr
@@ -49,7 +49,7 @@ func TestTypesMatchMaps(t *testing.T) {
 		{"untracked key (uint32)", unsafe.Sizeof(uint32(0)), uintptr(untracked.KeySize)},
 		{"untracked value (TCFlowVal)", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(untracked.ValueSize)},
 		{"flow cache value (FlowCacheEntry)", unsafe.Sizeof(bpfprog.FlowCacheEntry{}), uintptr(cache.ValueSize)},
-		{"flow cache slots (flowtable.CacheSlots)", flowtable.CacheSlots, uintptr(cache.MaxEntries)},
+		{"flow cache entries (two generations of flowtable.CacheSlots)", 2 * flowtable.CacheSlots, uintptr(cache.MaxEntries)},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: Go size %d, map spec %d", c.what, c.got, c.want)

@@ -98,7 +98,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 				{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 				{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 			},
-			tb:      newTestTable(t, spec, o.entries(spec), flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: [2]*ebpf.Map{objs.FlowCache0, objs.FlowCache1}, Filtered: objs.Filtered}, flowtable.KeyFromBPF),
+			tb:      newTestTable(t, spec, o.entries(spec), flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: objs.FlowCache, Filtered: objs.Filtered}, flowtable.KeyFromBPF),
 			pass:    tcPass(),
 			accepts: skbTestRunAccepts,
 			tc:      objs,

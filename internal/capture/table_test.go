@@ -410,7 +410,7 @@ func testFlowCacheEviction(t *testing.T, layout flowtable.Layout) {
 	cached := func() bpfprog.FlowCacheEntry {
 		t.Helper()
 		var per []bpfprog.FlowCacheEntry
-		if err := h.tc.FlowCache0.Lookup(slot, &per); err != nil {
+		if err := h.tc.FlowCache.Lookup(slot, &per); err != nil {
 			t.Fatal(err)
 		}
 		return per[0]

@@ -97,7 +97,7 @@ func loadTC(o TCOptions) (*TC, error) {
 		HLL:       t.objs.UntrackedHll,
 		Filtered:  t.objs.Filtered,
 		Gen:       t.objs.UntrackedGen,
-		Cache:     [2]*ebpf.Map{t.objs.FlowCache0, t.objs.FlowCache1},
+		Cache:     t.objs.FlowCache,
 	}, spec.Maps[bpfprog.TCMapFlows], t.set.keyFromBPF)
 	if err != nil {
 		t.Close()

@@ -172,7 +172,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		HLL:       x.objs.UntrackedHll,
 		Filtered:  x.objs.Filtered,
 		Gen:       x.objs.UntrackedGen,
-		Cache:     [2]*ebpf.Map{x.objs.FlowCache0, x.objs.FlowCache1},
+		Cache:     x.objs.FlowCache,
 	}, spec.Maps[bpfprog.XDPMapFlows], o.set.keyFromBPF)
 	if err != nil {
 		x.Close()

@@ -38,7 +38,7 @@ type Table[K comparable] struct {
 	untracked *ebpf.Map
 	hll       *ebpf.Map
 	filtered  *ebpf.Map      // what the filter dropped, by generation; may be nil
-	cache     [2]*ebpf.Map   // flow_cache0 and 1, by generation; nil without a cache
+	cache     *ebpf.Map      // flow_cache, both generations; nil without a cache
 	entries   int            // the table's size
 	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
 	genValue  uint32
@@ -55,10 +55,10 @@ type Table[K comparable] struct {
 	vals     []bpfprog.FlowVal
 	hlls     []bpfprog.HLL
 	lostVals []bpfprog.FlowVal
-	// Cache buffers: every slot's entry on every CPU, and the slots.
-	cacheVals  []bpfprog.FlowCacheEntry
-	cacheZero  []bpfprog.FlowCacheEntry
-	cacheSlots []uint32
+	// Cache buffers: a generation's every slot on every CPU, and one
+	// slot's zero values, to clear it with.
+	cacheVals []bpfprog.FlowCacheEntry
+	cacheZero []bpfprog.FlowCacheEntry
 }
 
 // Layout is how the flow table keeps a flow's counters (shared_table in
@@ -116,8 +116,9 @@ type Maps struct {
 	Slot, Flows, Untracked, HLL *ebpf.Map
 	Gen                         *ebpf.Variable // untracked_gen
 	// Cache is the flow cache of the objects that have one (TC and XDP,
-	// whose key is bpfprog.FlowKey): flow_cache0 and flow_cache1.
-	Cache [2]*ebpf.Map
+	// whose key is bpfprog.FlowKey): flow_cache, whose generation g's
+	// slots are the entries from g * CacheSlots.
+	Cache *ebpf.Map
 	// Filtered is what the filter dropped, by generation
 	// (bpf/include/filter.h); nil in objects without it.
 	Filtered *ebpf.Map
@@ -156,18 +157,17 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		cache:     m.Cache,
 		entries:   int(spec.MaxEntries),
 	}
-	if m.Cache[0] != nil {
+	if m.Cache != nil {
 		if _, ok := any(new(K)).(*bpfprog.FlowKey); !ok {
 			spare.Close()
 			return nil, fmt.Errorf("a flow cache needs a table keyed by bpfprog.FlowKey, not %T", *new(K))
 		}
-		slots := int(m.Cache[0].MaxEntries())
-		t.cacheVals = make([]bpfprog.FlowCacheEntry, slots*ncpu)
-		t.cacheZero = make([]bpfprog.FlowCacheEntry, slots*ncpu)
-		t.cacheSlots = make([]uint32, slots)
-		for i := range t.cacheSlots {
-			t.cacheSlots[i] = uint32(i)
+		if got := m.Cache.MaxEntries(); got != 2*CacheSlots {
+			spare.Close()
+			return nil, fmt.Errorf("the flow cache has %d entries, not two generations of %d", got, CacheSlots)
 		}
+		t.cacheVals = make([]bpfprog.FlowCacheEntry, CacheSlots*ncpu)
+		t.cacheZero = make([]bpfprog.FlowCacheEntry, ncpu)
 	}
 	return t, nil
 }
@@ -260,14 +260,15 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 // writes that generation: it is a retired one, or the tests' current one
 // between their runs.
 func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, room int) error {
-	m := t.cache[gen&1]
+	m := t.cache
 	if m == nil {
 		return nil
 	}
-	for i, slot := range t.cacheSlots {
+	first := (gen & 1) * CacheSlots
+	for i := range uint32(CacheSlots) {
 		// Each slot's entries, a CPU's each (a per-CPU array's batch read
 		// gives no more than this).
-		if err := m.Lookup(slot, t.cacheVals[i*t.lostCPUs():(i+1)*t.lostCPUs()]); err != nil {
+		if err := m.Lookup(first+i, t.cacheVals[i*uint32(t.lostCPUs()):(i+1)*uint32(t.lostCPUs())]); err != nil {
 			return fmt.Errorf("read flow cache: %w", err)
 		}
 	}
@@ -297,8 +298,8 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 	if pending == nil {
 		return nil
 	}
-	for _, slot := range t.cacheSlots {
-		if err := m.Update(slot, t.cacheZero[:t.lostCPUs()], ebpf.UpdateExist); err != nil {
+	for i := range uint32(CacheSlots) {
+		if err := m.Update(first+i, t.cacheZero, ebpf.UpdateExist); err != nil {
 			return fmt.Errorf("clear flow cache: %w", err)
 		}
 	}
