@@ -4,7 +4,9 @@
 # replaces compadd with a wrapper that prints what it adds (the technique
 # of zsh-capture-completion).
 zmodload zsh/zpty || exit 2
-zpty z zsh -f -i
+# Non-blocking (-b): a read returns what is there, so that output without
+# a newline (zle's redraws) cannot hold the loop below past its deadline.
+zpty -b z zsh -f -i
 zpty -w z "PS1=''; unsetopt zle 2>/dev/null; setopt zle"
 zpty -w z 'print -r -- "<""PID>$$"'
 zpty -w z "autoload -Uz compinit && compinit -u -D"
@@ -23,18 +25,22 @@ zpty -w z 'compadd () {
 zpty -w z 'finish () { print -r -- "<""END>"; exit }'
 zpty -w z "zle -N finish; bindkey '^X' finish"
 zpty -w z "$2"$'\t\x18'
-local line cr=$'\r' child=
+local buf= chunk line cr=$'\r' nl=$'\n' child=
 # Bounded: ten seconds at most, whatever zsh does.
-integer deadline=$(( SECONDS + 10 ))
-while (( SECONDS < deadline )); do
-  if ! zpty -t z; then
+integer deadline=$(( SECONDS + 10 )) done=0
+while (( ! done && SECONDS < deadline )); do
+  if ! zpty -r z chunk; then
     sleep 0.05
     continue
   fi
-  zpty -r z line || break
-  [[ $line == *'<PID>'* ]] && child=${${line##*<PID>}//$cr/}
-  [[ $line == *'<END>'* ]] && break
-  [[ $line == *'<M>'* ]] && print -r -- "${${line##*<M>}//$cr/}"
+  buf+=$chunk
+  while (( ! done )) && [[ $buf == *$nl* ]]; do
+    line=${buf%%$nl*}
+    buf=${buf#*$nl}
+    [[ $line == *'<PID>'* ]] && child=${${line##*<PID>}//$cr/}
+    [[ $line == *'<END>'* ]] && done=1
+    [[ $line == *'<M>'* ]] && print -r -- "${${line##*<M>}//$cr/}"
+  done
 done
 zpty -d z
 # The shell in the terminal has its own session: end it for sure.
