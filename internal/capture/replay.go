@@ -70,6 +70,10 @@ type sideProgs struct {
 	in, out *ebpf.Program
 	flows   *ebpf.Map
 	close   func() error
+	// Buffers for reading flows back, a batch of its whole size: one
+	// system call reads and deletes the frame's row.
+	keys []bpfprog.FlowKey
+	vals []bpfprog.FlowVal
 }
 
 type extraRow struct {
@@ -290,26 +294,19 @@ func (r *Replay) runSide(f *offline.Frame) error {
 	if _, err := prog.Run(&ebpf.RunOptions{Data: data}); err != nil {
 		return fmt.Errorf("run %s on a frame: %w", prog, err)
 	}
-	var (
-		key bpfprog.FlowKey
-		val bpfprog.FlowVal
-		got bool
-		k   flow.Key
-		l7  flow.L7
-	)
-	it := r.side.flows.Iterate()
-	for it.Next(&key, &val) {
-		k, l7, got = flowtable.KeyFromBPF(&key), flow.L7(val.L7), true
+	if r.side.keys == nil {
+		r.side.keys = make([]bpfprog.FlowKey, sideEntries)
+		r.side.vals = make([]bpfprog.FlowVal, sideEntries)
 	}
-	if err := it.Err(); err != nil {
+	var cursor ebpf.MapBatchCursor
+	n, err := r.side.flows.BatchLookupAndDelete(&cursor, r.side.keys, r.side.vals, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("read the side flow table: %w", err)
 	}
-	if !got {
-		return errors.New("a frame run through the side copy of the programs left no row")
+	if n != 1 {
+		return fmt.Errorf("a frame run through the side copy of the programs left %d rows, not one", n)
 	}
-	if err := r.side.flows.Delete(&key); err != nil {
-		return fmt.Errorf("empty the side flow table: %w", err)
-	}
+	k, l7 := flowtable.KeyFromBPF(&r.side.keys[0]), flow.L7(r.side.vals[0].L7)
 	c := flow.Counters{Packets: f.Segs, Bytes: f.Bytes}
 	if f.Marks&offline.MarkTruncated != 0 && k.Flags&flow.Malformed == 0 {
 		// The parser had every byte it needed: the cut is harmless.
