@@ -208,7 +208,7 @@ func TestZsh(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.line, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, zsh, "-f", "testdata/capture.zsh", path, c.line)
 			// The zsh in the pseudo terminal goes with its parent.
