@@ -264,11 +264,11 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 	if m == nil {
 		return nil
 	}
-	first := (gen & 1) * CacheSlots
-	for i := range uint32(CacheSlots) {
+	first, ncpu := (gen&1)*CacheSlots, t.lostCPUs()
+	for i := range CacheSlots {
 		// Each slot's entries, a CPU's each (a per-CPU array's batch read
 		// gives no more than this).
-		if err := m.Lookup(first+i, t.cacheVals[i*uint32(t.lostCPUs()):(i+1)*uint32(t.lostCPUs())]); err != nil {
+		if err := m.Lookup(first+uint32(i), t.cacheVals[i*ncpu:(i+1)*ncpu]); err != nil {
 			return fmt.Errorf("read flow cache: %w", err)
 		}
 	}
@@ -298,8 +298,8 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 	if pending == nil {
 		return nil
 	}
-	for i := range uint32(CacheSlots) {
-		if err := m.Update(first+i, t.cacheZero, ebpf.UpdateExist); err != nil {
+	for i := range CacheSlots {
+		if err := m.Update(first+uint32(i), t.cacheZero, ebpf.UpdateExist); err != nil {
 			return fmt.Errorf("clear flow cache: %w", err)
 		}
 	}
