@@ -6,6 +6,9 @@
  * The owner is kept in socket-local storage and read from the skb's socket,
  * never from the current task: docs/bpf.md#cgroup-mode.
  */
+/* The flow table's key (account.h). */
+#define PKTSTAT_ROW_KEY struct owned_flow_key
+
 #include "filter.h"
 #include "owner.h"
 #include "parse.h"

@@ -14,6 +14,9 @@
  *
  * Why it counts this way, and how owners are found: docs/bpf.md#process-mode.
  */
+/* The flow table's key (account.h). */
+#define PKTSTAT_ROW_KEY struct owned_flow_key
+
 #include "filter.h"
 #include "owner.h"
 #include "parse.h"

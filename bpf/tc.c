@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /* TC entry points, attached through TCX (or clsact + cls_bpf) on ingress and egress. */
+/* The flow table's key (account.h). */
+#define PKTSTAT_ROW_KEY struct flow_key
+
 #include "account_l7.h"
 #include "filter.h"
 #include "parse.h"

@@ -4,6 +4,9 @@
  * ingress only. It counts every frame with the shared parser and accounting
  * and always lets the frame go on.
  */
+/* The flow table's key (account.h). */
+#define PKTSTAT_ROW_KEY struct flow_key
+
 #include "account_l7.h"
 #include "filter.h"
 #include "parse.h"

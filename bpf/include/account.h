@@ -10,6 +10,15 @@
 #include "pktstat.h"
 
 /*
+ * Each object names its flow table's key type before including this
+ * header: struct flow_key (TC, XDP) or struct owned_flow_key (cgroup,
+ * process).
+ */
+#ifndef PKTSTAT_ROW_KEY
+#error "define PKTSTAT_ROW_KEY, the flow table's key type, before including account.h"
+#endif
+
+/*
  * Traffic that was seen but could not get a row because the flow table was
  * full, by direction, so that the totals stay exact. Two generations:
  * entry untracked_gen * FLOW_DIR_MAX + dir.
@@ -99,6 +108,181 @@ static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 
 }
 
 /*
+ * The flow table as an open-addressing array (BPF_MAP_TYPE_ARRAY with
+ * BPF_F_MMAPABLE), which Go reads through a memory mapping, without a
+ * system call per row. Go sets these at load time; array_slots 0 keeps the
+ * hash table above, for kernels without BPF atomics (before 5.12). Why
+ * and how: docs/bpf.md#the-array-flow-table.
+ */
+volatile const __u32 array_slots = 0; /* slots flows can take: a power of 2 */
+volatile const __u32 array_base = 0;  /* the first of them; the ones before hold reservations */
+volatile const __u32 array_rows = 0;  /* the most rows the table gives out: --max-entries */
+
+/*
+ * A slot is a state word, the key, and a struct flow_val. The state is 0
+ * while the slot is free; a CPU claims it by swapping in the key's tag (32
+ * bits of its hash, never 0), writes the key and counters, and then sets
+ * FLOW_SLOT_READY. A key's slot is the first ready one with its tag and
+ * key on its probe path: its home slot, then 1, 2, 3, ... slots further
+ * each time (which visits every slot of a power-of-2 table), at most
+ * FLOW_PROBES slots. Two CPUs that bring one new flow at the same moment
+ * may each claim a slot for it, since a slot not yet ready cannot be
+ * compared: Go adds such duplicates into one row. Nothing is removed while
+ * the table is in use, so a ready slot's key never changes; a drain reads
+ * the retired table and frees its slots after the grace period.
+ */
+#define FLOW_PROBES 32
+#define FLOW_SLOT_READY (1ULL << 63)
+
+/* A slot's key, at 8 bytes from its start. */
+static __always_inline void *slot_key(__u64 *slot) { return slot + 1; }
+
+/* A slot's counters, after its key of ksize bytes. */
+static __always_inline struct flow_val *slot_val(__u64 *slot, __u32 ksize)
+{
+	return (void *)(slot + 1) + ksize;
+}
+
+/* Compares ksize bytes, a multiple of 8, in 64-bit words, with one branch. */
+static __always_inline int words_eq(const void *a, const void *b, __u32 ksize)
+{
+	const __u64 *x = a, *y = b;
+	__u64 diff = 0;
+
+	for (int i = 0; i < ksize / 8; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/*
+ * Takes one row of the table's array_rows for a new flow. Slot 0's state
+ * word counts the rows given out; each CPU takes them in small batches,
+ * kept in its own slot (1 + its number), so that CPUs bringing new flows
+ * at once rarely write one word. A batch is at most 64 rows and at most a
+ * share of what is left, so that the last rows go one at a time and the
+ * table gives out exactly array_rows. Returns 0 when none is left.
+ */
+static __always_inline int take_row(void *table)
+{
+	__u32 cpus = array_base - 1;
+	__u32 at = 1 + bpf_get_smp_processor_id();
+	if (at >= array_base)
+		return 0;
+	__u64 *left = bpf_map_lookup_elem(table, &at);
+	if (!left)
+		return 0;
+	if (*left) {
+		(*left)--;
+		return 1;
+	}
+	__u32 zero = 0;
+	__u64 *given = bpf_map_lookup_elem(table, &zero);
+	if (!given)
+		return 0;
+	__u64 seen = *(volatile __u64 *)given;
+	if (seen >= array_rows)
+		return 0;
+	__u64 batch = (array_rows - seen) / (2 * cpus);
+	if (batch > 64)
+		batch = 64;
+	if (batch < 1)
+		batch = 1;
+	__u64 old = __sync_fetch_and_add(given, batch);
+	if (old >= array_rows)
+		return 0;
+	if (old + batch > array_rows)
+		batch = array_rows - old;
+	*left = batch - 1;
+	return 1;
+}
+
+/* Gives back a row that take_row gave this CPU and a claim did not use. */
+static __always_inline void put_row(void *table)
+{
+	__u32 at = 1 + bpf_get_smp_processor_id();
+	__u64 *left = bpf_map_lookup_elem(table, &at);
+	if (left)
+		(*left)++;
+}
+
+/*
+ * Adds counts to key's slot in the array table, claiming a free slot for
+ * a new key; verdict is the application protocol these counts saw.
+ * Returns 0 when the key had no slot and could not claim one: the table
+ * gave out all its rows, or no slot on the key's probe path was free.
+ */
+static __always_inline int array_add(void *table, const void *key, __u32 ksize, __u64 packets, __u64 bytes,
+				     enum l7_proto verdict)
+{
+	__u32 tag = (__u32)(key_hash(key) >> 32) | 1;
+	/* The home slot: the tag scaled to the table, a multiply, not a modulo. */
+	__u32 pos = ((__u64)tag * array_slots) >> 32;
+	int have_row = 0;
+
+	for (int i = 0; i < FLOW_PROBES; i++) {
+		pos = (pos + i) & (array_slots - 1);
+		__u32 idx = array_base + pos;
+		__u64 *slot = bpf_map_lookup_elem(table, &idx);
+		if (!slot)
+			break;
+		__u64 state = *(volatile __u64 *)slot;
+		if (state == 0) {
+			if (!have_row && !take_row(table))
+				return 0;
+			have_row = 1;
+			state = __sync_val_compare_and_swap(slot, 0, tag);
+			if (state == 0) {
+				__u64 *dst = slot_key(slot);
+				const __u64 *src = key;
+				for (int w = 0; w < ksize / 8; w++)
+					dst[w] = src[w];
+				struct flow_val *val = slot_val(slot, ksize);
+				val->packets = packets;
+				val->bytes = bytes;
+				val->l7 = verdict;
+				/* Publishes the key: an atomic with a full barrier. */
+				__sync_val_compare_and_swap(slot, tag, tag | FLOW_SLOT_READY);
+				return 1;
+			}
+		}
+		if (state == (tag | FLOW_SLOT_READY) && words_eq(slot_key(slot), key, ksize)) {
+			struct flow_val *val = slot_val(slot, ksize);
+			flow_add(val, packets, bytes);
+			if (val->l7 == L7_UNCHECKED || (val->l7 == L7_NONE && verdict > L7_NONE))
+				val->l7 = verdict;
+			if (have_row)
+				put_row(table);
+			return 1;
+		}
+	}
+	if (have_row)
+		put_row(table);
+	return 0;
+}
+
+/*
+ * array_add on the flow table in the slot flow_tables, as a global
+ * function: the verifier checks its probing loop once, not once for every
+ * path of the parser that reaches it (inlined, the loop took TC's
+ * programs past the verifier's million instructions). Go takes the
+ * function and its calls out of the programs for a hash table, so that
+ * kernels without BPF atomics or pointer arguments to global functions
+ * (before 5.12) never see it. PKTSTAT_FLOW_TABLE defines it.
+ */
+int pktstat_table_add(const PKTSTAT_ROW_KEY *key, __u64 packets, __u64 bytes, __u32 verdict);
+
+/* Counts traffic that found no row as untracked, in the current generation. */
+static __always_inline void account_untracked(const struct flow_key *fk, __u64 packets, __u64 bytes)
+{
+	__u32 gen = untracked_gen & 1;
+	__u32 idx = gen * FLOW_DIR_MAX + fk->dir;
+	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &idx);
+	if (lost)
+		counter_add(lost, packets, bytes);
+	hll_add(gen, fk);
+}
+
+/*
  * The slow path of accounting, for a flow that had no entry in flows (NULL
  * when the slot was empty): inserts it with init, adds to the entry that
  * another CPU inserted first, or counts it as untracked when the table is
@@ -120,24 +304,23 @@ static __always_inline void account_new(void *flows, const void *key, const stru
 			}
 		}
 	}
-
-	const struct flow_key *fk = key;
-	__u32 gen = untracked_gen & 1;
-	__u32 idx = gen * FLOW_DIR_MAX + fk->dir;
-	struct flow_val *lost = bpf_map_lookup_elem(&untracked, &idx);
-	if (lost)
-		counter_add(lost, init->packets, init->bytes);
-	hll_add(gen, fk);
+	account_untracked(key, init->packets, init->bytes);
 }
 
 /*
  * Adds one observation to the flow table that slot[0] points at: one lookup
  * for a known flow. key is a struct flow_key, or a wider key that starts
- * with one (owner.h adds the socket's owner); the slot is a parameter so
- * that every key type shares this code. Inlined, slot is a constant map.
+ * with one (owner.h adds the socket's owner), of ksize bytes; the slot is a
+ * parameter so that every key type shares this code. Inlined, slot is a
+ * constant map.
  */
-static __always_inline void account_in(void *slot, const void *key, __u64 packets, __u64 bytes)
+static __always_inline void account_key(void *slot, const void *key, __u32 ksize, __u64 packets, __u64 bytes)
 {
+	if (array_slots) {
+		if (!pktstat_table_add(key, packets, bytes, L7_UNCHECKED))
+			account_untracked(key, packets, bytes);
+		return;
+	}
 	__u32 zero = 0;
 	void *flows = bpf_map_lookup_elem(slot, &zero);
 	if (flows) {
@@ -150,6 +333,9 @@ static __always_inline void account_in(void *slot, const void *key, __u64 packet
 	struct flow_val init = { .packets = packets, .bytes = bytes };
 	account_new(flows, key, &init);
 }
+
+/* account_key for a key of any type: its size comes from the pointer. */
+#define account_in(slot, key, packets, bytes) account_key(slot, key, sizeof(*(key)), packets, bytes)
 
 /*
  * Declares the flow table "flows" with key type K and the slot
@@ -171,4 +357,13 @@ static __always_inline void account_in(void *slot, const void *key, __u64 packet
 		__array(values, struct flow_table);      \
 	} flow_tables SEC(".maps") = {                   \
 		.values = { [0] = &flows },              \
+	};                                               \
+	_Static_assert(__builtin_types_compatible_p(K, PKTSTAT_ROW_KEY), "the table's key is PKTSTAT_ROW_KEY"); \
+	__noinline int pktstat_table_add(const K *key, __u64 packets, __u64 bytes, __u32 verdict) \
+	{                                                \
+		__u32 zero = 0;                          \
+		void *table = bpf_map_lookup_elem(&flow_tables, &zero); \
+		if (!key || !table)                      \
+			return 0;                        \
+		return array_add(table, key, sizeof(*key), packets, bytes, verdict); \
 	}

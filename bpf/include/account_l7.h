@@ -84,6 +84,11 @@ static __always_inline int flow_key_eq(const struct flow_key *a, const struct fl
 static __always_inline void account_row(void *slot, const struct flow_key *key, __u64 packets, __u64 bytes,
 					enum l7_proto verdict)
 {
+	if (array_slots) {
+		if (!pktstat_table_add(key, packets, bytes, verdict))
+			account_untracked(key, packets, bytes);
+		return;
+	}
 	__u32 zero = 0;
 	void *flows = bpf_map_lookup_elem(slot, &zero);
 	if (flows) {

@@ -99,6 +99,22 @@ struct flow_val {
 };
 
 /*
+ * A row of cgroup and process mode (owner.h), which know the socket's
+ * owner: the flow plus that owner. It embeds the flow_key that TC and XDP
+ * use unchanged (its ifindex stays 0: these modes see no
+ * interface). flow_key is 48 bytes, so pid sits at 48, an explicit pad
+ * at 52 and cgroup_id at 56.
+ */
+struct owned_flow_key {
+	struct flow_key flow;
+	__u32 pid; /* tgid that owns the socket; 0 when unknown */
+	__u32 _pad;
+	__u64 cgroup_id; /* cgroup v2 id of the socket (its directory's inode) */
+};
+
+_Static_assert(sizeof(struct owned_flow_key) == 64, "owned_flow_key has no implicit padding");
+
+/*
  * A HyperLogLog sketch of the distinct flows that had no row of their own
  * (account.h adds to it; internal/flow/hll.go mirrors that code and
  * estimates from it).

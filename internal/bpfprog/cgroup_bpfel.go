@@ -73,6 +73,9 @@ const (
 	CgroupProgPktstatCgIn   = "pktstat_cg_in"
 	CgroupProgPktstatCgOut  = "pktstat_cg_out"
 	CgroupProgPktstatCgSock = "pktstat_cg_sock"
+	CgroupVarArrayBase      = "array_base"
+	CgroupVarArrayRows      = "array_rows"
+	CgroupVarArraySlots     = "array_slots"
 	CgroupVarFilterOn       = "filter_on"
 	CgroupVarMptcpAware     = "mptcp_aware"
 	CgroupVarSharedTable    = "shared_table"
@@ -143,6 +146,9 @@ type CgroupMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CgroupVariableSpecs struct {
+	ArrayBase    *ebpf.VariableSpec `ebpf:"array_base"`
+	ArrayRows    *ebpf.VariableSpec `ebpf:"array_rows"`
+	ArraySlots   *ebpf.VariableSpec `ebpf:"array_slots"`
 	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	MptcpAware   *ebpf.VariableSpec `ebpf:"mptcp_aware"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
@@ -194,6 +200,9 @@ func (m *CgroupMaps) Close() error {
 //
 // It can be passed to LoadCgroupObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CgroupVariables struct {
+	ArrayBase    *ebpf.Variable `ebpf:"array_base"`
+	ArrayRows    *ebpf.Variable `ebpf:"array_rows"`
+	ArraySlots   *ebpf.Variable `ebpf:"array_slots"`
 	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	MptcpAware   *ebpf.Variable `ebpf:"mptcp_aware"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`

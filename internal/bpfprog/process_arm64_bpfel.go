@@ -40,6 +40,9 @@ const (
 	ProcessProgPktstatSeed      = "pktstat_seed"
 	ProcessProgPktstatTpRecv    = "pktstat_tp_recv"
 	ProcessProgPktstatTpSend    = "pktstat_tp_send"
+	ProcessVarArrayBase         = "array_base"
+	ProcessVarArrayRows         = "array_rows"
+	ProcessVarArraySlots        = "array_slots"
 	ProcessVarFilterOn          = "filter_on"
 	ProcessVarSharedTable       = "shared_table"
 	ProcessVarUntrackedGen      = "untracked_gen"
@@ -123,6 +126,9 @@ type ProcessMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessVariableSpecs struct {
+	ArrayBase    *ebpf.VariableSpec `ebpf:"array_base"`
+	ArrayRows    *ebpf.VariableSpec `ebpf:"array_rows"`
+	ArraySlots   *ebpf.VariableSpec `ebpf:"array_slots"`
 	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
@@ -177,6 +183,9 @@ func (m *ProcessMaps) Close() error {
 //
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessVariables struct {
+	ArrayBase    *ebpf.Variable `ebpf:"array_base"`
+	ArrayRows    *ebpf.Variable `ebpf:"array_rows"`
+	ArraySlots   *ebpf.Variable `ebpf:"array_slots"`
 	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`

@@ -99,6 +99,9 @@ const (
 	TCProgPktstatEgress  = "pktstat_egress"
 	TCProgPktstatIngress = "pktstat_ingress"
 	TCVarArpDetail       = "arp_detail"
+	TCVarArrayBase       = "array_base"
+	TCVarArrayRows       = "array_rows"
+	TCVarArraySlots      = "array_slots"
 	TCVarFilterOn        = "filter_on"
 	TCVarFlowCacheOn     = "flow_cache_on"
 	TCVarSharedTable     = "shared_table"
@@ -168,6 +171,9 @@ type TCMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	ArrayBase    *ebpf.VariableSpec `ebpf:"array_base"`
+	ArrayRows    *ebpf.VariableSpec `ebpf:"array_rows"`
+	ArraySlots   *ebpf.VariableSpec `ebpf:"array_slots"`
 	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
@@ -218,6 +224,9 @@ func (m *TCMaps) Close() error {
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	ArrayBase    *ebpf.Variable `ebpf:"array_base"`
+	ArrayRows    *ebpf.Variable `ebpf:"array_rows"`
+	ArraySlots   *ebpf.Variable `ebpf:"array_slots"`
 	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`

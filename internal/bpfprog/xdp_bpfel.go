@@ -24,6 +24,9 @@ const (
 	XDPMapUntrackedHll = "untracked_hll"
 	XDPProgPktstatXdp  = "pktstat_xdp"
 	XDPVarArpDetail    = "arp_detail"
+	XDPVarArrayBase    = "array_base"
+	XDPVarArrayRows    = "array_rows"
+	XDPVarArraySlots   = "array_slots"
 	XDPVarFilterOn     = "filter_on"
 	XDPVarFlowCacheOn  = "flow_cache_on"
 	XDPVarFragsAware   = "frags_aware"
@@ -93,6 +96,9 @@ type XDPMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPVariableSpecs struct {
 	ArpDetail    *ebpf.VariableSpec `ebpf:"arp_detail"`
+	ArrayBase    *ebpf.VariableSpec `ebpf:"array_base"`
+	ArrayRows    *ebpf.VariableSpec `ebpf:"array_rows"`
+	ArraySlots   *ebpf.VariableSpec `ebpf:"array_slots"`
 	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.VariableSpec `ebpf:"frags_aware"`
@@ -144,6 +150,9 @@ func (m *XDPMaps) Close() error {
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPVariables struct {
 	ArpDetail    *ebpf.Variable `ebpf:"arp_detail"`
+	ArrayBase    *ebpf.Variable `ebpf:"array_base"`
+	ArrayRows    *ebpf.Variable `ebpf:"array_rows"`
+	ArraySlots   *ebpf.Variable `ebpf:"array_slots"`
 	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.Variable `ebpf:"frags_aware"`

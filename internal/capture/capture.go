@@ -37,8 +37,10 @@ func haveHelper(typ ebpf.ProgramType, fn asm.BuiltinFunc, what string) (bool, er
 func loadError(err error, entries uint32) error {
 	if entries > 0 && (errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOMEM)) {
 		size := "they"
-		if ncpu, cerr := ebpf.PossibleCPU(); cerr == nil {
-			size = fmt.Sprintf("they would lock about %s of kernel memory, and", flowtable.MiB(flowtable.Bytes(entries, ncpu, flowtable.LayoutFor(ncpu))))
+		ncpu, cerr := ebpf.PossibleCPU()
+		layout, lerr := flowtable.Resolve(flowtable.Default)
+		if cerr == nil && lerr == nil {
+			size = fmt.Sprintf("they would lock about %s of kernel memory, and", flowtable.MiB(flowtable.Bytes(entries, ncpu, layout)))
 		}
 		return fmt.Errorf("load eBPF programs: the kernel refused flow tables of %d flows: %s %w: lower --max-entries", entries, size, err)
 	}
@@ -81,18 +83,49 @@ func sizedSpec(load func() (*ebpf.CollectionSpec, error), what string, maxEntrie
 		return nil, fmt.Errorf("load %s object: %w", what, err)
 	}
 	flowtable.Size(spec, maxEntries)
-	if err := flowtable.SetLayout(spec, layout); err != nil {
+	if err := setLayout(spec, layout); err != nil {
 		return nil, err
 	}
 	return spec, nil
 }
 
-// defaultLayout is the flow table's layout for this machine
-// (flowtable.LayoutFor).
-func defaultLayout() (flowtable.Layout, error) {
-	ncpu, err := ebpf.PossibleCPU()
+// tableAddFunc is the global function that adds to an array flow table
+// (bpf/include/account.h).
+const tableAddFunc = "pktstat_table_add"
+
+// setLayout is flowtable.SetLayout of layout resolved (flowtable.Resolve),
+// and for a hash table it takes the
+// array table's global function out of spec's programs, with a result of
+// 0 in place of each call (which the programs make only for an array
+// table): kernels before 5.12 refuse the function whether or not it runs,
+// for its atomics and its pointer argument.
+func setLayout(spec *ebpf.CollectionSpec, layout flowtable.Layout) error {
+	layout, err := flowtable.Resolve(layout)
 	if err != nil {
-		return 0, fmt.Errorf("count possible CPUs: %w", err)
+		return err
 	}
-	return flowtable.LayoutFor(ncpu), nil
+	if err := flowtable.SetLayout(spec, layout); err != nil {
+		return err
+	}
+	if layout == flowtable.Array {
+		return nil
+	}
+	if err := inlineFunc(spec, asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}, tableAddFunc); err != nil {
+		return fmt.Errorf("set the flow table's layout: %w", err)
+	}
+	return nil
+}
+
+// defaultLayout is the flow table's layout on this kernel
+// (flowtable.Resolve).
+func defaultLayout() (flowtable.Layout, error) { return flowtable.Resolve(flowtable.Default) }
+
+// checkMemory refuses two flow tables of maxEntries flows in this
+// kernel's layout that would not fit in memory (flowtable.CheckMemory).
+func checkMemory(maxEntries uint32) error {
+	layout, err := defaultLayout()
+	if err != nil {
+		return err
+	}
+	return flowtable.CheckMemory(maxEntries, layout)
 }

@@ -44,7 +44,7 @@ type Cgroup struct {
 // exist get the process that holds them (owners.Seed); only then are the
 // counting programs attached.
 func StartCgroup(o CgroupOptions) (*Cgroup, error) {
-	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
+	if err := checkMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	layout, err := defaultLayout()
@@ -85,6 +85,7 @@ func StartCgroup(o CgroupOptions) (*Cgroup, error) {
 		HLL:       c.objs.UntrackedHll,
 		Filtered:  c.objs.Filtered,
 		Gen:       c.objs.UntrackedGen,
+		Rows:      c.objs.ArrayRows,
 	}, spec.Maps[bpfprog.CgroupMapFlows], c.namer.Key)
 	if err != nil {
 		return nil, errors.Join(err, c.Close())

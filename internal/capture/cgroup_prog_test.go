@@ -37,8 +37,17 @@ const ethLen = 14
 // resetCgroup empties the flow table and the untracked counters.
 func resetCgroup(t testing.TB, objs *bpfprog.CgroupObjects) {
 	t.Helper()
+	if objs.Flows.Type() == ebpf.Array {
+		// Every slot free, and no rows given out.
+		zero := make([]byte, objs.Flows.ValueSize())
+		for i := range objs.Flows.MaxEntries() {
+			if err := objs.Flows.Put(i, zero); err != nil {
+				t.Fatalf("free flow table slot %d: %v", i, err)
+			}
+		}
+	}
 	var key bpfprog.OwnedFlowKey
-	for {
+	for objs.Flows.Type() != ebpf.Array {
 		err := objs.Flows.NextKey(nil, &key)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			break
@@ -280,11 +289,7 @@ func testCgroupRead(t *testing.T, layout flowtable.Layout) {
 	}
 	c := &Cgroup{objs: *objs, dir: dir, log: slog.New(slog.DiscardHandler)}
 	c.namer = owners.NewNamer(names, objs.Comms, c.log)
-	spec, err := bpfprog.LoadCgroup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.table = newTestTable(t, spec, 64, flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen}, c.namer.Key)
+	c.table = newTestTable(t, flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Rows: objs.ArrayRows}, c.namer.Key)
 
 	frame := bpftest.Frame(t, bpftest.Eth(layers.EthernetTypeIPv4), bpftest.IPv4(layers.IPProtocolUDP),
 		bpftest.UDP(), bpftest.Payload(100))
@@ -310,7 +315,7 @@ func testCgroupRead(t *testing.T, layout flowtable.Layout) {
 		k := bk
 		k.Pid, k.CgroupId = pid, cgid
 		// In the per-CPU layout, a second CPU's slot adds up too.
-		putFlow(t, objs.Flows, &k, bpfprog.FlowVal{Packets: packets, Bytes: 128 * packets}, bpfprog.FlowVal{Packets: 1, Bytes: 128})
+		putFlow(t, c.table, k, bpfprog.FlowVal{Packets: packets, Bytes: 128 * packets}, bpfprog.FlowVal{Packets: 1, Bytes: 128})
 	}
 	put(self, cid, 3)
 	put(other, cid, 5)

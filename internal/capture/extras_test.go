@@ -90,7 +90,7 @@ func TestL7DroppedWhenRefused(t *testing.T) {
 				t.Errorf("%d log lines, want one warning: %s", n, logged.String())
 			}
 			h := hookUnderTest{
-				tb:   newTestTable(t, spec, entries, flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: objs.FlowCache}, flowtable.KeyFromBPF),
+				tb:   newTestTable(t, flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Rows: objs.ArrayRows, Cache: objs.FlowCache}, flowtable.KeyFromBPF),
 				pass: tcPass(),
 			}
 			row := runOne(t, h, hookProg{"pktstat_ingress", objs.PktstatIngress, flow.In}, frame)

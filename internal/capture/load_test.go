@@ -61,7 +61,9 @@ func loadObjects[O any, P interface {
 			}
 		}
 	}
-	if err := flowtable.SetLayout(spec, o.layout); err != nil {
+	layout := testLayout(t, o.layout)
+	flowtable.Size(spec, o.entries(spec))
+	if err := setLayout(spec, layout); err != nil {
 		t.Fatal(err)
 	}
 	if err := applyFilter(spec, o.filter); err != nil {
@@ -71,7 +73,7 @@ func loadObjects[O any, P interface {
 		p.Flags |= unix.BPF_F_XDP_HAS_FRAGS
 	}
 	objs := P(new(O))
-	bpftest.Load(t, spec, o.entries(spec), objs)
+	bpftest.Load(t, spec, spec.Maps[bpftest.FlowsMap].MaxEntries, objs)
 	return objs
 }
 
@@ -98,7 +100,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 				{bpfprog.TCProgPktstatIngress, objs.PktstatIngress, flow.In},
 				{bpfprog.TCProgPktstatEgress, objs.PktstatEgress, flow.Out},
 			},
-			tb:      newTestTable(t, spec, o.entries(spec), flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Cache: objs.FlowCache, Filtered: objs.Filtered}, flowtable.KeyFromBPF),
+			tb:      newTestTable(t, flowtable.Maps{Slot: objs.FlowTables, Flows: objs.Flows, Untracked: objs.Untracked, HLL: objs.UntrackedHll, Gen: objs.UntrackedGen, Rows: objs.ArrayRows, Cache: objs.FlowCache, Filtered: objs.Filtered}, flowtable.KeyFromBPF),
 			pass:    tcPass(),
 			accepts: skbTestRunAccepts,
 			tc:      objs,
@@ -118,7 +120,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
 	}
 	// loadXDP is loadXDPWith without --no-arp's setting.
-	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: o.layout, noCache: o.noCache, filter: o.filter})
+	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: testLayout(t, o.layout), noCache: o.noCache, filter: o.filter})
 	if err != nil {
 		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
 	}
@@ -162,11 +164,34 @@ func loadHooks(t testing.TB, o testLoad) []hookUnderTest {
 	return hooks
 }
 
-// layouts are both flow-table layouts, for tests that run in each.
-var layouts = []flowtable.Layout{flowtable.Shared, flowtable.PerCPU}
+// layouts are the flow-table layouts, for tests that run in each.
+var layouts = []flowtable.Layout{flowtable.Array, flowtable.Shared, flowtable.PerCPU}
+
+// testLayout resolves l as the tool would, and skips a test that asks
+// for the array table on a kernel without the BPF atomics it needs (the
+// tool uses the shared hash table there, which the test's other layouts
+// cover).
+func testLayout(t testing.TB, l flowtable.Layout) flowtable.Layout {
+	t.Helper()
+	if l == flowtable.Array {
+		ok, err := flowtable.HaveAtomics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			t.Skip("skipped: the array flow table needs BPF atomics (Linux 5.12), and this kernel has none")
+		}
+	}
+	r, err := flowtable.Resolve(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
 
 // iterateFlows calls each with every entry of the flow table m and its
 // values: one in a shared table, one per possible CPU in a per-CPU one.
+// An array table gives each slot that holds a flow.
 func iterateFlows[K any](t testing.TB, m *ebpf.Map, each func(k *K, vals []bpfprog.FlowVal)) {
 	t.Helper()
 	var (
@@ -174,6 +199,29 @@ func iterateFlows[K any](t testing.TB, m *ebpf.Map, each func(k *K, vals []bpfpr
 		one  bpfprog.FlowVal
 		vals []bpfprog.FlowVal
 	)
+	if m.Type() == ebpf.Array {
+		// A slot: 8 bytes of state, the key, the counters.
+		type slot struct {
+			State uint64
+			Key   K
+			Val   bpfprog.FlowVal
+		}
+		var s slot
+		// The slots before the flows' hold the rows given out.
+		ncpu, err := ebpf.PossibleCPU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := uint32(1 + ncpu); i < m.MaxEntries(); i++ {
+			if err := m.Lookup(i, &s); err != nil {
+				t.Fatalf("read flow table slot %d: %v", i, err)
+			}
+			if s.State != 0 {
+				each(&s.Key, []bpfprog.FlowVal{s.Val})
+			}
+		}
+		return
+	}
 	it := m.Iterate()
 	if m.Type() == ebpf.PerCPUHash {
 		for it.Next(&k, &vals) {
@@ -192,15 +240,16 @@ func iterateFlows[K any](t testing.TB, m *ebpf.Map, each func(k *K, vals []bpfpr
 // putFlow stores key's counters in the flow table m. A per-CPU table gets
 // vals on its first CPUs (vals[i] on CPU i; the last one on the last CPU
 // when there are fewer), a shared one their sum.
-func putFlow(t testing.TB, m *ebpf.Map, key any, vals ...bpfprog.FlowVal) {
+func putFlow[K comparable](t testing.TB, tb *flowtable.Table[K], key K, vals ...bpfprog.FlowVal) {
 	t.Helper()
+	m := tb.Active()
 	if m.Type() != ebpf.PerCPUHash {
 		var sum bpfprog.FlowVal
 		for _, v := range vals {
 			sum.Packets += v.Packets
 			sum.Bytes += v.Bytes
 		}
-		if err := m.Put(key, &sum); err != nil {
+		if err := tb.Fill([]K{key}, []bpfprog.FlowVal{sum}); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -215,7 +264,7 @@ func putFlow(t testing.TB, m *ebpf.Map, key any, vals ...bpfprog.FlowVal) {
 		all[c].Packets += v.Packets
 		all[c].Bytes += v.Bytes
 	}
-	if err := m.Put(key, all); err != nil {
+	if err := tb.Fill([]K{key}, all); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -21,7 +21,7 @@ func TestLoadErrorNamesTheTableSize(t *testing.T) {
 	}
 	cause := fmt.Errorf("map create: %w", unix.ENOMEM)
 	got := loadError(cause, 1<<20)
-	for _, want := range []string{"1048576 flows", flowtable.MiB(flowtable.Bytes(1<<20, ncpu, flowtable.LayoutFor(ncpu))), "lower --max-entries"} {
+	for _, want := range []string{"1048576 flows", flowtable.MiB(flowtable.Bytes(1<<20, ncpu, mustLayout(t))), "lower --max-entries"} {
 		if !strings.Contains(got.Error(), want) {
 			t.Errorf("loadError = %q, want it to say %q", got, want)
 		}
@@ -33,4 +33,14 @@ func TestLoadErrorNamesTheTableSize(t *testing.T) {
 	if got := loadError(cause, 0); strings.Contains(got.Error(), "flow tables") {
 		t.Errorf("loadError without a table = %q", got)
 	}
+}
+
+// mustLayout is the flow table's layout on this kernel.
+func mustLayout(t *testing.T) flowtable.Layout {
+	t.Helper()
+	l, err := defaultLayout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -174,7 +174,7 @@ func CheckKernelBTF(path string) error {
 // one o.Backend names. Counting starts when it returns; Backend says which
 // backend it is, Tried what was tried before it.
 func StartProcess(o ProcessOptions) (*Process, error) {
-	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
+	if err := checkMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	if err := CheckKernelBTF(o.KernelBTF); err != nil {
@@ -320,6 +320,7 @@ func (p *Process) start(spec *ebpf.CollectionSpec, walkFromUser bool) error {
 		HLL:       coll.Maps["untracked_hll"],
 		Filtered:  coll.Maps["filtered"],
 		Gen:       coll.Variables["untracked_gen"],
+		Rows:      coll.Variables["array_rows"],
 	}, spec.Maps["flows"], p.namer.Key)
 	if err != nil {
 		return errors.Join(err, p.session.Close())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/testnet"
 )
@@ -146,7 +147,7 @@ func TestProcessBackendSelection(t *testing.T) {
 // the cgroup object's Go types, which is right only while both objects
 // declare them byte for byte alike (both come from owner.h).
 func TestProcessSharesCgroupLayout(t *testing.T) {
-	cg, err := bpfprog.LoadCgroup()
+	cg, err := sizedSpec(bpfprog.LoadCgroup, "cgroup", 1024, flowtable.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,14 +31,14 @@ func fillTable(b testing.TB, tb *flowtable.Table[bpfprog.FlowKey], n int) {
 				vals[i*tb.NCPU()+c] = bpfprog.FlowVal{Packets: uint64(id%97 + 1), Bytes: uint64(id%9973 + 64)}
 			}
 		}
-		if _, err := tb.Active().BatchUpdate(keys[:m], vals[:m*tb.NCPU()], nil); err != nil {
-			b.Fatalf("fill flow table: %v", err)
+		if err := tb.Fill(keys[:m], vals[:m*tb.NCPU()]); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
 
 // BenchmarkReadMillionFlows measures the read path at its largest, in
-// both flow-table layouts: drain a table of 1,000,000 flows (swap, batch
+// each flow-table layout: drain a table of 1,000,000 flows (swap, batch
 // lookup-and-delete, per-CPU sums in the per-CPU layout, key conversion),
 // then rank every row, and rank again keeping the top 10 by heap
 // selection. It reports the peak RSS of the whole test process, which the
@@ -53,7 +53,7 @@ func BenchmarkReadMillionFlows(b *testing.B) {
 }
 
 // BenchmarkDrain131k is the drain alone at 131,072 flows, the default
-// table size, in both layouts: the figure to compare on a machine with
+// table size, in each layout: the figure to compare on a machine with
 // many CPUs, where a per-CPU table moves a value per CPU for every flow.
 //
 //	go test -run '^$' -bench Drain131k -benchtime 5x ./internal/capture/

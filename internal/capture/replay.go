@@ -68,12 +68,10 @@ type Replay struct {
 // sideProgs is the second copy of the programs, for frames counted in Go.
 type sideProgs struct {
 	in, out *ebpf.Program
-	flows   *ebpf.Map
-	close   func() error
-	// Buffers for reading flows back, a batch of its whole size: one
-	// system call reads and deletes the frame's row.
-	keys []bpfprog.FlowKey
-	vals []bpfprog.FlowVal
+	// The side copy's flow table, which each frame's row is taken from
+	// (in the array layout, through memory: no system call).
+	table *flowtable.Table[bpfprog.FlowKey]
+	close func() error
 }
 
 type extraRow struct {
@@ -98,7 +96,7 @@ const maxTestRunFrame = 3500
 
 // StartReplay loads the programs for a replay. Nothing is attached.
 func StartReplay(o ReplayOptions) (*Replay, error) {
-	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
+	if err := checkMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	r := &Replay{filter: o.Filter, extra: map[flow.Key]*extraRow{}, maxExtra: int(o.MaxEntries), marked: map[offline.Mark]uint64{}}
@@ -150,8 +148,7 @@ func (r *Replay) loadTC(o ReplayOptions) error {
 	if err != nil {
 		return err
 	}
-	s.table.Close()
-	r.side = sideProgs{in: s.objs.PktstatIngress, out: s.objs.PktstatEgress, flows: s.objs.Flows, close: s.objs.Close}
+	r.side = sideProgs{in: s.objs.PktstatIngress, out: s.objs.PktstatEgress, table: s.table, close: s.Close}
 	return nil
 }
 
@@ -175,8 +172,7 @@ func (r *Replay) loadXDP(o ReplayOptions) error {
 	if err != nil {
 		return err
 	}
-	s.table.Close()
-	r.side = sideProgs{in: s.objs.PktstatXdp, flows: s.objs.Flows, close: s.objs.Close}
+	r.side = sideProgs{in: s.objs.PktstatXdp, table: s.table, close: s.Close}
 	return nil
 }
 
@@ -190,7 +186,6 @@ func noFlowCache(name string) func(*ebpf.CollectionSpec) {
 		if v, ok := spec.Variables[name]; ok {
 			_ = v.Set(false)
 		}
-		_ = flowtable.SetLayout(spec, flowtable.Shared)
 	}
 }
 
@@ -294,19 +289,14 @@ func (r *Replay) runSide(f *offline.Frame) error {
 	if _, err := prog.Run(&ebpf.RunOptions{Data: data}); err != nil {
 		return fmt.Errorf("run %s on a frame: %w", prog, err)
 	}
-	if r.side.keys == nil {
-		r.side.keys = make([]bpfprog.FlowKey, sideEntries)
-		r.side.vals = make([]bpfprog.FlowVal, sideEntries)
-	}
-	var cursor ebpf.MapBatchCursor
-	n, err := r.side.flows.BatchLookupAndDelete(&cursor, r.side.keys, r.side.vals, nil)
-	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	rows, err := r.side.table.TakeActive()
+	if err != nil {
 		return fmt.Errorf("read the side flow table: %w", err)
 	}
-	if n != 1 {
-		return fmt.Errorf("a frame run through the side copy of the programs left %d rows, not one", n)
+	if len(rows) != 1 {
+		return fmt.Errorf("a frame run through the side copy of the programs left %d rows, not one", len(rows))
 	}
-	k, l7 := flowtable.KeyFromBPF(&r.side.keys[0]), flow.L7(r.side.vals[0].L7)
+	k, l7 := rows[0].Key, rows[0].L7
 	c := flow.Counters{Packets: f.Segs, Bytes: f.Bytes}
 	if f.Marks&offline.MarkTruncated != 0 && k.Flags&flow.Malformed == 0 {
 		// The parser had every byte it needed: the cut is harmless.

@@ -416,13 +416,15 @@ func testFlowCacheEviction(t *testing.T, layout flowtable.Layout) {
 		return per[0]
 	}
 	// tableRows is the flow table's rows, summed over CPUs.
-	tableRows := func() map[bpfprog.FlowKey]uint64 {
-		got := map[bpfprog.FlowKey]uint64{}
-		iterateFlows(t, h.tb.Active(), func(k *bpfprog.FlowKey, vals []bpfprog.FlowVal) {
-			for _, v := range vals {
-				got[*k] += v.Packets
-			}
-		})
+	tableRows := func() map[flow.Key]uint64 {
+		rows, err := h.tb.Peek()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[flow.Key]uint64{}
+		for _, r := range rows {
+			got[r.Key] += r.Packets
+		}
 		return got
 	}
 
@@ -434,7 +436,7 @@ func testFlowCacheEviction(t *testing.T, layout flowtable.Layout) {
 		t.Fatalf("the flow table holds %v before any eviction", rows)
 	}
 	run(fb, 2)
-	if rows := tableRows(); len(rows) != 1 || rows[ka] != 3 {
+	if rows := tableRows(); len(rows) != 1 || rows[flowtable.KeyFromBPF(&ka)] != 3 {
 		t.Fatalf("after flow %d took the slot: table %v, want flow %d's 3 packets", b, rows, a)
 	}
 	run(fa, 1)

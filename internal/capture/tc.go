@@ -59,7 +59,7 @@ func StartTC(o TCOptions) (*TC, error) {
 
 // loadTC loads the TC programs and their flow table, attached nowhere.
 func loadTC(o TCOptions) (*TC, error) {
-	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
+	if err := checkMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	layout, err := defaultLayout()
@@ -97,6 +97,7 @@ func loadTC(o TCOptions) (*TC, error) {
 		HLL:       t.objs.UntrackedHll,
 		Filtered:  t.objs.Filtered,
 		Gen:       t.objs.UntrackedGen,
+		Rows:      t.objs.ArrayRows,
 		Cache:     t.objs.FlowCache,
 	}, spec.Maps[bpfprog.TCMapFlows], t.set.keyFromBPF)
 	if err != nil {

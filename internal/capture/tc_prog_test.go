@@ -54,11 +54,11 @@ func skbTestRunAccepts(frame []byte) bool {
 
 // newTestTable wraps loaded maps in a table, as StartTC does, and closes
 // its spare when the test ends.
-func newTestTable[K comparable](t testing.TB, spec *ebpf.CollectionSpec, maxEntries uint32, m flowtable.Maps, conv func(*K) flow.Key) *flowtable.Table[K] {
+func newTestTable[K comparable](t testing.TB, m flowtable.Maps, conv func(*K) flow.Key) *flowtable.Table[K] {
 	t.Helper()
-	fs := spec.Maps[bpftest.FlowsMap].Copy()
-	fs.MaxEntries = maxEntries
-	fs.Type = m.Flows.Type() // the layout the table was loaded in
+	// The spare table is made like the loaded one: its layout and size.
+	f := m.Flows
+	fs := &ebpf.MapSpec{Name: bpftest.FlowsMap, Type: f.Type(), KeySize: f.KeySize(), ValueSize: f.ValueSize(), MaxEntries: f.MaxEntries(), Flags: f.Flags()}
 	tb, err := flowtable.New(m, fs, conv)
 	if err != nil {
 		t.Fatal(err)

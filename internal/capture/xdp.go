@@ -43,7 +43,7 @@ type XDP struct {
 // StartXDP loads the XDP program and attaches it. Counting starts when it
 // returns.
 func StartXDP(o XDPOptions) (*XDP, error) {
-	if err := flowtable.CheckMemory(o.MaxEntries); err != nil {
+	if err := checkMemory(o.MaxEntries); err != nil {
 		return nil, err
 	}
 	multiBuffer, err := ProbeXDPFrags()
@@ -118,7 +118,7 @@ type xdpLoad struct {
 	frags, offload bool
 	ifindex        int
 	noARP          bool
-	layout         flowtable.Layout // the flow table's (tests: the zero value is Shared)
+	layout         flowtable.Layout // the flow table's; Default: this kernel's
 	noCache        bool             // tests: no flow cache (flow_cache_on off)
 	log            *slog.Logger     // warns of extras the kernel refuses
 	filter         *filter.Filter   // nil: no filter
@@ -172,6 +172,7 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 		HLL:       x.objs.UntrackedHll,
 		Filtered:  x.objs.Filtered,
 		Gen:       x.objs.UntrackedGen,
+		Rows:      x.objs.ArrayRows,
 		Cache:     x.objs.FlowCache,
 	}, spec.Maps[bpfprog.XDPMapFlows], o.set.keyFromBPF)
 	if err != nil {

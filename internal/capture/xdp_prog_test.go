@@ -198,6 +198,9 @@ func TestXDPSharesTCMapLayout(t *testing.T) {
 
 // btfLayout spells out a type's members, offsets and sizes.
 func btfLayout(typ btf.Type) string {
+	if typ == nil {
+		return "none"
+	}
 	s, ok := btf.UnderlyingType(typ).(*btf.Struct)
 	if !ok {
 		sz, _ := btf.Sizeof(typ)

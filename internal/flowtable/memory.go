@@ -17,20 +17,27 @@ import (
 )
 
 // Bytes estimates the kernel memory that the two flow tables of
-// entries flows in layout lock on a machine with ncpu possible CPUs: per
-// entry, a preallocated hash element (list node, hash and padded key:
-// about 96 bytes) and a 16-byte bucket, with the counters (and application
-// protocol, 24 bytes) in the element when shared, or behind an 8-byte
-// pointer on every CPU when per-CPU; and the two generations of the flow
-// cache on every CPU (TC and XDP; 36 KiB a CPU).
+// entries flows in layout (resolved) lock on a machine with ncpu possible
+// CPUs, with TC's and XDP's key: per entry, in a hash table, a
+// preallocated element (list node, hash and padded key: about 96 bytes)
+// and a 16-byte bucket, with the counters (and application protocol, 24
+// bytes) in the element when shared, or behind an 8-byte pointer on every
+// CPU when per-CPU; in an array table, Slots(entries) slots of state, key
+// and counters; and the two generations of the flow cache on every CPU
+// (TC and XDP; 36 KiB a CPU).
 func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 	val := uint64(unsafe.Sizeof(bpfprog.FlowVal{}))
-	per := 96 + 16 + val
-	if layout == PerCPU {
-		per = 96 + 16 + 8 + val*uint64(ncpu)
+	var table uint64
+	switch layout {
+	case Array:
+		table = uint64(Slots(entries)) * uint64(unsafe.Sizeof(slot[bpfprog.FlowKey]{}))
+	case PerCPU:
+		table = uint64(entries) * (96 + 16 + 8 + val*uint64(ncpu))
+	default:
+		table = uint64(entries) * (96 + 16 + val)
 	}
 	cache := 2 * CacheSlots * uint64(unsafe.Sizeof(bpfprog.FlowCacheEntry{})) * uint64(ncpu)
-	return 2*uint64(entries)*per + cache
+	return 2*table + cache
 }
 
 // CacheSlots is how many flows the flow cache holds per CPU and
@@ -40,8 +47,9 @@ const CacheSlots = 256
 // CheckMemory refuses a flow table that would take more than half of
 // the memory available to this process, before anything is loaded: the
 // machine's, or less in a memory cgroup (a container, a systemd unit with
-// MemoryMax=), which the maps are charged to.
-func CheckMemory(entries uint32) error {
+// MemoryMax=), which the maps are charged to. layout is the tables'
+// (resolved).
+func CheckMemory(entries uint32, layout Layout) error {
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("count possible CPUs: %w", err)
@@ -58,7 +66,7 @@ func CheckMemory(entries uint32) error {
 			}
 		}
 	}
-	if need := Bytes(entries, ncpu, LayoutFor(ncpu)); need > avail/2 {
+	if need := Bytes(entries, ncpu, layout); need > avail/2 {
 		return fmt.Errorf("--max-entries %d would lock about %s of kernel memory (two flow tables of %d flows), more than half of the %s %s: lower --max-entries",
 			entries, MiB(need), entries, MiB(avail), where)
 	}

@@ -20,6 +20,9 @@ func TestTableBytes(t *testing.T) {
 		// 2 tables * 131072 * (96 + 16 + 8 + ncpu*24) bytes, and the cache.
 		{2, PerCPU, 2*131072*168 + 2*256*72*2},
 		{32, PerCPU, 2*131072*888 + 2*256*72*32},
+		// 2 tables * 262144 slots * (8 + 48 + 24) bytes, and the cache.
+		{2, Array, 2*262144*80 + 2*256*72*2},
+		{192, Array, 2*262144*80 + 2*256*72*192},
 	} {
 		if got := Bytes(131072, c.ncpu, c.layout); got != c.want {
 			t.Errorf("Bytes(131072, %d, %v) = %d, want %d", c.ncpu, c.layout, got, c.want)
@@ -32,11 +35,11 @@ func TestCheckTableMemory(t *testing.T) {
 	if err != nil {
 		t.Skipf("skipped: no MemAvailable in /proc/meminfo: %v", err)
 	}
-	if err := CheckMemory(131072); err != nil {
+	if err := CheckMemory(131072, Array); err != nil {
 		t.Errorf("the default table was refused with %s available: %v", MiB(avail), err)
 	}
 	// 2^32-1 flows need terabytes on any machine.
-	err = CheckMemory(^uint32(0))
+	err = CheckMemory(^uint32(0), Shared)
 	if err == nil || !strings.Contains(err.Error(), "--max-entries 4294967295 would lock about") || !strings.Contains(err.Error(), "MiB available") {
 		t.Errorf("a 4-billion-entry table gave %v, want an error that names the flag, the memory and what is available", err)
 	}

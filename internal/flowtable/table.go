@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
@@ -34,12 +35,14 @@ type Table[K comparable] struct {
 	conv      func(*K) flow.Key
 	slot      *ebpf.Map    // flow_tables: entry 0 is the active table
 	tables    [2]*ebpf.Map // tables[active] is in the slot
+	slots     [2][]slot[K] // the tables mapped into memory, in the array layout; nil otherwise
+	base      int          // an array table's first slot for flows; those before hold its rows given out
 	active    int
 	untracked *ebpf.Map
 	hll       *ebpf.Map
 	filtered  *ebpf.Map      // what the filter dropped, by generation; may be nil
 	cache     *ebpf.Map      // flow_cache, both generations; nil without a cache
-	entries   int            // the table's size
+	entries   int            // the rows the table holds: its slots, in the array layout
 	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
 	genValue  uint32
 	ncpu      int // values per entry: 1 when shared, a CPU's each when per-CPU
@@ -61,32 +64,56 @@ type Table[K comparable] struct {
 	cacheZero []bpfprog.FlowCacheEntry
 }
 
-// Layout is how the flow table keeps a flow's counters (shared_table in
-// bpf/include/account.h).
+// Layout is how the flow table keeps a flow's counters (array_slots and
+// shared_table in bpf/include/account.h).
 type Layout uint8
 
 const (
+	// Default is the layout the tool uses: Array where the kernel has
+	// the BPF atomics it needs (Linux 5.12), Shared before.
+	Default Layout = iota
+	// Array keeps one slot per flow in an open-addressing array that
+	// every CPU adds to with atomic instructions, and that Go reads
+	// through a memory mapping: memory and drains that do not grow with
+	// the number of CPUs, and a drain without a system call per row.
+	Array
 	// Shared keeps one value per flow in a hash map that every CPU adds
 	// to with atomic instructions: memory and drains that do not grow with
 	// the number of CPUs.
-	Shared Layout = iota
+	Shared
 	// PerCPU keeps a value per flow on every CPU, which only that CPU
 	// writes: plain adds, but memory and drains that grow with the CPUs.
 	PerCPU
 )
 
 func (l Layout) String() string {
-	if l == PerCPU {
+	switch l {
+	case Array:
+		return "array"
+	case Shared:
+		return "shared"
+	case PerCPU:
 		return "per-CPU"
 	}
-	return "shared"
+	return "default"
 }
 
-// LayoutFor is the layout the tool uses on a machine with ncpu possible
-// CPUs: shared everywhere. Measured on 2 CPUs, the per-CPU table is no
-// faster per packet (docs/performance.md#flow-table), so nothing is
-// gained by keeping it on small machines.
-func LayoutFor(ncpu int) Layout { return Shared }
+// Resolve turns Default into the layout this kernel gets: Array when it
+// has the BPF atomics the array table claims slots with, Shared before
+// (docs/performance.md#flow-table). Other layouts stay as they are.
+func Resolve(l Layout) (Layout, error) {
+	if l != Default {
+		return l, nil
+	}
+	ok, err := HaveAtomics()
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		return Array, nil
+	}
+	return Shared, nil
+}
 
 // Size sets the flow table of spec to entries flows. The slot
 // takes only tables that match its template exactly, so the template
@@ -97,24 +124,59 @@ func Size(spec *ebpf.CollectionSpec, entries uint32) {
 }
 
 // SetLayout makes the flow table of spec, its slot's template and the
-// programs' adds follow layout.
+// programs' adds follow layout, which Resolve has settled (not Default).
+// Call it after Size: an array table has Slots(entries) slots.
 func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
-	typ := ebpf.Hash
-	if layout == PerCPU {
-		typ = ebpf.PerCPUHash
+	flows, tmpl := spec.Maps[bpfprog.TCMapFlows], spec.Maps[bpfprog.TCMapFlowTables].InnerMap
+	var slots uint32
+	switch layout {
+	case Shared:
+	case PerCPU:
+		flows.Type, tmpl.Type = ebpf.PerCPUHash, ebpf.PerCPUHash
+	case Array:
+		ncpu, err := ebpf.PossibleCPU()
+		if err != nil {
+			return fmt.Errorf("count possible CPUs: %w", err)
+		}
+		rows := flows.MaxEntries
+		slots = Slots(rows)
+		base := uint32(1 + ncpu)
+		for _, m := range []*ebpf.MapSpec{flows, tmpl} {
+			m.Type, m.Flags, m.MaxEntries = ebpf.Array, unix.BPF_F_MMAPABLE, base+slots
+			m.ValueSize = slotSize(m.KeySize)
+			m.KeySize, m.Key, m.Value = 4, nil, nil
+		}
+		for name, v := range map[string]uint32{bpfprog.TCVarArrayBase: base, bpfprog.TCVarArrayRows: rows} {
+			if err := spec.Variables[name].Set(v); err != nil {
+				return fmt.Errorf("set the flow table's layout: %w", err)
+			}
+		}
+	default:
+		return fmt.Errorf("set the flow table's layout: %v is not resolved", layout)
 	}
-	spec.Maps[bpfprog.TCMapFlows].Type = typ
-	spec.Maps[bpfprog.TCMapFlowTables].InnerMap.Type = typ
-	if err := spec.Variables[bpfprog.TCVarSharedTable].Set(uint32(1 - layout)); err != nil {
+	if err := spec.Variables[bpfprog.TCVarSharedTable].Set(uint32(b2u(layout != PerCPU))); err != nil {
+		return fmt.Errorf("set the flow table's layout: %w", err)
+	}
+	if err := spec.Variables[bpfprog.TCVarArraySlots].Set(slots); err != nil {
 		return fmt.Errorf("set the flow table's layout: %w", err)
 	}
 	return nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Maps are the loaded maps a table works on.
 type Maps struct {
 	Slot, Flows, Untracked, HLL *ebpf.Map
 	Gen                         *ebpf.Variable // untracked_gen
+	// Rows is array_rows, the most rows an array table gives out
+	// (--max-entries).
+	Rows *ebpf.Variable
 	// Cache is the flow cache of the objects that have one (TC and XDP,
 	// whose key is bpfprog.FlowKey): flow_cache, whose generation g's
 	// slots are the entries from g * CacheSlots.
@@ -141,10 +203,39 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 	if m.Flows.Type() == ebpf.PerCPUHash {
 		vals = ncpu
 	}
+	var slots [2][]slot[K]
+	entries, base := int(spec.MaxEntries), 0
+	if m.Flows.Type() == ebpf.Array {
+		var rows uint32
+		if m.Rows == nil {
+			err = errors.New("no array_rows")
+		} else {
+			err = m.Rows.Get(&rows)
+		}
+		if err != nil {
+			spare.Close()
+			return nil, fmt.Errorf("read the array flow table's size: %w", err)
+		}
+		entries = int(rows)
+		base = 1 + ncpu
+		if n := int(m.Flows.MaxEntries()) - base; n <= 0 || n&(n-1) != 0 {
+			spare.Close()
+			return nil, fmt.Errorf("the array flow table has %d slots, not %d and a power of 2", m.Flows.MaxEntries(), base)
+		}
+		for i, tb := range []*ebpf.Map{m.Flows, spare} {
+			if slots[i], err = mapSlots[K](tb); err != nil {
+				_ = unmapSlots(slots[0])
+				spare.Close()
+				return nil, err
+			}
+		}
+	}
 	t := &Table[K]{
 		conv:      conv,
 		slot:      m.Slot,
 		tables:    [2]*ebpf.Map{m.Flows, spare},
+		slots:     slots,
+		base:      base,
 		untracked: m.Untracked,
 		hll:       m.HLL,
 		filtered:  m.Filtered,
@@ -155,15 +246,15 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		hlls:      make([]bpfprog.HLL, ncpu),
 		lostVals:  make([]bpfprog.FlowVal, ncpu),
 		cache:     m.Cache,
-		entries:   int(spec.MaxEntries),
+		entries:   entries,
 	}
 	if m.Cache != nil {
 		if _, ok := any(new(K)).(*bpfprog.FlowKey); !ok {
-			spare.Close()
+			t.Close()
 			return nil, fmt.Errorf("a flow cache needs a table keyed by bpfprog.FlowKey, not %T", *new(K))
 		}
 		if got := m.Cache.MaxEntries(); got != 2*CacheSlots {
-			spare.Close()
+			t.Close()
 			return nil, fmt.Errorf("the flow cache has %d entries, not two generations of %d", got, CacheSlots)
 		}
 		t.cacheVals = make([]bpfprog.FlowCacheEntry, CacheSlots*ncpu)
@@ -185,7 +276,7 @@ func (t *Table[K]) NCPU() int { return t.ncpu }
 // with BPF_PROG_TEST_RUN, in the calling thread, so that nothing writes
 // the table meanwhile and no RCU grace period has to pass.
 func (t *Table[K]) TakeActive() ([]flow.Flow, error) {
-	rows, err := t.collect(t.Active(), nil)
+	rows, err := t.read(t.active, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +288,36 @@ func (t *Table[K]) TakeActive() ([]flow.Flow, error) {
 	return s.Flows, nil
 }
 
-// Close frees the spare table; the loaded maps belong to their objects.
+// Fill adds vals to the rows of keys in the table that the programs
+// write now, as the programs would: for tests and benchmarks that fill a
+// table without sending its traffic. vals holds a value per CPU and key
+// in a per-CPU table.
+func (t *Table[K]) Fill(keys []K, vals []bpfprog.FlowVal) error {
+	if s := t.slots[t.active]; s != nil {
+		return t.insert(s, keys, vals)
+	}
+	if _, err := t.Active().BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("fill flow table: %w", err)
+	}
+	return nil
+}
+
+// Peek returns the rows of the table that the programs write now,
+// without removing them: for tests that run programs with
+// BPF_PROG_TEST_RUN in the calling thread.
+func (t *Table[K]) Peek() ([]flow.Flow, error) {
+	return t.read(t.active, nil, false)
+}
+
+// Close unmaps the tables and frees the spare one; the loaded maps belong
+// to their objects.
 func (t *Table[K]) Close() error {
+	for i := range t.slots {
+		if err := unmapSlots(t.slots[i]); err != nil {
+			return fmt.Errorf("unmap flow table: %w", err)
+		}
+		t.slots[i] = nil
+	}
 	return t.tables[1].Close()
 }
 
@@ -216,7 +335,7 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	if err := t.slot.Update(uint32(0), t.tables[next], ebpf.UpdateAny); err != nil {
 		return flow.Snapshot{}, fmt.Errorf("swap flow tables: %w", err)
 	}
-	retired := t.tables[t.active]
+	retired := t.active
 	t.active = next
 	if rows == nil {
 		// Room for a quarter more rows than the previous drain had: a
@@ -228,7 +347,7 @@ func (t *Table[K]) Drain(rows []flow.Flow) (flow.Snapshot, error) {
 	// A read that fails part of the way has deleted what it read: those
 	// rows are kept and returned with the error; the rest stays in the
 	// retired table, which the next drain swaps in again and reads.
-	rows, readErr := t.collect(retired, rows)
+	rows, readErr := t.read(retired, rows, true)
 	if readErr != nil {
 		readErr = fmt.Errorf("%w (%d rows read, kept): %w", flow.ErrPartialDrain, len(rows), readErr)
 	}
@@ -363,10 +482,27 @@ func (t *Table[K]) keepL7(rows []flow.Flow) {
 	}
 }
 
-// collect reads and deletes every entry of m in batches, one row per
-// flow (the sum of its CPUs' values in a per-CPU table). Nothing writes m any more, so the batch
-// lookup-and-delete sees each entry exactly once.
-func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
+// read appends a row for every flow in table i, and empties it when
+// take is set. Nothing may write the table meanwhile.
+func (t *Table[K]) read(i int, rows []flow.Flow, take bool) ([]flow.Flow, error) {
+	if s := t.slots[i]; s != nil {
+		if rows == nil {
+			rows = make([]flow.Flow, 0, min(t.lastRows+t.lastRows/4+64, t.entries+t.cacheRoom()))
+		}
+		return t.scan(s, rows, take), nil
+	}
+	return t.collect(t.tables[i], rows, take)
+}
+
+// collect reads every entry of the hash table m in batches, one row per
+// flow (the sum of its CPUs' values in a per-CPU table), and deletes it
+// when take is set. Nothing writes m any more, so the batch lookup sees
+// each entry exactly once.
+func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow, take bool) ([]flow.Flow, error) {
+	batch := m.BatchLookup
+	if take {
+		batch = m.BatchLookupAndDelete
+	}
 	var cursor ebpf.MapBatchCursor
 	for {
 		if cap(rows)-len(rows) < len(t.keys) {
@@ -375,7 +511,7 @@ func (t *Table[K]) collect(m *ebpf.Map, rows []flow.Flow) ([]flow.Flow, error) {
 			// not four.
 			rows = slices.Grow(rows, max(len(t.keys), min(len(rows), t.entries+t.cacheRoom()-len(rows))))
 		}
-		n, err := m.BatchLookupAndDelete(&cursor, t.keys, t.vals, nil)
+		n, err := batch(&cursor, t.keys, t.vals, nil)
 		for i := 0; i < n; i++ {
 			var (
 				c  flow.Counters

@@ -1,0 +1,128 @@
+package flowtable
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+)
+
+// testKey is the key of UDP flow n from 198.18.0.0/15.
+func testKey(n uint32) bpfprog.FlowKey {
+	k := bpfprog.FlowKey{EthProto: 0x0800, Proto: 17, Dport: 53, Sport: uint16(n)}
+	binary.BigEndian.PutUint32(k.Saddr[:4], 0xC6120000|n>>16)
+	copy(k.Daddr[:4], []byte{198, 18, 255, 1})
+	return k
+}
+
+// arrayTable is an array table of rows rows in Go memory, with base slots
+// of reservations before the flows' slots, as the kernel lays one out.
+func arrayTable(rows uint32, base int) (*Table[bpfprog.FlowKey], []slot[bpfprog.FlowKey]) {
+	t := &Table[bpfprog.FlowKey]{conv: KeyFromBPF, entries: int(rows), base: base}
+	return t, make([]slot[bpfprog.FlowKey], base+int(Slots(rows)))
+}
+
+// TestArrayScanMergesDuplicates: two CPUs that bring a new flow at once
+// may each claim a slot for it, the second further on the key's probe
+// path; a scan gives one row with both slots' counts, and frees every
+// slot and the rows given out.
+func TestArrayScanMergesDuplicates(t *testing.T) {
+	tb, all := arrayTable(64, 3)
+	keys := make([]bpfprog.FlowKey, 40)
+	vals := make([]bpfprog.FlowVal, len(keys))
+	for i := range keys {
+		keys[i] = testKey(uint32(i))
+		vals[i] = bpfprog.FlowVal{Packets: uint64(i + 1), Bytes: uint64(100 * (i + 1))}
+	}
+	if err := tb.insert(all, keys, vals); err != nil {
+		t.Fatal(err)
+	}
+	if got := all[0].State; got != uint64(len(keys)) {
+		t.Fatalf("rows given out: %d, want %d", got, len(keys))
+	}
+	// A second copy of key 7, in the next free slot on its probe path.
+	s := all[tb.base:]
+	tag := tagOf(&keys[7])
+	pos, copies := home(tag, len(s)), 0
+	for p := 0; p < probes && copies < 2; p++ {
+		pos = probe(pos, p, len(s))
+		switch {
+		case s[pos].State == 0:
+			s[pos] = slot[bpfprog.FlowKey]{State: uint64(tag) | slotReady, Key: keys[7], Val: bpfprog.FlowVal{Packets: 1000, Bytes: 5000}}
+			copies = 2
+		case s[pos].Key == keys[7]:
+			copies = 1
+		}
+	}
+	if copies != 2 {
+		t.Fatal("no free slot for a second copy of key 7")
+	}
+	rows := tb.scan(all, nil, true)
+	if len(rows) != len(keys) {
+		t.Fatalf("%d rows, want %d", len(rows), len(keys))
+	}
+	got := map[flow.Key]flow.Counters{}
+	for _, r := range rows {
+		got[r.Key] = r.Counters
+	}
+	for i, k := range keys {
+		want := flow.Counters{Packets: vals[i].Packets, Bytes: vals[i].Bytes}
+		if i == 7 {
+			want.Add(flow.Counters{Packets: 1000, Bytes: 5000})
+		}
+		if c := got[KeyFromBPF(&k)]; c != want {
+			t.Errorf("key %d: %+v, want %+v", i, c, want)
+		}
+	}
+	for i := range all {
+		if all[i].State != 0 {
+			t.Fatalf("slot %d not freed: state %#x", i, all[i].State)
+		}
+	}
+}
+
+// TestArrayInsertFindsItsKeys: a table filled to its rows finds every key
+// again (a second insert adds to its slot, takes no row) and refuses a new
+// one once every row is taken; the slots of a table of 2^n rows are
+// 2^(n+1), which the probe path of every key covers within 32 probes at
+// that fill for the sizes here.
+func TestArrayInsertFindsItsKeys(t *testing.T) {
+	for _, rows := range []uint32{1, 4, 1000, 131072} {
+		tb, all := arrayTable(rows, 3)
+		keys := make([]bpfprog.FlowKey, rows)
+		vals := make([]bpfprog.FlowVal, rows)
+		for i := range keys {
+			keys[i] = testKey(uint32(i))
+			vals[i] = bpfprog.FlowVal{Packets: 1, Bytes: 60}
+		}
+		if err := tb.insert(all, keys, vals); err != nil {
+			t.Fatalf("%d rows: %v", rows, err)
+		}
+		if err := tb.insert(all, keys, vals); err != nil {
+			t.Fatalf("%d rows, again: %v", rows, err)
+		}
+		extra := testKey(rows)
+		if err := tb.insert(all, []bpfprog.FlowKey{extra}, vals[:1]); err == nil {
+			t.Fatalf("%d rows: a new key got a slot in a full table", rows)
+		}
+		got := tb.scan(all, nil, false)
+		if len(got) != int(rows) {
+			t.Fatalf("%d rows: scan gave %d", rows, len(got))
+		}
+		for _, r := range got {
+			if r.Counters != (flow.Counters{Packets: 2, Bytes: 120}) {
+				t.Fatalf("%d rows: %v has %+v, want 2 packets of 60 bytes", rows, r.Key, r.Counters)
+			}
+		}
+	}
+}
+
+// TestSlots: a power of 2 at or above five-fourths of the rows.
+func TestSlots(t *testing.T) {
+	for rows, want := range map[uint32]uint32{1: 1, 4: 8, 64: 128, 131072: 262144, 1 << 20: 1 << 21, 100000: 131072} {
+		if got := Slots(rows); got != want {
+			t.Errorf("Slots(%d) = %d, want %d", rows, got, want)
+		}
+	}
+}
