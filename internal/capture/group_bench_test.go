@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/group"
 )
 
@@ -19,8 +18,9 @@ import (
 //	go test -run '^$' -bench ReadMillionFlowsGrouped -benchtime 3x -count 5 ./internal/capture/
 func BenchmarkReadMillionFlowsGrouped(b *testing.B) {
 	const n = 1_000_000
-	h := loadHook(b, tcHook, testLoad{maxEntries: n, layout: flowtable.Shared})
+	h := loadHook(b, tcHook, testLoad{maxEntries: n})
 	var rows []flow.Flow
+	var filler tableFiller
 	for _, by := range []string{"none", "proto", "dport", "src", "src,sport,dst,dport"} {
 		var g group.By
 		if by != "none" {
@@ -33,7 +33,7 @@ func BenchmarkReadMillionFlowsGrouped(b *testing.B) {
 			var drainNs, groupNs, topNs time.Duration
 			for range b.N {
 				b.StopTimer()
-				fillTable(b, h.tb, n)
+				filler.fill(b, h.tb, n)
 				b.StartTimer()
 				t0 := time.Now()
 				snap, err := h.tb.Drain(rows[:0])

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -99,6 +100,9 @@ func unmapSlots[K comparable](s []slot[K]) error {
 // all meanwhile.
 func (t *Table[K]) scan(all []slot[K], rows []flow.Flow, free bool) []flow.Flow {
 	s := all[t.base:]
+	// Room for every row given out (slot 0 counts them, with the rows
+	// CPUs took but have not used): the slice grows once, if at all.
+	rows = slices.Grow(rows, int(min(all[0].State, uint64(t.entries))))
 	first := len(rows)
 	var dups []int
 	// A slot is freed once no later slot's probe path can reach back to
@@ -117,7 +121,9 @@ func (t *Table[K]) scan(all []slot[K], rows []flow.Flow, free bool) []flow.Flow 
 				})
 			}
 		}
-		if free && i >= lag {
+		// Only a slot in use is written: a store to a free one would
+		// dirty its cache line for nothing.
+		if free && i >= lag && s[i-lag].State != 0 {
 			s[i-lag].State = 0
 		}
 	}
