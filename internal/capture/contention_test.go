@@ -57,7 +57,7 @@ func hammer(prog *ebpf.Program, frame []byte, repeat int, cpus ...int) ([]time.D
 }
 
 // TestContention: CPUs 0 and 1 count one flow at once, 2 million packets
-// each, in both layouts, with the flow cache and without (where every
+// each, in each layout, with the flow cache and without (where every
 // packet adds to the table's value). The row holds exactly 4 million
 // packets of 60 bytes: the shared table's atomic adds lose nothing when
 // two CPUs add to one value at once, nor do the caches that each CPU
@@ -99,7 +99,7 @@ func TestContention(t *testing.T) {
 
 // BenchmarkContention reports what pktstat_ingress costs per packet when
 // CPUs 0 and 1 count one flow at once (the mean of the two CPUs), and on
-// CPU 0 alone, in both layouts, with the flow cache and without: without
+// CPU 0 alone, in each layout, with the flow cache and without: without
 // it, the price of sharing one value's cache line, which flows on their
 // own CPUs (RSS) do not pay.
 //

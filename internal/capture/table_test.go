@@ -11,8 +11,10 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
@@ -459,5 +461,42 @@ func testFlowCacheEviction(t *testing.T, layout flowtable.Layout) {
 	// The drain cleared generation 0's cache.
 	if e := cached(); e.Packets != 0 {
 		t.Errorf("after the drain, slot %d on CPU 0 still holds %+v", slot, e)
+	}
+}
+
+// TestFlowTableLayout: the tool counts in the array table on kernels with
+// BPF atomics (5.12 and later) and in the shared hash before, with the
+// array table's global function taken out of the programs (kernels before
+// 5.12 refuse it even where it cannot run); each loads and counts a frame
+// exactly in a table of the tool's default size.
+func TestFlowTableLayout(t *testing.T) {
+	bpftest.RequireRoot(t)
+	release, err := kernel.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := defaultLayout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := flowtable.Array
+	if kernel.Before(release, 5, 12) {
+		want = flowtable.Shared
+	}
+	if got != want {
+		t.Fatalf("Linux %s: the %s flow table, want the %s one", release, got, want)
+	}
+	t.Logf("Linux %s: the %s flow table", release, got)
+	h := loadHook(t, tcHook, testLoad{maxEntries: cli.DefaultMaxEntries})
+	frame := udpFrame(t, 41000, 100)
+	for range 3 {
+		bpftest.Run(t, h.tc.PktstatIngress, frame, nil)
+	}
+	snap, err := h.tb.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Flows) != 1 || snap.Flows[0].Counters != (flow.Counters{Packets: 3, Bytes: 3 * uint64(len(frame))}) {
+		t.Fatalf("3 frames of %d bytes: rows %s", len(frame), rows(snap))
 	}
 }

@@ -214,8 +214,9 @@ func (t *Table[K]) insert(all []slot[K], keys []K, vals []bpfprog.FlowVal) error
 }
 
 // HaveAtomics reports whether the kernel accepts a program with the
-// compare-and-exchange instruction (Linux 5.12 and later), which the
-// array table claims its slots with.
+// atomic instructions that the array table uses: compare-and-exchange,
+// which claims a slot, and fetch-and-add, which takes rows (Linux 5.12
+// and later; Debian's 5.10 accepts the first and not the second).
 func HaveAtomics() (bool, error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type: ebpf.SocketFilter,
@@ -223,7 +224,8 @@ func HaveAtomics() (bool, error) {
 			asm.Mov.Imm(asm.R0, 0),
 			asm.StoreMem(asm.R10, -8, asm.R0, asm.DWord),
 			asm.Mov.Imm(asm.R2, 1),
-			asm.CmpXchg.Mem(asm.R10, asm.R2, asm.DWord, -8),
+			atomicInsn(asm.CmpXchg, asm.R10, asm.R2, -8),
+			atomicInsn(asm.FetchAdd, asm.R10, asm.R2, -8),
 			asm.Mov.Imm(asm.R0, 0),
 			asm.Return(),
 		},
@@ -237,4 +239,16 @@ func HaveAtomics() (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("probe for BPF atomics: %w", err)
+}
+
+// atomicInsn is op on the 64-bit word at dst+off with src. cilium/ebpf
+// v0.22 writes an instruction's immediate before it moves an atomic
+// operation from the opcode into it, so an instruction that op.Mem builds
+// goes to the kernel as a plain atomic add; the immediate is set here as
+// the kernel reads it (the operation, with BPF_FETCH), as clang emits it
+// and as cilium/ebpf keeps it for instructions read from an object.
+func atomicInsn(op asm.AtomicOp, dst, src asm.Register, off int16) asm.Instruction {
+	ins := op.Mem(dst, src, asm.DWord, off)
+	ins.Constant = int64(op >> 8)
+	return ins
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/kernel"
+	"github.com/pktstat-bpf/pktstat-bpf/internal/testkit/bpftest"
 )
 
 // testKey is the key of UDP flow n from 198.18.0.0/15.
@@ -124,5 +126,22 @@ func TestSlots(t *testing.T) {
 		if got := Slots(rows); got != want {
 			t.Errorf("Slots(%d) = %d, want %d", rows, got, want)
 		}
+	}
+}
+
+// TestHaveAtomics: the probe finds BPF atomics exactly on kernels from
+// 5.12, where compare-and-exchange arrived.
+func TestHaveAtomics(t *testing.T) {
+	bpftest.RequireRoot(t)
+	release, err := kernel.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := HaveAtomics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := !kernel.Before(release, 5, 12); got != want {
+		t.Errorf("HaveAtomics() = %v on Linux %s, want %v", got, release, want)
 	}
 }

@@ -9,7 +9,10 @@ import (
 
 // A go test -v log in the shape the guests write: messages after each
 // test's heading, subtests after their parent's status line.
-const loadLog = `=== RUN   TestTCParserTable
+const loadLog = `=== RUN   TestFlowTableLayout
+    table_test.go:480: Linux 6.1.0-50-amd64: the array flow table
+--- PASS: TestFlowTableLayout (0.50s)
+=== RUN   TestTCParserTable
 --- PASS: TestTCParserTable (1.00s)
 === RUN   TestXDPParserTable
 === RUN   TestXDPParserTable/frags
