@@ -235,7 +235,7 @@ func onCPU(t *testing.T, cpu int, fn func()) {
 // TestL7CPUs: a flow's packets on two CPUs, each CPU's flow cache
 // detecting on its own first payload. A CPU that sees only the middle of
 // the stream finds nothing; the row still names the protocol that the
-// other CPU found, in either order and in both layouts.
+// other CPU found, in either order and in each layout.
 func TestL7CPUs(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("skipped: needs 2 CPUs to put one flow's packets on two CPUs")

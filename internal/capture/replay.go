@@ -72,6 +72,7 @@ type sideProgs struct {
 	// (in the array layout, through memory: no system call).
 	table *flowtable.Table[bpfprog.FlowKey]
 	close func() error
+	rows  []flow.Flow // the frame's row, in a buffer kept from frame to frame
 }
 
 type extraRow struct {
@@ -289,10 +290,11 @@ func (r *Replay) runSide(f *offline.Frame) error {
 	if _, err := prog.Run(&ebpf.RunOptions{Data: data}); err != nil {
 		return fmt.Errorf("run %s on a frame: %w", prog, err)
 	}
-	rows, err := r.side.table.TakeActive()
+	rows, err := r.side.table.TakeRows(r.side.rows[:0])
 	if err != nil {
 		return fmt.Errorf("read the side flow table: %w", err)
 	}
+	r.side.rows = rows
 	if len(rows) != 1 {
 		return fmt.Errorf("a frame run through the side copy of the programs left %d rows, not one", len(rows))
 	}

@@ -98,7 +98,7 @@ func TestDrainIsExactUnderLoad(t *testing.T) {
 }
 
 // TestDrainManyBatches drains a table of several batches' worth of rows
-// into a slice with room for none, in both layouts: every row once, with
+// into a slice with room for none, in each layout: every row once, with
 // the counts it was given, however often the slice grows.
 func TestDrainManyBatches(t *testing.T) {
 	const n = 3*4096 + 17

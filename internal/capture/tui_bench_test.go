@@ -24,7 +24,7 @@ func (s tableSource) Drain() (flow.Snapshot, error) { return s.tb.Drain(nil) }
 // BenchmarkTUIRefresh100k measures a whole refresh of the live table at
 // 100,000 flows, the kernel included: the drain of a kernel flow table of
 // 100,000 rows (default size) through the pipeline, the tracker's update,
-// and the drawing of an 80x24 screen sorted by bitrate, in both layouts.
+// and the drawing of an 80x24 screen sorted by bitrate, in each layout.
 // The table is filled again, untimed, before each refresh. Target: 50 ms.
 //
 //	go test -run '^$' -bench TUIRefresh100k -benchtime 10x ./internal/capture/

@@ -10,7 +10,7 @@ import (
 
 // BenchmarkXDPPerPacket measures what pktstat_xdp costs per frame, as the
 // kernel times it in BPF_PROG_TEST_RUN, as BenchmarkTCPerPacket does for
-// TC: in both flow-table layouts, with the flow cache and without, beside
+// TC: in each flow-table layout, with the flow cache and without, beside
 // an empty XDP program and the least a flow counter can do, each measured
 // in the same runs. The frame
 // is a 60-byte IPv4 UDP packet of a single flow, so every run after the

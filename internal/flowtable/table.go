@@ -302,6 +302,15 @@ func (t *Table[K]) Fill(keys []K, vals []bpfprog.FlowVal) error {
 	return nil
 }
 
+// TakeRows appends the rows of the table that the programs write now to
+// rows and removes them, as TakeActive does, but leaves the flow cache
+// alone: for a copy of the programs loaded without a cache (--read's
+// side copy, which takes one frame's row at a time and must not pay for
+// reading every cache slot each time).
+func (t *Table[K]) TakeRows(rows []flow.Flow) ([]flow.Flow, error) {
+	return t.read(t.active, rows, true)
+}
+
 // Peek returns the rows of the table that the programs write now,
 // without removing them: for tests that run programs with
 // BPF_PROG_TEST_RUN in the calling thread.
