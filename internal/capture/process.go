@@ -54,6 +54,9 @@ type ProcessOptions struct {
 	// where the kernel accepts the iterator, so that tests reach that path
 	// on every kernel.
 	walkFromUser bool
+	// layout is the flow table's; Default (the zero value) is this
+	// kernel's, as the tool runs. Benchmarks compare the others.
+	layout flowtable.Layout
 }
 
 // BackendAttempt is one backend that StartProcess tried, and why it could
@@ -181,7 +184,7 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 		return nil, err
 	}
 	log := orDiscard(o.Log)
-	spec, err := ProcessSpec(o.MaxEntries)
+	spec, err := processSpec(o.MaxEntries, o.layout)
 	if err != nil {
 		return nil, err
 	}
@@ -233,10 +236,11 @@ func StartProcess(o ProcessOptions) (*Process, error) {
 // ProcessSpec loads the process object's spec with its flow table sized
 // to maxEntries, in the layout for this machine.
 func ProcessSpec(maxEntries uint32) (*ebpf.CollectionSpec, error) {
-	layout, err := defaultLayout()
-	if err != nil {
-		return nil, err
-	}
+	return processSpec(maxEntries, flowtable.Default)
+}
+
+// processSpec is ProcessSpec in layout (Default: this kernel's).
+func processSpec(maxEntries uint32, layout flowtable.Layout) (*ebpf.CollectionSpec, error) {
 	return sizedSpec(loadProcessSpec, "process", maxEntries, layout)
 }
 
