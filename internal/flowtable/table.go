@@ -42,7 +42,7 @@ type Table[K comparable] struct {
 	hll       *ebpf.Map
 	filtered  *ebpf.Map      // what the filter dropped, by generation; may be nil
 	cache     *ebpf.Map      // flow_cache, both generations; nil without a cache
-	entries   int            // the rows the table holds: its slots, in the array layout
+	entries   int            // the most rows the table holds (--max-entries)
 	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
 	genValue  uint32
 	ncpu      int // values per entry: 1 when shared, a CPU's each when per-CPU
@@ -154,20 +154,17 @@ func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
 	default:
 		return fmt.Errorf("set the flow table's layout: %v is not resolved", layout)
 	}
-	if err := spec.Variables[bpfprog.TCVarSharedTable].Set(uint32(b2u(layout != PerCPU))); err != nil {
+	shared := uint32(1)
+	if layout == PerCPU {
+		shared = 0
+	}
+	if err := spec.Variables[bpfprog.TCVarSharedTable].Set(shared); err != nil {
 		return fmt.Errorf("set the flow table's layout: %w", err)
 	}
 	if err := spec.Variables[bpfprog.TCVarArraySlots].Set(slots); err != nil {
 		return fmt.Errorf("set the flow table's layout: %w", err)
 	}
 	return nil
-}
-
-func b2u(b bool) uint8 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Maps are the loaded maps a table works on.
