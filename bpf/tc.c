@@ -19,6 +19,13 @@ PKTSTAT_FLOW_TABLE(struct flow_key);
 volatile const _Bool arp_detail = 1;
 
 /*
+ * Whether the parser tries its fast path for the common frame first
+ * (parse_fast): always in the tool; tests clear it to hold the full parser
+ * to the same frames.
+ */
+volatile const _Bool parse_fast_on = 1;
+
+/*
  * Counts one skb. A GSO/GRO skb stands for gso_segs wire frames, each
  * carrying its own copy of the headers (skb.h).
  */
@@ -33,7 +40,7 @@ static __always_inline void count_skb(struct __sk_buff *skb, enum flow_dir dir)
 		r.key.vlan = skb->vlan_tci & VLAN_VID_MASK_;
 		vlan_tag_len = sizeof(struct vlan_tag);
 	}
-	parse_eth(&p, &r, arp_detail);
+	parse_eth(&p, &r, arp_detail, parse_fast_on);
 
 	struct wire_count c = skb_wire_count(skb, r.hdr_len, vlan_tag_len);
 	if (filter_drop(&r.key, c.packets, c.bytes))

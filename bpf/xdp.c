@@ -23,6 +23,9 @@ volatile const _Bool frags_aware = 0;
 /* Whether ARP is broken down by opcode and addresses; Go clears it for --no-arp. */
 volatile const _Bool arp_detail = 1;
 
+/* Whether the parser tries its fast path first; tests clear it (tc.c). */
+volatile const _Bool parse_fast_on = 1;
+
 SEC("xdp")
 int pktstat_xdp(struct xdp_md *ctx)
 {
@@ -30,7 +33,7 @@ int pktstat_xdp(struct xdp_md *ctx)
 	struct parse_result r = { .key.dir = FLOW_DIR_IN, .key.ifindex = ctx->ingress_ifindex };
 
 	/* Headers sit in the first buffer, which is all the parser reads. */
-	parse_eth(&p, &r, arp_detail);
+	parse_eth(&p, &r, arp_detail, parse_fast_on);
 
 	__u64 len = p.data_end - p.data;
 	if (frags_aware)

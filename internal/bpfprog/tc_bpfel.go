@@ -104,6 +104,7 @@ const (
 	TCVarArraySlots      = "array_slots"
 	TCVarFilterOn        = "filter_on"
 	TCVarFlowCacheOn     = "flow_cache_on"
+	TCVarParseFastOn     = "parse_fast_on"
 	TCVarSharedTable     = "shared_table"
 	TCVarUntrackedGen    = "untracked_gen"
 )
@@ -176,6 +177,7 @@ type TCVariableSpecs struct {
 	ArraySlots   *ebpf.VariableSpec `ebpf:"array_slots"`
 	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
+	ParseFastOn  *ebpf.VariableSpec `ebpf:"parse_fast_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
@@ -229,6 +231,7 @@ type TCVariables struct {
 	ArraySlots   *ebpf.Variable `ebpf:"array_slots"`
 	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
+	ParseFastOn  *ebpf.Variable `ebpf:"parse_fast_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }

@@ -30,6 +30,7 @@ const (
 	XDPVarFilterOn     = "filter_on"
 	XDPVarFlowCacheOn  = "flow_cache_on"
 	XDPVarFragsAware   = "frags_aware"
+	XDPVarParseFastOn  = "parse_fast_on"
 	XDPVarSharedTable  = "shared_table"
 	XDPVarUntrackedGen = "untracked_gen"
 )
@@ -102,6 +103,7 @@ type XDPVariableSpecs struct {
 	FilterOn     *ebpf.VariableSpec `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.VariableSpec `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.VariableSpec `ebpf:"frags_aware"`
+	ParseFastOn  *ebpf.VariableSpec `ebpf:"parse_fast_on"`
 	SharedTable  *ebpf.VariableSpec `ebpf:"shared_table"`
 	UntrackedGen *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
@@ -156,6 +158,7 @@ type XDPVariables struct {
 	FilterOn     *ebpf.Variable `ebpf:"filter_on"`
 	FlowCacheOn  *ebpf.Variable `ebpf:"flow_cache_on"`
 	FragsAware   *ebpf.Variable `ebpf:"frags_aware"`
+	ParseFastOn  *ebpf.Variable `ebpf:"parse_fast_on"`
 	SharedTable  *ebpf.Variable `ebpf:"shared_table"`
 	UntrackedGen *ebpf.Variable `ebpf:"untracked_gen"`
 }

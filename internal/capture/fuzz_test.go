@@ -13,7 +13,8 @@ import (
 // longer inputs are cut to it.
 const maxFuzzFrame = 9216
 
-// FuzzParser runs arbitrary frames through the TC and XDP programs. For
+// FuzzParser runs arbitrary frames through the TC and XDP programs, with
+// the parser's fast path and without it (parserHooks). For
 // every frame each program must make exactly one row of one packet and of
 // the frame's length (nothing lost, nothing counted twice), keyed as
 // gopacket decodes the same bytes, with an application-protocol verdict
@@ -26,7 +27,7 @@ func FuzzParser(f *testing.F) {
 	for _, c := range bpftest.Cases(f) {
 		f.Add(c.Frame)
 	}
-	hooks := loadHooks(f, testLoad{maxEntries: 1024})
+	hooks := parserHooks(f, testLoad{maxEntries: 1024})
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 14 {
 			return // BPF_PROG_TEST_RUN needs an Ethernet header
@@ -48,7 +49,8 @@ func FuzzParser(f *testing.F) {
 }
 
 // TestParserProperty feeds frames from a random generator, seeded so that
-// a failure can be replayed, in two ways. One at a time: each frame makes
+// a failure can be replayed, to every program with the parser's fast path
+// and without it (parserHooks), in two ways. One at a time: each frame makes
 // one row that agrees with gopacket. All at once: the packets of all rows
 // add up to the number of frames, and each row holds exactly the frames
 // that gopacket reads as its key.
@@ -56,7 +58,7 @@ func TestParserProperty(t *testing.T) {
 	const frames = 4000
 	seed := uint64(0x7061636b65747374) // change to explore; a failure names its frame
 	rng := rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
-	hooks := loadHooks(t, testLoad{maxEntries: 8192})
+	hooks := parserHooks(t, testLoad{maxEntries: 8192})
 	cases := bpftest.Cases(t)
 	l7 := bpftest.L7Payloads(t)
 

@@ -21,6 +21,7 @@ type testLoad struct {
 	frags      bool   // XDP: the multi-buffer program (frags_aware, BPF_F_XDP_HAS_FRAGS)
 	layout     flowtable.Layout
 	noCache    bool // TC and XDP: count straight into the flow table (flow_cache_on off)
+	fullParse  bool // TC and XDP: the full parser only, without parse_fast (parse_fast_on off)
 	filter     *filter.Filter
 }
 
@@ -54,7 +55,7 @@ func loadObjects[O any, P interface {
 	t.Helper()
 	bpftest.RequireRoot(t)
 	spec = spec.Copy()
-	for name, v := range map[string]bool{bpfprog.TCVarArpDetail: !o.noARP, bpfprog.XDPVarFragsAware: o.frags, bpfprog.TCVarFlowCacheOn: !o.noCache} {
+	for name, v := range map[string]bool{bpfprog.TCVarArpDetail: !o.noARP, bpfprog.XDPVarFragsAware: o.frags, bpfprog.TCVarFlowCacheOn: !o.noCache, bpfprog.TCVarParseFastOn: !o.fullParse} {
 		if vs, ok := spec.Variables[name]; ok {
 			if err := vs.Set(v); err != nil {
 				t.Fatalf("set %s: %v", name, err)
@@ -120,7 +121,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
 	}
 	// loadXDP is loadXDPWith without --no-arp's setting.
-	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: testLayout(t, o.layout), noCache: o.noCache, filter: o.filter})
+	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: testLayout(t, o.layout), noCache: o.noCache, fullParse: o.fullParse, filter: o.filter})
 	if err != nil {
 		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
 	}
@@ -160,6 +161,23 @@ func loadHooks(t testing.TB, o testLoad) []hookUnderTest {
 		}
 		o.frags = frags
 		hooks = append(hooks, loadHook(t, xdpHook, o))
+	}
+	return hooks
+}
+
+// parserHooks is loadHooks twice: as the tool runs (parse_fast first) and
+// with the full parser alone, whose programs' names say so. A parser test
+// that runs every frame through both holds each way of reading a frame to
+// gopacket's reading of it.
+func parserHooks(t testing.TB, o testLoad) []hookUnderTest {
+	t.Helper()
+	hooks := loadHooks(t, o)
+	o.fullParse = true
+	for _, h := range loadHooks(t, o) {
+		for i := range h.progs {
+			h.progs[i].name += " (full parser)"
+		}
+		hooks = append(hooks, h)
 	}
 	return hooks
 }

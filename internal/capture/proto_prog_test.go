@@ -62,12 +62,13 @@ func checkRow(t testing.TB, what string, x bpftest.Expectation, p hookProg, row 
 
 // TestParserTruncations cuts every frame of the parser table at every
 // length from the Ethernet header to its end, through every header
-// boundary, and runs each cut through the TC and XDP programs: each must
+// boundary, and runs each cut through the TC and XDP programs, with the
+// parser's fast path and without it (parserHooks): each must
 // make one row, counted once, keyed as gopacket reads the same bytes. L7
 // frames are cut at every length up to 32 bytes into their payload, where
 // the detectors stop looking, and at their full length.
 func TestParserTruncations(t *testing.T) {
-	hooks := loadHooks(t, testLoad{maxEntries: 1024})
+	hooks := parserHooks(t, testLoad{maxEntries: 1024})
 	runs, frames := 0, 0
 	for _, c := range bpftest.Cases(t) {
 		upTo := len(c.Frame)

@@ -80,8 +80,20 @@ func drainAll[K comparable](t testing.TB, tb *flowtable.Table[K]) {
 // pktstat_ingress and pktstat_egress and compares the one row it makes with
 // gopacket's reading of the same frame.
 func TestTCParserTable(t *testing.T) {
-	h := loadHook(t, tcHook, testLoad{maxEntries: 64})
-	runParserTable(t, h)
+	for _, full := range []bool{false, true} {
+		t.Run(parserName(full), func(t *testing.T) {
+			runParserTable(t, loadHook(t, tcHook, testLoad{maxEntries: 64, fullParse: full}))
+		})
+	}
+}
+
+// parserName names the parser a test runs: the fast path first, as the
+// tool runs, or the full parser alone.
+func parserName(full bool) string {
+	if full {
+		return "full-parser"
+	}
+	return "fast-path"
 }
 
 func runParserTable(t *testing.T, h hookUnderTest) {

@@ -120,6 +120,7 @@ type xdpLoad struct {
 	noARP          bool
 	layout         flowtable.Layout // the flow table's; Default: this kernel's
 	noCache        bool             // tests: no flow cache (flow_cache_on off)
+	fullParse      bool             // tests: the full parser only (parse_fast_on off)
 	log            *slog.Logger     // warns of extras the kernel refuses
 	filter         *filter.Filter   // nil: no filter
 	set            *ifaceSet        // several interfaces, which name the rows; nil with one
@@ -140,6 +141,9 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	}
 	if err := spec.Variables[bpfprog.XDPVarFlowCacheOn].Set(!o.noCache); err != nil {
 		return nil, fmt.Errorf("set flow_cache_on: %w", err)
+	}
+	if err := spec.Variables[bpfprog.XDPVarParseFastOn].Set(!o.fullParse); err != nil {
+		return nil, fmt.Errorf("set parse_fast_on: %w", err)
 	}
 	if err := applyFilter(spec, o.filter); err != nil {
 		return nil, err

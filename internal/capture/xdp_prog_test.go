@@ -24,10 +24,11 @@ func TestXDPParserTable(t *testing.T) {
 		name  string
 		frags bool
 	}{{"frags", true}, {"plain", false}} {
-		t.Run(v.name, func(t *testing.T) {
-			h := loadHook(t, xdpHook, testLoad{maxEntries: 64, frags: v.frags})
-			runParserTable(t, h)
-		})
+		for _, full := range []bool{false, true} {
+			t.Run(v.name+"/"+parserName(full), func(t *testing.T) {
+				runParserTable(t, loadHook(t, xdpHook, testLoad{maxEntries: 64, frags: v.frags, fullParse: full}))
+			})
+		}
 	}
 }
 
