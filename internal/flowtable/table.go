@@ -63,6 +63,9 @@ type Table[K comparable] struct {
 	cacheKeys []uint32
 	cacheVals []bpfprog.FlowCacheEntry
 	cacheZero []bpfprog.FlowCacheEntry
+	// cacheBySlot: the kernel has no batch operations on per-CPU arrays
+	// (Linux 5.10), so the cache is read and cleared a slot at a time.
+	cacheBySlot bool
 }
 
 // Layout is how the flow table keeps a flow's counters (array_slots and
@@ -452,24 +455,42 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 
 // readCache reads the flow cache's generation gen into cacheVals, a value
 // per CPU per slot, in one batch read per generation: slot by slot, it
-// was 256 system calls, a millisecond and more per drain. The batch reads
+// is 256 system calls, a millisecond and more per drain. The batch reads
 // the array in order, so generation 1's slots come with the second read.
+// Where the kernel has no batch operations on per-CPU arrays, it reads
+// slot by slot.
 func (t *Table[K]) readCache(gen uint32) error {
-	var cursor ebpf.MapBatchCursor
-	for range gen&1 + 1 {
-		n, err := t.cache.BatchLookup(&cursor, t.cacheKeys, t.cacheVals, nil)
-		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("read flow cache: %w", err)
+	first, ncpu := (gen&1)*CacheSlots, t.lostCPUs()
+	if !t.cacheBySlot {
+		var cursor ebpf.MapBatchCursor
+		for range gen&1 + 1 {
+			n, err := t.cache.BatchLookup(&cursor, t.cacheKeys, t.cacheVals, nil)
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				t.cacheBySlot = true
+				break
+			}
+			if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("read flow cache: %w", err)
+			}
+			if n != CacheSlots {
+				return fmt.Errorf("read flow cache: %d slots of a generation's %d", n, CacheSlots)
+			}
 		}
-		if n != CacheSlots {
-			return fmt.Errorf("read flow cache: %d slots of a generation's %d", n, CacheSlots)
+		if !t.cacheBySlot {
+			return nil
+		}
+	}
+	for i := range CacheSlots {
+		if err := t.cache.Lookup(first+uint32(i), t.cacheVals[i*ncpu:(i+1)*ncpu]); err != nil {
+			return fmt.Errorf("read flow cache: %w", err)
 		}
 	}
 	return nil
 }
 
 // clearCache zeroes the slots of generation gen that cacheVals holds
-// counts in, every CPU's value, in one batch update.
+// counts in, every CPU's value: in one batch update, or slot by slot where
+// readCache found no batch operations.
 func (t *Table[K]) clearCache(gen uint32) error {
 	first, ncpu := (gen&1)*CacheSlots, t.lostCPUs()
 	used := t.cacheKeys[:0]
@@ -481,8 +502,16 @@ func (t *Table[K]) clearCache(gen uint32) error {
 			}
 		}
 	}
-	if _, err := t.cache.BatchUpdate(used, t.cacheZero[:len(used)*ncpu], nil); err != nil {
-		return fmt.Errorf("clear flow cache: %w", err)
+	if !t.cacheBySlot {
+		if _, err := t.cache.BatchUpdate(used, t.cacheZero[:len(used)*ncpu], nil); err != nil {
+			return fmt.Errorf("clear flow cache: %w", err)
+		}
+		return nil
+	}
+	for _, slot := range used {
+		if err := t.cache.Update(slot, t.cacheZero[:ncpu], ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("clear flow cache: %w", err)
+		}
 	}
 	return nil
 }
