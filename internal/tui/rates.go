@@ -43,6 +43,7 @@ type Flow struct {
 
 	gen  uint64 // the reading that last counted traffic of the flow
 	slot int    // index in Tracker.all
+	row  int    // index in the last drain (Tracker.order)
 	hash uint64 // Tracker.hash of Key
 	next *Flow  // the next flow with the same hash (almost never any)
 
@@ -66,13 +67,24 @@ type Flow struct {
 // itself: a map of 8-byte keys stays in the CPU caches where one keyed by
 // the ~100-byte flow.Key does not, which makes a refresh at 100,000 flows
 // about twice as fast. Flows whose hashes collide are chained.
+//
+// Before the map, a row is compared with the flow that came next in the
+// previous drain: a drain lists a table's flows in the order of their
+// slots, which stays the same from one drain to the next while the flows
+// do, so most rows are found without hashing the key or touching the map.
+// A row that is not the one expected is looked up, and the expectation
+// moves on from the flow it finds.
 type Tracker struct {
 	byHash map[uint64]*Flow
 	seed   maphash.Seed
 	seed64 uint64 // random, so that traffic cannot be crafted to collide
 	mask   uint64 // all ones; tests clear it to make every hash collide
 	all    []*Flow
-	expire time.Duration
+	// order is the last drain's flows in its order, and spare the buffer
+	// the next one is built in.
+	order, spare []*Flow
+	orderHits    uint64 // rows found through order, for the tests
+	expire       time.Duration
 	// maxFlows caps the flows kept (0: no cap): past it, the flows quiet
 	// the longest go first, down to nine tenths of it, so that a flood of
 	// new flows with --expire 0 cannot take all memory.
@@ -120,18 +132,23 @@ func (t *Tracker) Update(s flow.Snapshot, now time.Time) {
 	t.Interval = now.Sub(t.last)
 	secs := t.Interval.Seconds()
 	t.In, t.Out = Rate{}, Rate{}
+	order, next := t.spare[:0], 0
 	for i := range s.Flows {
 		k, d := &s.Flows[i].Key, s.Flows[i].Counters
-		h := t.hash(k)
-		f := t.byHash[h]
-		for f != nil && f.Key != *k {
-			f = f.next
+		var f *Flow
+		if next < len(t.order) && t.order[next].Key == *k {
+			f = t.order[next]
+			t.orderHits++
+		} else {
+			f = t.find(k)
 		}
-		if f == nil {
-			f = &Flow{Key: *k, slot: len(t.all), hash: h, next: t.byHash[h], Out: k.Dir == flow.Out}
-			t.byHash[h] = f
-			t.all = append(t.all, f)
+		if f.gen == t.gen-1 {
+			// In the previous drain: expect the flow that followed it
+			// there. A flow that was not leaves the expectation alone.
+			next = f.row + 1
 		}
+		f.row = len(order)
+		order = append(order, f)
 		f.Total.Add(d)
 		f.gen = t.gen
 		if l7 := s.Flows[i].L7; l7.Known() {
@@ -167,8 +184,13 @@ func (t *Tracker) Update(s flow.Snapshot, now time.Time) {
 		t.all[len(t.all)-1] = nil
 		t.all = t.all[:len(t.all)-1]
 	}
+	clear(t.order) // no stale pointers kept alive in the spare buffer
+	t.spare, t.order = t.order[:0], order
 	if t.maxFlows > 0 && len(t.all) > t.maxFlows {
 		t.evict(len(t.all) - t.maxFlows*9/10)
+		// Evicted flows may be in the order; the next drain uses the map.
+		clear(t.order)
+		t.order = t.order[:0]
 	}
 	lost := s.UntrackedTotal()
 	t.UntrackedRate = Rate{}
@@ -177,6 +199,21 @@ func (t *Tracker) Update(s flow.Snapshot, now time.Time) {
 	t.UntrackedFlows = s.UntrackedFlows
 	t.TableSize = len(s.Flows)
 	t.last = now
+}
+
+// find returns the flow of k, adding it if the tracker has none.
+func (t *Tracker) find(k *flow.Key) *Flow {
+	h := t.hash(k)
+	f := t.byHash[h]
+	for f != nil && f.Key != *k {
+		f = f.next
+	}
+	if f == nil {
+		f = &Flow{Key: *k, slot: len(t.all), hash: h, next: t.byHash[h], Out: k.Dir == flow.Out}
+		t.byHash[h] = f
+		t.all = append(t.all, f)
+	}
+	return f
 }
 
 // evict forgets the n flows quiet the longest (the oldest LastActive;

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -324,5 +325,88 @@ func TestTrackerCap(t *testing.T) {
 		if tr.Len() > 10 {
 			t.Fatalf("flood round %d: %d flows, over the cap of 10", n, tr.Len())
 		}
+	}
+}
+
+// TestTrackerDrainOrder feeds drains whose order mostly repeats, as a
+// table's drains do, with flows coming, going, moving and expiring, and
+// a cap that evicts: every flow's total must be what its drains held
+// since the tracker last forgot it, whether the row was found through
+// the previous drain's order or through the map. With an order that
+// repeats exactly, every row after the first drain is found through it.
+func TestTrackerDrainOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := make([]flow.Key, 3000)
+	for i := range keys {
+		keys[i] = udp(ipA, ipB, uint16(i), uint16(i>>3))
+	}
+	for _, c := range []struct {
+		name   string
+		expire time.Duration
+		cap    int
+		churn  bool // flows come, go and move between drains
+	}{
+		{"same order", 0, 0, false},
+		{"churn", 0, 0, true},
+		{"churn and expiry", 2500 * time.Millisecond, 0, true},
+		{"churn, expiry and a cap", 2500 * time.Millisecond, 1500, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr := NewTracker(t0, c.expire)
+			tr.SetMaxFlows(c.cap)
+			order := rng.Perm(len(keys))[:2000] // the table's order of its flows
+			want := make(map[flow.Key]uint64)
+			rows := 0
+			for step := range 40 {
+				if c.churn {
+					// A tenth of the flows leave, others arrive at random
+					// places, and a few pairs swap places.
+					for range len(order) / 10 {
+						i := rng.IntN(len(order))
+						order = append(order[:i], order[i+1:]...)
+					}
+					for range 200 {
+						i := rng.IntN(len(order) + 1)
+						order = append(order[:i], append([]int{rng.IntN(len(keys))}, order[i:]...)...)
+					}
+					for range 20 {
+						i, j := rng.IntN(len(order)), rng.IntN(len(order))
+						order[i], order[j] = order[j], order[i]
+					}
+				}
+				var s flow.Snapshot
+				seen := make(map[int]bool)
+				for _, i := range order {
+					if seen[i] || (c.churn && rng.IntN(8) == 0) {
+						continue // one row per flow; some flows idle in this drain
+					}
+					seen[i] = true
+					n := uint64(1 + rng.IntN(5))
+					s.Flows = append(s.Flows, flow.Flow{Key: keys[i], Counters: flow.Counters{Packets: n, Bytes: 100 * n}})
+					want[keys[i]] += n
+				}
+				tr.Update(s, at(time.Duration(step+1)*time.Second))
+				if step > 0 {
+					rows += len(s.Flows)
+				}
+				for _, k := range keys {
+					f := tr.lookup(k)
+					if f == nil {
+						delete(want, k) // forgotten: counted afresh if it returns
+						continue
+					}
+					if f.Total.Packets != want[k] || f.Total.Bytes != 100*want[k] {
+						t.Fatalf("drain %d: %v totals %+v, its drains held %d packets", step, k, f.Total, want[k])
+					}
+				}
+				if tr.Len() != len(want) {
+					t.Fatalf("drain %d: the tracker holds %d flows, the drains %d", step, tr.Len(), len(want))
+				}
+			}
+			t.Logf("%d of %d rows after the first drain found through the order", tr.orderHits, rows)
+			if !c.churn && tr.orderHits != uint64(rows) {
+				t.Errorf("the same order every drain: %d of %d rows found through it, want all", tr.orderHits, rows)
+			}
+		})
 	}
 }
