@@ -161,6 +161,11 @@ static __always_inline int words_eq(const void *a, const void *b, __u32 ksize)
  * at once rarely write one word. A batch is at most 64 rows and at most a
  * share of what is left, so that the last rows go one at a time and the
  * table gives out exactly array_rows. Returns 0 when none is left.
+ *
+ * A CPU's own count is changed with atomics too: a program may be
+ * preempted by another on the same CPU (tracing programs run with
+ * migration, not preemption, disabled; and an interrupt's program may
+ * nest in a task's), and a plain decrement could then give one row twice.
  */
 static __always_inline int take_row(void *table)
 {
@@ -171,10 +176,10 @@ static __always_inline int take_row(void *table)
 	__u64 *left = bpf_map_lookup_elem(table, &at);
 	if (!left)
 		return 0;
-	if (*left) {
-		(*left)--;
+	__u64 n = *(volatile __u64 *)left;
+	/* A failed exchange means another program took one meanwhile: take a batch. */
+	if (n && __sync_val_compare_and_swap(left, n, n - 1) == n)
 		return 1;
-	}
 	__u32 zero = 0;
 	__u64 *given = bpf_map_lookup_elem(table, &zero);
 	if (!given)
@@ -192,7 +197,8 @@ static __always_inline int take_row(void *table)
 		return 0;
 	if (old + batch > array_rows)
 		batch = array_rows - old;
-	*left = batch - 1;
+	if (batch > 1)
+		__sync_fetch_and_add(left, batch - 1);
 	return 1;
 }
 
@@ -202,7 +208,7 @@ static __always_inline void put_row(void *table)
 	__u32 at = 1 + bpf_get_smp_processor_id();
 	__u64 *left = bpf_map_lookup_elem(table, &at);
 	if (left)
-		(*left)++;
+		__sync_fetch_and_add(left, 1);
 }
 
 /*

@@ -2,13 +2,17 @@ package capture
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
+	"runtime"
+	"sync"
 	"testing"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/cli"
@@ -498,5 +502,65 @@ func TestFlowTableLayout(t *testing.T) {
 	}
 	if len(snap.Flows) != 1 || snap.Flows[0].Counters != (flow.Counters{Packets: 3, Bytes: 3 * uint64(len(frame))}) {
 		t.Fatalf("3 frames of %d bytes: rows %s", len(frame), rows(snap))
+	}
+}
+
+// TestRowLimitAcrossCPUs: two CPUs bring new flows into an array table at
+// once, without the flow cache, so that every packet reaches the table:
+// 3,000 flows, 1,500 from each CPU, for 1,000 rows. The CPUs take rows in
+// batches from one count; the table must give out exactly its 1,000 rows
+// and count every other flow's packet as untracked.
+func TestRowLimitAcrossCPUs(t *testing.T) {
+	const rows, perCPU = 1000, 1500
+	if runtime.NumCPU() < 2 {
+		t.Skipf("needs two CPUs, this machine has %d", runtime.NumCPU())
+	}
+	h := loadHook(t, tcHook, testLoad{maxEntries: rows, noCache: true, layout: flowtable.Array})
+	var frames [2][][]byte
+	for cpu := range frames {
+		for i := range perCPU {
+			frames[cpu] = append(frames[cpu], udpFrame(t, uint16(10000+cpu*perCPU+i), 18))
+		}
+	}
+	errs := make(chan error, len(frames))
+	var wg sync.WaitGroup
+	for cpu := range frames {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // the thread ends with the goroutine
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				errs <- fmt.Errorf("pin to CPU %d: %w", cpu, err)
+				return
+			}
+			for _, f := range frames[cpu] {
+				if _, err := h.tc.PktstatIngress.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s, err := h.tb.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Flows {
+		if r.Packets != 1 {
+			t.Fatalf("row %+v: %d packets, each flow sent one", r.Key, r.Packets)
+		}
+	}
+	if len(s.Flows) != rows {
+		t.Errorf("the table gave out %d rows, want exactly %d", len(s.Flows), rows)
+	}
+	if got, want := uint64(len(s.Flows))+s.UntrackedTotal().Packets, uint64(2*perCPU); got != want {
+		t.Errorf("rows + untracked packets = %d, want the %d sent", got, want)
 	}
 }
