@@ -163,8 +163,9 @@ static __always_inline int words_eq(const void *a, const void *b, __u32 ksize)
  * table gives out exactly array_rows. Returns 0 when none is left.
  *
  * A CPU's own count is changed with atomics too: a program may be
- * preempted by another on the same CPU (tracing programs run with
- * migration, not preemption, disabled; and an interrupt's program may
+ * preempted by another on the same CPU (programs that run in a task's
+ * context, cgroup and tracing ones, have migration disabled, not
+ * preemption, on preemptible kernels; and an interrupt's program may
  * nest in a task's), and a plain decrement could then give one row twice.
  */
 static __always_inline int take_row(void *table)
