@@ -19,8 +19,33 @@ import (
 // baselineEnv names a directory that holds another build's tc_bpfel.o and
 // xdp_bpfel.o (for example the last commit's:
 // git show HEAD:internal/bpfprog/tc_bpfel.o > DIR/tc_bpfel.o). When set,
+// loadBench loads a benchmark's object with o's settings. A baseline
+// built before the flow table had layouts (no shared_table constant, such
+// as the first release's per-CPU hash behind its slot) is loaded as it was
+// built: its own map types, the table sized for o, its ARP switch as o
+// says; it has no flow cache or fast path to turn off.
+func loadBench[O any, P interface {
+	*O
+	Close() error
+}](b *testing.B, spec *ebpf.CollectionSpec, o testLoad) P {
+	b.Helper()
+	if _, ok := spec.Variables[bpfprog.TCVarSharedTable]; ok {
+		return loadObjects[O, P](b, spec, o)
+	}
+	spec = spec.Copy()
+	if v, ok := spec.Variables[bpfprog.TCVarArpDetail]; ok {
+		if err := v.Set(!o.noARP); err != nil {
+			b.Fatal(err)
+		}
+	}
+	objs := P(new(O))
+	bpftest.Load(b, spec, o.entries(spec), objs)
+	return objs
+}
+
 // BenchmarkL7 measures those programs too, taking turns with these in the
-// same run: an A/B comparison on the same machine state.
+// same run: an A/B comparison on the same machine state. Any build's
+// objects load, the first release's included (loadBench).
 const baselineEnv = "PKTSTAT_BASELINE_OBJ_DIR"
 
 // benchProgs are the programs of one scenario, measured in turns.
@@ -110,13 +135,13 @@ func BenchmarkL7(b *testing.B) {
 		empty *ebpf.Program
 	}{
 		{"tc", bpfprog.LoadTC, "tc_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, o testLoad) *ebpf.Program {
-			return loadObjects[benchTC](b, spec, o).Prog
+			return loadBench[benchTC](b, spec, o).Prog
 		}, bpftest.EmptyProgram(b, ebpf.SchedCLS, -1)},
 		// The single-buffer XDP program, the one StartXDP loads for native
 		// mode at a standard MTU (BenchmarkXDPPerPacket measures what the
 		// multi-buffer one adds).
 		{"xdp", bpfprog.LoadXDP, "xdp_bpfel.o", func(b *testing.B, spec *ebpf.CollectionSpec, o testLoad) *ebpf.Program {
-			return loadObjects[benchXDP](b, spec, o).Prog
+			return loadBench[benchXDP](b, spec, o).Prog
 		}, bpftest.EmptyProgram(b, ebpf.XDP, xdpPass)},
 	} {
 		for _, sc := range []struct {

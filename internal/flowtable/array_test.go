@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
@@ -143,5 +144,29 @@ func TestHaveAtomics(t *testing.T) {
 	}
 	if want := !kernel.Before(release, 5, 12); got != want {
 		t.Errorf("HaveAtomics() = %v on Linux %s, want %v", got, release, want)
+	}
+}
+
+// TestSetLayoutNeedsItsConstants: SetLayout writes the layout into the
+// object's load-time constants, and an object that lacks one (another
+// program's, or an older build's) is refused with its name, for every
+// layout, rather than loaded with a layout its code does not follow.
+func TestSetLayoutNeedsItsConstants(t *testing.T) {
+	for _, name := range []string{bpfprog.TCVarSharedTable, bpfprog.TCVarArraySlots, bpfprog.TCVarArrayBase} {
+		for _, layout := range []Layout{Shared, PerCPU, Array} {
+			spec, err := bpfprog.LoadTC()
+			if err != nil {
+				t.Fatal(err)
+			}
+			delete(spec.Variables, name)
+			err = SetLayout(spec, layout)
+			needs := name != bpfprog.TCVarArrayBase || layout == Array
+			switch {
+			case needs && (err == nil || !strings.Contains(err.Error(), name)):
+				t.Errorf("%v without %s: err = %v, want one naming it", layout, name, err)
+			case !needs && err != nil:
+				t.Errorf("%v without %s (which it does not use): %v", layout, name, err)
+			}
+		}
 	}
 }

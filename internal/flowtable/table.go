@@ -151,8 +151,8 @@ func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
 			m.KeySize, m.Key, m.Value = 4, nil, nil
 		}
 		for name, v := range map[string]uint32{bpfprog.TCVarArrayBase: base, bpfprog.TCVarArrayRows: rows} {
-			if err := spec.Variables[name].Set(v); err != nil {
-				return fmt.Errorf("set the flow table's layout: %w", err)
+			if err := setVar(spec, name, v); err != nil {
+				return err
 			}
 		}
 	default:
@@ -162,11 +162,21 @@ func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
 	if layout == PerCPU {
 		shared = 0
 	}
-	if err := spec.Variables[bpfprog.TCVarSharedTable].Set(shared); err != nil {
-		return fmt.Errorf("set the flow table's layout: %w", err)
+	if err := setVar(spec, bpfprog.TCVarSharedTable, shared); err != nil {
+		return err
 	}
-	if err := spec.Variables[bpfprog.TCVarArraySlots].Set(slots); err != nil {
-		return fmt.Errorf("set the flow table's layout: %w", err)
+	return setVar(spec, bpfprog.TCVarArraySlots, slots)
+}
+
+// setVar sets one of the layout's load-time constants, which every object
+// with a flow table declares; an object without it is not one of ours.
+func setVar(spec *ebpf.CollectionSpec, name string, v uint32) error {
+	vs, ok := spec.Variables[name]
+	if !ok {
+		return fmt.Errorf("set the flow table's layout: the object has no %s", name)
+	}
+	if err := vs.Set(v); err != nil {
+		return fmt.Errorf("set the flow table's layout: %s: %w", name, err)
 	}
 	return nil
 }
