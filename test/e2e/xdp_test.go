@@ -119,7 +119,6 @@ func TestE2EXDPHighRate(t *testing.T) {
 			udp.SrcPort, udp.DstPort = layers.UDPPort(fs.sport), layers.UDPPort(fs.dpo)
 			l4, fs.proto = udp, "UDP"
 		}
-		// Sizes from minimal to full, so bytes tell flows apart too.
 		// The generator sends payload as zeros; sizes run from minimal to
 		// full, so that bytes tell flows apart too.
 		data := bpftest.Frame(t, bpftest.Eth(ethTypeOf(ip)), ip, l4, gopacket.Payload(make([]byte, (i*37)%1400)))

@@ -67,8 +67,9 @@ const DefaultBatchSize = 64
 var ErrNotDelivered = errors.New("not every frame was delivered")
 
 // ErrUnsupported means the kernel refuses BPF_F_TEST_XDP_LIVE_FRAMES:
-// older than 5.18, or built to refuse it (6.18.44-fc answers EPERM even to
-// root, while an ordinary BPF_PROG_TEST_RUN of the same program works).
+// older than 5.18, or built to refuse it (some builds of 6.18.44-fc answer
+// EPERM even to root, while an ordinary BPF_PROG_TEST_RUN of the same
+// program works).
 var ErrUnsupported = errors.New("this kernel refuses BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES")
 
 // Probe reports whether the kernel runs XDP programs in live-frames mode:
