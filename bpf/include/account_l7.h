@@ -17,8 +17,13 @@
  */
 volatile const _Bool flow_cache_on = 1;
 
-/* Entries of the flow cache per CPU and per generation; a power of 2. */
-#define FLOW_CACHE_SLOTS 256
+/*
+ * The flow cache holds 1 << flow_cache_bits entries per CPU and per
+ * generation, from 1 << 8 to 1 << 12. Go sets it before loading, from the
+ * CPU count (flowtable.CacheBits: the most that keeps every CPU's cache
+ * within a budget), and sizes flow_cache to match.
+ */
+volatile const __u32 flow_cache_bits = 8;
 
 /*
  * A flow's counts since it took its cache slot, not yet in the flow
@@ -36,7 +41,7 @@ struct flow_cache_entry {
  * Two generations, like the untracked counters: the programs use the one
  * untracked_gen names, and Go reads and clears the other after a drain's
  * grace period. Only the CPU a copy belongs to writes it. Generation g's
- * slot s is entry g * FLOW_CACHE_SLOTS + s of one map: with a map per
+ * slot s is entry g << flow_cache_bits | s of one map: with a map per
  * generation, the compiler made the two lookups one call whose map
  * depended on the branch, and the verifier inlines a lookup only where the
  * map is always the same, so every packet called the lookup through the
@@ -45,26 +50,24 @@ struct flow_cache_entry {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2 * FLOW_CACHE_SLOTS);
+	__uint(max_entries, 2 << 8); /* Go sets 2 << flow_cache_bits */
 	__type(key, __u32);
 	__type(value, struct flow_cache_entry);
 } flow_cache SEC(".maps");
 
 /*
  * The cache slot of a key: the key's six 64-bit words summed and spread by a
- * Fibonacci multiply, top bits. A cheap hash: a collision costs an
- * eviction, never a wrong count, because a hit compares the whole key.
- * flowtable.CacheSlot is the same function.
+ * Fibonacci multiply, top flow_cache_bits bits. A cheap hash: a collision
+ * costs an eviction, never a wrong count, because a hit compares the whole
+ * key. flowtable.CacheSlot is the same function.
  */
 static __always_inline __u32 flow_cache_slot(const struct flow_key *key)
 {
 	const __u64 *w = (const __u64 *)key;
 	__u64 h = w[0] + w[1] + w[2] + w[3] + w[4] + w[5];
 
-	return (h * 0x9E3779B97F4A7C15ULL) >> (64 - 8);
+	return (h * 0x9E3779B97F4A7C15ULL) >> (64 - flow_cache_bits);
 }
-
-_Static_assert(FLOW_CACHE_SLOTS == 1 << 8, "flow_cache_slot takes 8 bits");
 _Static_assert(sizeof(struct flow_key) == 48, "flow_cache_slot and flow_key_eq read 48 bytes");
 _Static_assert(sizeof(struct flow_cache_entry) == 72, "flow_cache_entry has no implicit padding");
 
@@ -113,7 +116,7 @@ static __always_inline void account_row(void *slot, const struct flow_key *key, 
 static __always_inline void account_l7(void *slot, const struct pkt *p, const struct parse_result *r, __u64 packets,
 				       __u64 bytes)
 {
-	__u32 idx = flow_cache_slot(&r->key) | (untracked_gen & 1) * FLOW_CACHE_SLOTS;
+	__u32 idx = flow_cache_slot(&r->key) | (untracked_gen & 1) << flow_cache_bits;
 
 	if (!flow_cache_on) {
 		account_row(slot, &r->key, packets, bytes, l7_verdict(p, r, packets));

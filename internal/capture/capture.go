@@ -76,7 +76,8 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 }
 
 // sizedSpec loads an object's spec with load and gives its flow table
-// maxEntries rows in layout; what names the object in an error.
+// maxEntries rows in layout, and its flow cache, if it has one, the size
+// for this machine; what names the object in an error.
 func sizedSpec(load func() (*ebpf.CollectionSpec, error), what string, maxEntries uint32, layout flowtable.Layout) (*ebpf.CollectionSpec, error) {
 	spec, err := load()
 	if err != nil {
@@ -84,6 +85,9 @@ func sizedSpec(load func() (*ebpf.CollectionSpec, error), what string, maxEntrie
 	}
 	flowtable.Size(spec, maxEntries)
 	if err := setLayout(spec, layout); err != nil {
+		return nil, err
+	}
+	if err := flowtable.SizeCache(spec, 0); err != nil {
 		return nil, err
 	}
 	return spec, nil

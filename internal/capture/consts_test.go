@@ -7,7 +7,6 @@ import (
 
 	"github.com/pktstat-bpf/pktstat-bpf/internal/bpfprog"
 	"github.com/pktstat-bpf/pktstat-bpf/internal/flow"
-	"github.com/pktstat-bpf/pktstat-bpf/internal/flowtable"
 )
 
 // TestFlagsMatchBPF checks the Go flags against enum flow_flags, as bpf2go
@@ -49,7 +48,6 @@ func TestTypesMatchMaps(t *testing.T) {
 		{"untracked key (uint32)", unsafe.Sizeof(uint32(0)), uintptr(untracked.KeySize)},
 		{"untracked value (TCFlowVal)", unsafe.Sizeof(bpfprog.FlowVal{}), uintptr(untracked.ValueSize)},
 		{"flow cache value (FlowCacheEntry)", unsafe.Sizeof(bpfprog.FlowCacheEntry{}), uintptr(cache.ValueSize)},
-		{"flow cache entries (two generations of flowtable.CacheSlots)", 2 * flowtable.CacheSlots, uintptr(cache.MaxEntries)},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: Go size %d, map spec %d", c.what, c.got, c.want)

@@ -20,8 +20,9 @@ type testLoad struct {
 	noARP      bool   // --no-arp: arp_detail off, where the object has it
 	frags      bool   // XDP: the multi-buffer program (frags_aware, BPF_F_XDP_HAS_FRAGS)
 	layout     flowtable.Layout
-	noCache    bool // TC and XDP: count straight into the flow table (flow_cache_on off)
-	fullParse  bool // TC and XDP: the full parser only, without parse_fast (parse_fast_on off)
+	noCache    bool   // TC and XDP: count straight into the flow table (flow_cache_on off)
+	fullParse  bool   // TC and XDP: the full parser only, without parse_fast (parse_fast_on off)
+	cacheBits  uint32 // TC and XDP: the flow cache's size (flowtable.SizeCache); 0: the tool's for this machine
 	filter     *filter.Filter
 }
 
@@ -66,6 +67,13 @@ func loadObjects[O any, P interface {
 	flowtable.Size(spec, o.entries(spec))
 	if err := setLayout(spec, layout); err != nil {
 		t.Fatal(err)
+	}
+	// A build from before the cache's size was set at load time keeps
+	// the size it was built with.
+	if _, ok := spec.Variables[bpfprog.TCVarFlowCacheBits]; ok || o.cacheBits != 0 {
+		if err := flowtable.SizeCache(spec, o.cacheBits); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := applyFilter(spec, o.filter); err != nil {
 		t.Fatal(err)
@@ -121,7 +129,7 @@ func loadHook(t testing.TB, kind testHook, o testLoad) hookUnderTest {
 		n = o.entries(objectSpec(t, bpfprog.LoadXDP))
 	}
 	// loadXDP is loadXDPWith without --no-arp's setting.
-	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: testLayout(t, o.layout), noCache: o.noCache, fullParse: o.fullParse, filter: o.filter})
+	x, err := loadXDPWith(xdpLoad{maxEntries: n, frags: o.frags, noARP: o.noARP, layout: testLayout(t, o.layout), noCache: o.noCache, fullParse: o.fullParse, cacheBits: o.cacheBits, filter: o.filter})
 	if err != nil {
 		t.Fatalf("load XDP program (multi-buffer %v): %+v", o.frags, err)
 	}

@@ -66,9 +66,11 @@ func checkRow(t testing.TB, what string, x bpftest.Expectation, p hookProg, row 
 // parser's fast path and without it (parserHooks): each must
 // make one row, counted once, keyed as gopacket reads the same bytes. L7
 // frames are cut at every length up to 32 bytes into their payload, where
-// the detectors stop looking, and at their full length.
+// the detectors stop looking, and at their full length. The flow cache
+// is the smallest (256 slots), which every check reads: what the cache
+// holds does not depend on its size (TestFlowCacheEviction).
 func TestParserTruncations(t *testing.T) {
-	hooks := parserHooks(t, testLoad{maxEntries: 1024})
+	hooks := parserHooks(t, testLoad{maxEntries: 1024, cacheBits: 8})
 	runs, frames := 0, 0
 	for _, c := range bpftest.Cases(t) {
 		upTo := len(c.Frame)

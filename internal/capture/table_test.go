@@ -388,20 +388,26 @@ func drainDuringRuns(t *testing.T, prog *ebpf.Program, frames [][]byte, rounds i
 // on one CPU. A flow's packets stay in the cache until the other takes
 // the slot and sends them to the flow table; a drain gives each flow its
 // exact counts, from the table and the cache. The kernel picks the slot
-// that flowtable.CacheSlot computes.
+// that flowtable.CacheSlot computes, in the smallest cache and the
+// largest (flowtable.SizeCache).
 func TestFlowCacheEviction(t *testing.T) {
 	for _, l := range layouts {
-		t.Run(l.String(), func(t *testing.T) { testFlowCacheEviction(t, l) })
+		for _, bits := range []uint32{8, 12} {
+			t.Run(fmt.Sprintf("%v/%d-slots", l, 1<<bits), func(t *testing.T) { testFlowCacheEviction(t, l, bits) })
+		}
 	}
 }
 
-func testFlowCacheEviction(t *testing.T, layout flowtable.Layout) {
-	h := loadHook(t, tcHook, testLoad{maxEntries: 64, layout: layout})
-	const a = 52000
+func testFlowCacheEviction(t *testing.T, layout flowtable.Layout, bits uint32) {
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64, layout: layout, cacheBits: bits})
+	if got := h.tb.CacheBits(); got != bits {
+		t.Fatalf("the table reads a cache of 2^%d slots, want 2^%d", got, bits)
+	}
+	const a = 20000 // room above for a partner in 4096 slots
 	ka := udpKey(a, false)
-	slot := flowtable.CacheSlot(&ka)
+	slot := flowtable.CacheSlot(&ka, bits)
 	b := uint16(a + 1)
-	for kb := udpKey(b, false); flowtable.CacheSlot(&kb) != slot; kb = udpKey(b, false) {
+	for kb := udpKey(b, false); flowtable.CacheSlot(&kb, bits) != slot; kb = udpKey(b, false) {
 		b++
 	}
 	fa, fb := udpFrame(t, a, 10), udpFrame(t, b, 20)

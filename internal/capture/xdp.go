@@ -121,6 +121,7 @@ type xdpLoad struct {
 	layout         flowtable.Layout // the flow table's; Default: this kernel's
 	noCache        bool             // tests: no flow cache (flow_cache_on off)
 	fullParse      bool             // tests: the full parser only (parse_fast_on off)
+	cacheBits      uint32           // tests: the flow cache's size (flowtable.SizeCache); 0: this machine's
 	log            *slog.Logger     // warns of extras the kernel refuses
 	filter         *filter.Filter   // nil: no filter
 	set            *ifaceSet        // several interfaces, which name the rows; nil with one
@@ -144,6 +145,11 @@ func loadXDPWith(o xdpLoad) (*XDP, error) {
 	}
 	if err := spec.Variables[bpfprog.XDPVarParseFastOn].Set(!o.fullParse); err != nil {
 		return nil, fmt.Errorf("set parse_fast_on: %w", err)
+	}
+	if o.cacheBits != 0 {
+		if err := flowtable.SizeCache(spec, o.cacheBits); err != nil {
+			return nil, err
+		}
 	}
 	if err := applyFilter(spec, o.filter); err != nil {
 		return nil, err

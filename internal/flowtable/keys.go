@@ -52,14 +52,15 @@ func OwnedKeyFromBPF(k *bpfprog.OwnedFlowKey) flow.Key {
 	})
 }
 
-// CacheSlot is the flow-cache slot the programs give k: flow_cache_slot
-// in bpf/include/account_l7.h, the key's six 64-bit words summed, times
-// 2^64 / φ, top 8 bits.
-func CacheSlot(k *bpfprog.FlowKey) uint32 {
+// CacheSlot is the flow-cache slot the programs give k in a cache of
+// 2^bits entries per generation: flow_cache_slot in
+// bpf/include/account_l7.h, the key's six 64-bit words summed, times
+// 2^64 / φ, top bits.
+func CacheSlot(k *bpfprog.FlowKey, bits uint32) uint32 {
 	raw := (*[48]byte)(unsafe.Pointer(k))
 	var h uint64
 	for w := 0; w < 6; w++ {
 		h += binary.LittleEndian.Uint64(raw[8*w:])
 	}
-	return uint32((h * 0x9E3779B97F4A7C15) >> (64 - 8))
+	return uint32((h * 0x9E3779B97F4A7C15) >> (64 - bits))
 }

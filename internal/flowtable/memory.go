@@ -24,7 +24,8 @@ import (
 // bytes) in the element when shared, or behind an 8-byte pointer on every
 // CPU when per-CPU; in an array table, Slots(entries) slots of state, key
 // and counters; and the two generations of the flow cache on every CPU
-// (TC and XDP; 36 KiB a CPU).
+// (TC and XDP; CacheBits: 576 KiB a CPU up to 14 CPUs, at most 8 MiB in
+// all up to 227, 36 KiB a CPU beyond).
 func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 	val := uint64(unsafe.Sizeof(bpfprog.FlowVal{}))
 	var table uint64
@@ -36,13 +37,8 @@ func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 	default:
 		table = uint64(entries) * (96 + 16 + val)
 	}
-	cache := 2 * CacheSlots * uint64(unsafe.Sizeof(bpfprog.FlowCacheEntry{})) * uint64(ncpu)
-	return 2*table + cache
+	return 2*table + cacheBytes(CacheBits(ncpu, true), ncpu)
 }
-
-// CacheSlots is how many flows the flow cache holds per CPU and
-// generation (FLOW_CACHE_SLOTS in bpf/include/account_l7.h).
-const CacheSlots = 256
 
 // CheckMemory refuses a flow table that would take more than half of
 // the memory available to this process, before anything is loaded: the
