@@ -497,7 +497,24 @@ func TestFlowTableLayout(t *testing.T) {
 		t.Fatalf("Linux %s: the %s flow table, want the %s one", release, got, want)
 	}
 	t.Logf("Linux %s: the %s flow table", release, got)
+	// The flow cache's size: by CPU count where the kernel reads per-CPU
+	// arrays in batches, which 5.10 cannot and 6.1 and later can.
+	batch, err := flowtable.HaveCacheBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (!kernel.Before(release, 6, 1) && !batch) || (kernel.Before(release, 5, 11) && batch) {
+		t.Errorf("Linux %s: batch reads of per-CPU arrays %v", release, batch)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := loadHook(t, tcHook, testLoad{maxEntries: cli.DefaultMaxEntries})
+	if bits, want := h.tb.CacheBits(), flowtable.CacheBits(ncpu, batch); bits != want {
+		t.Errorf("Linux %s, %d CPUs: a flow cache of 2^%d slots a CPU, want 2^%d", release, ncpu, bits, want)
+	}
+	t.Logf("Linux %s, %d CPUs: a flow cache of %d slots a CPU", release, ncpu, 1<<h.tb.CacheBits())
 	frame := udpFrame(t, 41000, 100)
 	for range 3 {
 		bpftest.Run(t, h.tc.PktstatIngress, frame, nil)
