@@ -19,30 +19,6 @@ import (
 // baselineEnv names a directory that holds another build's tc_bpfel.o and
 // xdp_bpfel.o (for example the last commit's:
 // git show HEAD:internal/bpfprog/tc_bpfel.o > DIR/tc_bpfel.o). When set,
-// loadBench loads a benchmark's object with o's settings. A baseline
-// built before the flow table had layouts (no shared_table constant, such
-// as the first release's per-CPU hash behind its slot) is loaded as it was
-// built: its own map types, the table sized for o, its ARP switch as o
-// says; it has no flow cache or fast path to turn off.
-func loadBench[O any, P interface {
-	*O
-	Close() error
-}](b *testing.B, spec *ebpf.CollectionSpec, o testLoad) P {
-	b.Helper()
-	if _, ok := spec.Variables[bpfprog.TCVarSharedTable]; ok {
-		return loadObjects[O, P](b, spec, o)
-	}
-	spec = spec.Copy()
-	if v, ok := spec.Variables[bpfprog.TCVarArpDetail]; ok {
-		if err := v.Set(!o.noARP); err != nil {
-			b.Fatal(err)
-		}
-	}
-	objs := P(new(O))
-	bpftest.Load(b, spec, o.entries(spec), objs)
-	return objs
-}
-
 // BenchmarkL7 measures those programs too, taking turns with these in the
 // same run: an A/B comparison on the same machine state. Any build's
 // objects load, the first release's included (loadBench).
@@ -90,6 +66,30 @@ func specs(b *testing.B, load func() (*ebpf.CollectionSpec, error), file string)
 		out["baseline"] = base
 	}
 	return out
+}
+
+// loadBench loads a benchmark's object with o's settings. A baseline
+// built before the flow table had layouts (no shared_table constant, such
+// as the first release's per-CPU hash behind its slot) is loaded as it was
+// built: its own map types, the table sized for o, its ARP switch as o
+// says; it has no flow cache or fast path to turn off.
+func loadBench[O any, P interface {
+	*O
+	Close() error
+}](b *testing.B, spec *ebpf.CollectionSpec, o testLoad) P {
+	b.Helper()
+	if _, ok := spec.Variables[bpfprog.TCVarSharedTable]; ok {
+		return loadObjects[O, P](b, spec, o)
+	}
+	spec = spec.Copy()
+	if v, ok := spec.Variables[bpfprog.TCVarArpDetail]; ok {
+		if err := v.Set(!o.noARP); err != nil {
+			b.Fatal(err)
+		}
+	}
+	objs := P(new(O))
+	bpftest.Load(b, spec, o.entries(spec), objs)
+	return objs
 }
 
 // BenchmarkL7 measures the per-packet cost of the TC and XDP programs as

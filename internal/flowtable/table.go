@@ -40,15 +40,13 @@ type Table[K comparable] struct {
 	active    int
 	untracked *ebpf.Map
 	hll       *ebpf.Map
-	filtered  *ebpf.Map // what the filter dropped, by generation; may be nil
-	cache     *ebpf.Map // flow_cache, both generations; nil without a cache
-	// The cache's size: 2^cacheBits = cacheSlots entries per generation.
-	cacheBits  uint32
-	cacheSlots int
-	entries    int            // the most rows the table holds (--max-entries)
-	gen        *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
-	genValue   uint32
-	ncpu       int // values per entry: 1 when shared, a CPU's each when per-CPU
+	filtered  *ebpf.Map      // what the filter dropped, by generation; may be nil
+	cache     *ebpf.Map      // flow_cache, both generations; nil without a cache
+	cacheBits uint32         // the cache's size: 2^cacheBits entries per generation
+	entries   int            // the most rows the table holds (--max-entries)
+	gen       *ebpf.Variable // untracked_gen: the generation of untracked and hll the programs add to
+	genValue  uint32
+	ncpu      int // values per entry: 1 when shared, a CPU's each when per-CPU
 
 	// Rows in the previous drain, to size the next.
 	lastRows int
@@ -276,10 +274,10 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 			t.Close()
 			return nil, fmt.Errorf("the flow cache has %d entries, not two generations of 2^%d to 2^%d", got, cacheMinBits, cacheMaxBits)
 		}
-		t.cacheBits, t.cacheSlots = bits, 1<<bits
-		t.cacheKeys = make([]uint32, t.cacheSlots)
-		t.cacheVals = make([]bpfprog.FlowCacheEntry, t.cacheSlots*ncpu)
-		t.cacheZero = make([]bpfprog.FlowCacheEntry, t.cacheSlots*ncpu)
+		t.cacheBits = bits
+		t.cacheKeys = make([]uint32, t.cacheSlots())
+		t.cacheVals = make([]bpfprog.FlowCacheEntry, t.cacheSlots()*ncpu)
+		t.cacheZero = make([]bpfprog.FlowCacheEntry, t.cacheSlots()*ncpu)
 	}
 	return t, nil
 }
@@ -474,12 +472,13 @@ func (t *Table[K]) takeCache(gen uint32, s *flow.Snapshot, sketch *flow.HLL, roo
 
 // readCache reads the flow cache's generation gen into cacheVals, a value
 // per CPU per slot, in one batch read per generation: slot by slot, it
-// is a system call per slot, a millisecond and more per drain at 256. The batch reads
-// the array in order, so generation 1's slots come with the second read.
+// is a system call per slot, a millisecond and more per drain at 256.
+// The batch reads the array in order, so generation 1's slots come with
+// the second read.
 // Where the kernel has no batch operations on per-CPU arrays, it reads
 // slot by slot.
 func (t *Table[K]) readCache(gen uint32) error {
-	first, ncpu := (gen&1)*uint32(t.cacheSlots), t.lostCPUs()
+	first, ncpu := (gen&1)*uint32(t.cacheSlots()), t.lostCPUs()
 	if !t.cacheBySlot {
 		var cursor ebpf.MapBatchCursor
 		for range gen&1 + 1 {
@@ -491,15 +490,15 @@ func (t *Table[K]) readCache(gen uint32) error {
 			if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				return fmt.Errorf("read flow cache: %w", err)
 			}
-			if n != t.cacheSlots {
-				return fmt.Errorf("read flow cache: %d slots of a generation's %d", n, t.cacheSlots)
+			if n != t.cacheSlots() {
+				return fmt.Errorf("read flow cache: %d slots of a generation's %d", n, t.cacheSlots())
 			}
 		}
 		if !t.cacheBySlot {
 			return nil
 		}
 	}
-	for i := range t.cacheSlots {
+	for i := range t.cacheSlots() {
 		if err := t.cache.Lookup(first+uint32(i), t.cacheVals[i*ncpu:(i+1)*ncpu]); err != nil {
 			return fmt.Errorf("read flow cache: %w", err)
 		}
@@ -511,9 +510,9 @@ func (t *Table[K]) readCache(gen uint32) error {
 // counts in, every CPU's value: in one batch update, or slot by slot where
 // readCache found no batch operations.
 func (t *Table[K]) clearCache(gen uint32) error {
-	first, ncpu := (gen&1)*uint32(t.cacheSlots), t.lostCPUs()
+	first, ncpu := (gen&1)*uint32(t.cacheSlots()), t.lostCPUs()
 	used := t.cacheKeys[:0]
-	for i := range t.cacheSlots {
+	for i := range t.cacheSlots() {
 		for _, e := range t.cacheVals[i*ncpu : (i+1)*ncpu] {
 			if e.Packets != 0 {
 				used = append(used, first+uint32(i))
@@ -534,6 +533,10 @@ func (t *Table[K]) clearCache(gen uint32) error {
 	}
 	return nil
 }
+
+// cacheSlots is how many entries the flow cache has per CPU and
+// generation.
+func (t *Table[K]) cacheSlots() int { return 1 << t.cacheBits }
 
 // CacheBits is the flow cache's size, as log2 of its entries per CPU and
 // generation (SizeCache); 0 without a cache.
