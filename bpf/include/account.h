@@ -114,25 +114,40 @@ static __always_inline void flow_add(struct flow_val *val, __u64 packets, __u64 
  * hash table above, for kernels without BPF atomics (before 5.12). Why
  * and how: docs/bpf.md#the-array-flow-table.
  */
-volatile const __u32 array_slots = 0; /* slots flows can take: a power of 2 */
-volatile const __u32 array_base = 0;  /* the first of them; the ones before hold reservations */
+volatile const __u32 array_slots = 0; /* index slots: a power of 2 */
+volatile const __u32 array_base = 0;  /* the index's first element; the ones before hold reservations */
 volatile const __u32 array_rows = 0;  /* the most rows the table gives out: --max-entries */
 
 /*
- * A slot is a state word, the key, and a struct flow_val. The state is 0
- * while the slot is free; a CPU claims it by swapping in the key's tag (32
- * bits of its hash, never 0), writes the key and counters, and then sets
- * FLOW_SLOT_READY. A key's slot is the first ready one with its tag and
- * key on its probe path: its home slot, then 1, 2, 3, ... slots further
- * each time (which visits every slot of a power-of-2 table), at most
- * FLOW_PROBES slots. Two CPUs that bring one new flow at the same moment
- * may each claim a slot for it, since a slot not yet ready cannot be
- * compared: Go adds such duplicates into one row. Nothing is removed while
- * the table is in use, so a ready slot's key never changes; a drain reads
- * the retired table and frees its slots after the grace period.
+ * The table has three parts, in elements of one size (a state word, a
+ * key and a struct flow_val): the reservations (element 0 counts the rows
+ * given out, element 1 + n holds CPU n's batch of them); the index, eight
+ * 64-bit slots to an element; and the rows, handed out in order, so that
+ * the flows in use sit together however many slots the index has.
+ *
+ * An index slot is 0 while free, else a key's tag (32 bits of its hash,
+ * never 0), its row's number from bit 32, and FLOW_SLOT_READY once the
+ * row holds the key. A CPU claims a free slot by swapping in the tag and
+ * a row it took, writes the row, and then sets FLOW_SLOT_READY. A row's
+ * state word is its tag, from bit 32 its index slot, and FLOW_ROW_CROWDED
+ * when its CPU passed a slot of its tag not yet ready on the way: Go finds
+ * them there when it reads the rows. A key's slot is the first ready one with
+ * its tag, whose row has its key, on its probe path: its home slot, then
+ * 1, 2, 3, ... slots further each time (which visits every slot of a
+ * power-of-2 index), at most FLOW_PROBES slots. Two CPUs that bring one
+ * new flow at the same moment may each claim a slot for it, since a slot
+ * not yet ready cannot be compared: Go adds such duplicates into one row,
+ * and looks for them only among crowded rows, since the later copy of a
+ * flow passed the earlier one's slot before it was ready.
+ * Nothing is removed while the table is in use, so a ready slot's row
+ * never changes its key; a drain reads the retired table and frees its
+ * slots and rows after the grace period.
  */
 #define FLOW_PROBES 32
 #define FLOW_SLOT_READY (1ULL << 63)
+#define FLOW_ROW_CROWDED (1ULL << 63)
+#define FLOW_SLOT_ROW(s) (((s) >> 32) & 0x7FFFFFFF)
+#define FLOW_INDEX_SLOTS 8 /* index slots to an element */
 
 /* A slot's key, at 8 bytes from its start. */
 static __always_inline void *slot_key(__u64 *slot) { return slot + 1; }
@@ -154,40 +169,47 @@ static __always_inline int words_eq(const void *a, const void *b, __u32 ksize)
 	return diff == 0;
 }
 
+/* A CPU's batch of rows: the row after its last in the high half, how many are left in the low. */
+#define ROWS_LEFT(b) ((b) & 0xFFFFFFFF)
+#define ROWS_NEXT(b) (((b) >> 32) - ROWS_LEFT(b))
+
 /*
- * Takes one row of the table's array_rows for a new flow. Slot 0's state
- * word counts the rows given out; each CPU takes them in small batches,
- * kept in its own slot (1 + its number), so that CPUs bringing new flows
- * at once rarely write one word. A batch is at most 64 rows and at most a
- * share of what is left, so that the last rows go one at a time and the
- * table gives out exactly array_rows. Returns 0 when none is left.
+ * Takes one of the table's array_rows rows for a new flow, and returns
+ * its number, or -1 when none is left. Element 0's state word counts the
+ * rows given out; each CPU takes them in small batches of consecutive
+ * rows, kept in its own element (1 + its number), so that CPUs bringing
+ * new flows at once rarely write one word. A batch is at most 64 rows and
+ * at most a share of what is left, so that the last rows go one at a time
+ * and the table gives out exactly array_rows.
  *
- * A CPU's own count is changed with atomics too: a program may be
+ * A CPU's own batch is changed with atomics too: a program may be
  * preempted by another on the same CPU (programs that run in a task's
  * context, cgroup and tracing ones, have migration disabled, not
- * preemption, on preemptible kernels; and an interrupt's program may
- * nest in a task's), and a plain decrement could then give one row twice.
+ * preemption, on preemptible kernels; and an interrupt's program may nest
+ * in a task's), and a plain write could then give one row twice. When the
+ * nested program took a batch of its own meanwhile, the rest of the outer
+ * one's stays unused until the drain.
  */
-static __always_inline int take_row(void *table)
+static __always_inline long take_row(void *table)
 {
 	__u32 cpus = array_base - 1;
 	__u32 at = 1 + bpf_get_smp_processor_id();
 	if (at >= array_base)
-		return 0;
-	__u64 *left = bpf_map_lookup_elem(table, &at);
-	if (!left)
-		return 0;
-	__u64 n = *(volatile __u64 *)left;
+		return -1;
+	__u64 *mine = bpf_map_lookup_elem(table, &at);
+	if (!mine)
+		return -1;
+	__u64 b = *(volatile __u64 *)mine;
 	/* A failed exchange means another program took one meanwhile: take a batch. */
-	if (n && __sync_val_compare_and_swap(left, n, n - 1) == n)
-		return 1;
+	if (ROWS_LEFT(b) && __sync_val_compare_and_swap(mine, b, b - 1) == b)
+		return ROWS_NEXT(b);
 	__u32 zero = 0;
 	__u64 *given = bpf_map_lookup_elem(table, &zero);
 	if (!given)
-		return 0;
+		return -1;
 	__u64 seen = *(volatile __u64 *)given;
 	if (seen >= array_rows)
-		return 0;
+		return -1;
 	__u64 batch = (array_rows - seen) / (2 * cpus);
 	if (batch > 64)
 		batch = 64;
@@ -195,75 +217,100 @@ static __always_inline int take_row(void *table)
 		batch = 1;
 	__u64 old = __sync_fetch_and_add(given, batch);
 	if (old >= array_rows)
-		return 0;
+		return -1;
 	if (old + batch > array_rows)
 		batch = array_rows - old;
-	if (batch > 1)
-		__sync_fetch_and_add(left, batch - 1);
-	return 1;
-}
-
-/* Gives back a row that take_row gave this CPU and a claim did not use. */
-static __always_inline void put_row(void *table)
-{
-	__u32 at = 1 + bpf_get_smp_processor_id();
-	__u64 *left = bpf_map_lookup_elem(table, &at);
-	if (left)
-		__sync_fetch_and_add(left, 1);
+	/* Rows old + 1 to old + batch - 1 become this CPU's batch, if it has none left. */
+	b = *(volatile __u64 *)mine;
+	if (batch > 1 && ROWS_LEFT(b) == 0)
+		__sync_val_compare_and_swap(mine, b, (old + batch) << 32 | (batch - 1));
+	return old;
 }
 
 /*
- * Adds counts to key's slot in the array table, claiming a free slot for
- * a new key; verdict is the application protocol these counts saw.
- * Returns 0 when the key had no slot and could not claim one: the table
- * gave out all its rows, or no slot on the key's probe path was free.
+ * Gives back row, which take_row gave this CPU and a claim did not use,
+ * if it is still the one before the batch's next.
+ */
+static __always_inline void put_row(void *table, __u64 row)
+{
+	__u32 at = 1 + bpf_get_smp_processor_id();
+	__u64 *mine = bpf_map_lookup_elem(table, &at);
+	if (!mine)
+		return;
+	__u64 b = *(volatile __u64 *)mine;
+	if (ROWS_NEXT(b) == row + 1)
+		__sync_val_compare_and_swap(mine, b, b + 1);
+}
+
+/*
+ * Adds counts to key's row in the array table, claiming an index slot and
+ * a row for a new key; verdict is the application protocol these counts
+ * saw. Returns 0 when the key had no row and could not claim one: the
+ * table gave out all its rows, or no slot on the key's probe path was
+ * free.
  */
 static __always_inline int array_add(void *table, const void *key, __u32 ksize, __u64 packets, __u64 bytes,
 				     enum l7_proto verdict)
 {
 	__u32 tag = (__u32)(key_hash(key) >> 32) | 1;
-	/* The home slot: the tag scaled to the table, a multiply, not a modulo. */
+	/* The home slot: the tag scaled to the index, a multiply, not a modulo. */
 	__u32 pos = ((__u64)tag * array_slots) >> 32;
-	int have_row = 0;
+	__u32 rows_at = array_base + (array_slots + FLOW_INDEX_SLOTS - 1) / FLOW_INDEX_SLOTS;
+	long row = -1;
+	__u64 crowded = 0;
 
 	for (int i = 0; i < FLOW_PROBES; i++) {
 		pos = (pos + i) & (array_slots - 1);
-		__u32 idx = array_base + pos;
-		__u64 *slot = bpf_map_lookup_elem(table, &idx);
-		if (!slot)
+		__u32 idx = array_base + pos / FLOW_INDEX_SLOTS;
+		__u64 *slots = bpf_map_lookup_elem(table, &idx);
+		if (!slots)
 			break;
+		__u64 *slot = slots + (pos & (FLOW_INDEX_SLOTS - 1));
 		__u64 state = *(volatile __u64 *)slot;
 		if (state == 0) {
-			if (!have_row && !take_row(table))
+			if (row < 0 && (row = take_row(table)) < 0)
 				return 0;
-			have_row = 1;
-			state = __sync_val_compare_and_swap(slot, 0, tag);
+			__u64 claim = (__u64)row << 32 | tag;
+			state = __sync_val_compare_and_swap(slot, 0, claim);
 			if (state == 0) {
-				__u64 *dst = slot_key(slot);
+				idx = rows_at + row;
+				__u64 *r = bpf_map_lookup_elem(table, &idx);
+				if (!r)
+					return 0; /* unreachable: take_row gives rows below array_rows */
+				__u64 *dst = slot_key(r);
 				const __u64 *src = key;
 				for (int w = 0; w < ksize / 8; w++)
 					dst[w] = src[w];
-				struct flow_val *val = slot_val(slot, ksize);
+				struct flow_val *val = slot_val(r, ksize);
 				val->packets = packets;
 				val->bytes = bytes;
 				val->l7 = verdict;
-				/* Publishes the key: an atomic with a full barrier. */
-				__sync_val_compare_and_swap(slot, tag, tag | FLOW_SLOT_READY);
+				r[0] = crowded | (__u64)pos << 32 | tag;
+				/* Publishes the row: an atomic with a full barrier. */
+				__sync_val_compare_and_swap(slot, claim, claim | FLOW_SLOT_READY);
 				return 1;
 			}
 		}
-		if (state == (tag | FLOW_SLOT_READY) && words_eq(slot_key(slot), key, ksize)) {
-			struct flow_val *val = slot_val(slot, ksize);
+		if ((__u32)state != tag)
+			continue;
+		if (!(state & FLOW_SLOT_READY)) {
+			crowded = FLOW_ROW_CROWDED;
+			continue;
+		}
+		idx = rows_at + FLOW_SLOT_ROW(state);
+		__u64 *r = bpf_map_lookup_elem(table, &idx);
+		if (r && words_eq(slot_key(r), key, ksize)) {
+			struct flow_val *val = slot_val(r, ksize);
 			flow_add(val, packets, bytes);
 			if (val->l7 == L7_UNCHECKED || (val->l7 == L7_NONE && verdict > L7_NONE))
 				val->l7 = verdict;
-			if (have_row)
-				put_row(table);
+			if (row >= 0)
+				put_row(table, row);
 			return 1;
 		}
 	}
-	if (have_row)
-		put_row(table);
+	if (row >= 0)
+		put_row(table, row);
 	return 0;
 }
 

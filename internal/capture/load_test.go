@@ -226,21 +226,25 @@ func iterateFlows[K any](t testing.TB, m *ebpf.Map, each func(k *K, vals []bpfpr
 		vals []bpfprog.FlowVal
 	)
 	if m.Type() == ebpf.Array {
-		// A slot: 8 bytes of state, the key, the counters.
+		// A row: 8 bytes of state, the key, the counters.
 		type slot struct {
 			State uint64
 			Key   K
 			Val   bpfprog.FlowVal
 		}
 		var s slot
-		// The slots before the flows' hold the rows given out.
+		// The rows follow the reservations and the index.
 		ncpu, err := ebpf.PossibleCPU()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := uint32(1 + ncpu); i < m.MaxEntries(); i++ {
+		first, _, err := flowtable.ArrayRows(m.MaxEntries(), ncpu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := first; i < m.MaxEntries(); i++ {
 			if err := m.Lookup(i, &s); err != nil {
-				t.Fatalf("read flow table slot %d: %v", i, err)
+				t.Fatalf("read flow table row %d: %v", i, err)
 			}
 			if s.State != 0 {
 				each(&s.Key, []bpfprog.FlowVal{s.Val})

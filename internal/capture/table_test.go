@@ -545,32 +545,7 @@ func TestRowLimitAcrossCPUs(t *testing.T) {
 			frames[cpu] = append(frames[cpu], udpFrame(t, uint16(10000+cpu*perCPU+i), 18))
 		}
 	}
-	errs := make(chan error, len(frames))
-	var wg sync.WaitGroup
-	for cpu := range frames {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread() // the thread ends with the goroutine
-			var set unix.CPUSet
-			set.Set(cpu)
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
-				errs <- fmt.Errorf("pin to CPU %d: %w", cpu, err)
-				return
-			}
-			for _, f := range frames[cpu] {
-				if _, err := h.tc.PktstatIngress.Run(&ebpf.RunOptions{Data: f}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	runOnTwoCPUs(t, h.tc.PktstatIngress, frames)
 	s, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -585,5 +560,73 @@ func TestRowLimitAcrossCPUs(t *testing.T) {
 	}
 	if got, want := uint64(len(s.Flows))+s.UntrackedTotal().Packets, uint64(2*perCPU); got != want {
 		t.Errorf("rows + untracked packets = %d, want the %d sent", got, want)
+	}
+}
+
+// runOnTwoCPUs runs prog on frames[0] on CPU 0 and on frames[1] on CPU 1
+// at once, each frame once, in order, with BPF_PROG_TEST_RUN.
+func runOnTwoCPUs(t *testing.T, prog *ebpf.Program, frames [2][][]byte) {
+	t.Helper()
+	errs := make(chan error, len(frames))
+	var start, wg sync.WaitGroup
+	start.Add(len(frames))
+	for cpu := range frames {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // the thread ends with the goroutine
+			var set unix.CPUSet
+			set.Set(cpu)
+			err := unix.SchedSetaffinity(0, &set)
+			start.Done()
+			if err != nil {
+				errs <- fmt.Errorf("pin to CPU %d: %w", cpu, err)
+				return
+			}
+			start.Wait()
+			for _, f := range frames[cpu] {
+				if _, err := prog.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestSameNewFlowsOnTwoCPUs: two CPUs bring the same 2,000 new flows into
+// an array table at once, in the same order, without the flow cache, in
+// 10 rounds. A CPU that meets a flow's slot while the other is still
+// writing its row claims a second slot and row for it; the drain must
+// still give one row per flow with both CPUs' packets.
+func TestSameNewFlowsOnTwoCPUs(t *testing.T) {
+	const flows, rounds = 2000, 10
+	if runtime.NumCPU() < 2 {
+		t.Skipf("needs two CPUs, this machine has %d", runtime.NumCPU())
+	}
+	h := loadHook(t, tcHook, testLoad{maxEntries: 4096, noCache: true, layout: flowtable.Array})
+	var frames [][]byte
+	for i := range flows {
+		frames = append(frames, udpFrame(t, uint16(10000+i), 18))
+	}
+	for round := range rounds {
+		runOnTwoCPUs(t, h.tc.PktstatIngress, [2][][]byte{frames, frames})
+		s, err := h.tb.Drain(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Flows) != flows || s.UntrackedTotal().Packets != 0 {
+			t.Fatalf("round %d: %d rows and %d untracked packets, want %d rows and none", round, len(s.Flows), s.UntrackedTotal().Packets, flows)
+		}
+		for _, r := range s.Flows {
+			if want := (flow.Counters{Packets: 2, Bytes: 2 * uint64(len(frames[0]))}); r.Counters != want {
+				t.Fatalf("round %d: row %+v: %+v, want %+v (one frame from each CPU)", round, r.Key, r.Counters, want)
+			}
+		}
 	}
 }

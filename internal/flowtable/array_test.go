@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,19 +20,28 @@ func testKey(n uint32) bpfprog.FlowKey {
 	return k
 }
 
-// arrayTable is an array table of rows rows in Go memory, with base slots
-// of reservations before the flows' slots, as the kernel lays one out.
+// arrayTable is an array table of rows rows in Go memory, with base
+// elements of reservations before its index, as the kernel lays one out.
 func arrayTable(rows uint32, base int) (*Table[bpfprog.FlowKey], []slot[bpfprog.FlowKey]) {
-	t := &Table[bpfprog.FlowKey]{conv: KeyFromBPF, entries: int(rows), base: base}
-	return t, make([]slot[bpfprog.FlowKey], base+int(Slots(rows)))
+	n := Slots(rows)
+	t := &Table[bpfprog.FlowKey]{conv: KeyFromBPF, entries: int(rows), base: base, nslots: int(n), rowsAt: base + int(indexElems(n))}
+	return t, make([]slot[bpfprog.FlowKey], arrayElems(rows, uint32(base)))
 }
 
 // TestArrayScanMergesDuplicates: two CPUs that bring a new flow at once
 // may each claim a slot for it, the second further on the key's probe
-// path; a scan gives one row with both slots' counts, and frees every
-// slot and the rows given out.
+// path, with a row each; a scan gives one row with both rows' counts,
+// skips a row taken and not used, and frees every index slot, row and
+// the rows given out, whether it clears the index whole or slot by slot.
 func TestArrayScanMergesDuplicates(t *testing.T) {
-	tb, all := arrayTable(64, 3)
+	// 40 flows in 64 rows free the index whole; in 1024, slot by slot.
+	for _, size := range []uint32{64, 1024} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testScanMergesDuplicates(t, size) })
+	}
+}
+
+func testScanMergesDuplicates(t *testing.T, size uint32) {
+	tb, all := arrayTable(size, 3)
 	keys := make([]bpfprog.FlowKey, 40)
 	vals := make([]bpfprog.FlowVal, len(keys))
 	for i := range keys {
@@ -44,17 +54,24 @@ func TestArrayScanMergesDuplicates(t *testing.T) {
 	if got := all[0].State; got != uint64(len(keys)) {
 		t.Fatalf("rows given out: %d, want %d", got, len(keys))
 	}
-	// A second copy of key 7, in the next free slot on its probe path.
-	s := all[tb.base:]
+	// A row that a CPU took and did not use: zero, skipped.
+	all[0].State++
+	// A second copy of key 7, in a row of its own that the next free
+	// index slot on its probe path names.
 	tag := tagOf(&keys[7])
-	pos, copies := home(tag, len(s)), 0
+	pos, copies := home(tag, tb.nslots), 0
 	for p := 0; p < probes && copies < 2; p++ {
-		pos = probe(pos, p, len(s))
+		pos = probe(pos, p, tb.nslots)
+		s := tb.index(all, pos)
 		switch {
-		case s[pos].State == 0:
-			s[pos] = slot[bpfprog.FlowKey]{State: uint64(tag) | slotReady, Key: keys[7], Val: bpfprog.FlowVal{Packets: 1000, Bytes: 5000}}
+		case *s == 0:
+			row := all[0].State
+			all[0].State++
+			// Crowded: its CPU passed the first copy's slot before it was ready.
+			all[tb.rowsAt+int(row)] = slot[bpfprog.FlowKey]{State: rowCrowded | uint64(pos)<<32 | uint64(tag), Key: keys[7], Val: bpfprog.FlowVal{Packets: 1000, Bytes: 5000}}
+			*s = row<<32 | uint64(tag) | slotReady
 			copies = 2
-		case s[pos].Key == keys[7]:
+		case all[tb.rowsAt+rowOf(*s)].Key == keys[7]:
 			copies = 1
 		}
 	}
@@ -80,7 +97,12 @@ func TestArrayScanMergesDuplicates(t *testing.T) {
 	}
 	for i := range all {
 		if all[i].State != 0 {
-			t.Fatalf("slot %d not freed: state %#x", i, all[i].State)
+			t.Fatalf("element %d not freed: state %#x", i, all[i].State)
+		}
+	}
+	for pos := range tb.nslots {
+		if s := *tb.index(all, pos); s != 0 {
+			t.Fatalf("index slot %d not freed: %#x", pos, s)
 		}
 	}
 }
@@ -166,6 +188,22 @@ func TestSetLayoutNeedsItsConstants(t *testing.T) {
 				t.Errorf("%v without %s: err = %v, want one naming it", layout, name, err)
 			case !needs && err != nil:
 				t.Errorf("%v without %s (which it does not use): %v", layout, name, err)
+			}
+		}
+	}
+}
+
+// TestArrayRows: ArrayRows finds the first row and the row count of every
+// table that SetLayout lays out, from its element count alone.
+func TestArrayRows(t *testing.T) {
+	for _, rows := range []uint32{1, 2, 7, 8, 64, 1000, 8192, 100000, 131072, 1 << 20} {
+		for _, ncpu := range []int{1, 2, 64, 4096} {
+			first, got, err := ArrayRows(arrayElems(rows, uint32(1+ncpu)), ncpu)
+			if err != nil {
+				t.Fatalf("%d rows, %d CPUs: %v", rows, ncpu, err)
+			}
+			if want := uint32(1+ncpu) + indexElems(Slots(rows)); first != want || got != rows {
+				t.Errorf("%d rows, %d CPUs: first %d and %d rows, want %d and %d", rows, ncpu, first, got, want, rows)
 			}
 		}
 	}

@@ -22,8 +22,9 @@ import (
 // preallocated element (list node, hash and padded key: about 96 bytes)
 // and a 16-byte bucket, with the counters (and application protocol, 24
 // bytes) in the element when shared, or behind an 8-byte pointer on every
-// CPU when per-CPU; in an array table, Slots(entries) slots of state, key
-// and counters; and the two generations of the flow cache on every CPU
+// CPU when per-CPU; in an array table, entries rows of state, key and
+// counters, and an index of Slots(entries) 8-byte slots, eight to a row's
+// size; and the two generations of the flow cache on every CPU
 // (TC and XDP; CacheBits: 576 KiB a CPU up to 14 CPUs, at most 8 MiB in
 // all up to 227, 36 KiB a CPU beyond).
 func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
@@ -31,7 +32,7 @@ func Bytes(entries uint32, ncpu int, layout Layout) uint64 {
 	var table uint64
 	switch layout {
 	case Array:
-		table = uint64(Slots(entries)) * uint64(unsafe.Sizeof(slot[bpfprog.FlowKey]{}))
+		table = uint64(arrayElems(entries, uint32(1+ncpu))) * uint64(unsafe.Sizeof(slot[bpfprog.FlowKey]{}))
 	case PerCPU:
 		table = uint64(entries) * (96 + 16 + 8 + val*uint64(ncpu))
 	default:

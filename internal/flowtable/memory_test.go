@@ -24,9 +24,10 @@ func TestTableBytes(t *testing.T) {
 		// (1024 a generation on 32 CPUs).
 		{2, PerCPU, 2*131072*168 + 2*4096*72*2},
 		{32, PerCPU, 2*131072*888 + 2*1024*72*32},
-		// 2 tables * 262144 slots * (8 + 48 + 24) bytes, and the cache.
-		{2, Array, 2*262144*80 + 2*4096*72*2},
-		{192, Array, 2*262144*80 + 2*256*72*192},
+		// 2 tables * (1 + ncpu reservations, 262144 / 8 elements of
+		// index, 131072 rows) * (8 + 48 + 24) bytes, and the cache.
+		{2, Array, 2*(3+32768+131072)*80 + 2*4096*72*2},
+		{192, Array, 2*(193+32768+131072)*80 + 2*256*72*192},
 	} {
 		if got := Bytes(131072, c.ncpu, c.layout); got != c.want {
 			t.Errorf("Bytes(131072, %d, %v) = %d, want %d", c.ncpu, c.layout, got, c.want)

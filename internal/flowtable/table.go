@@ -36,7 +36,9 @@ type Table[K comparable] struct {
 	slot      *ebpf.Map    // flow_tables: entry 0 is the active table
 	tables    [2]*ebpf.Map // tables[active] is in the slot
 	slots     [2][]slot[K] // the tables mapped into memory, in the array layout; nil otherwise
-	base      int          // an array table's first slot for flows; those before hold its rows given out
+	base      int          // an array table's index's first element; those before hold its rows given out
+	rowsAt    int          // an array table's first row
+	nslots    int          // an array table's index slots
 	active    int
 	untracked *ebpf.Map
 	hll       *ebpf.Map
@@ -130,7 +132,7 @@ func Size(spec *ebpf.CollectionSpec, entries uint32) {
 
 // SetLayout makes the flow table of spec, its slot's template and the
 // programs' adds follow layout, which Resolve has settled (not Default).
-// Call it after Size: an array table has Slots(entries) slots.
+// Call it after Size: an array table has Slots(entries) index slots.
 func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
 	flows, tmpl := spec.Maps[bpfprog.TCMapFlows], spec.Maps[bpfprog.TCMapFlowTables].InnerMap
 	var slots uint32
@@ -147,7 +149,7 @@ func SetLayout(spec *ebpf.CollectionSpec, layout Layout) error {
 		slots = Slots(rows)
 		base := uint32(1 + ncpu)
 		for _, m := range []*ebpf.MapSpec{flows, tmpl} {
-			m.Type, m.Flags, m.MaxEntries = ebpf.Array, unix.BPF_F_MMAPABLE, base+slots
+			m.Type, m.Flags, m.MaxEntries = ebpf.Array, unix.BPF_F_MMAPABLE, arrayElems(rows, base)
 			m.ValueSize = slotSize(m.KeySize)
 			m.KeySize, m.Key, m.Value = 4, nil, nil
 		}
@@ -216,7 +218,7 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		vals = ncpu
 	}
 	var slots [2][]slot[K]
-	entries, base := int(spec.MaxEntries), 0
+	entries, base, rowsAt, nslots := int(spec.MaxEntries), 0, 0, 0
 	if m.Flows.Type() == ebpf.Array {
 		var rows uint32
 		if m.Rows == nil {
@@ -230,9 +232,11 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		}
 		entries = int(rows)
 		base = 1 + ncpu
-		if n := int(m.Flows.MaxEntries()) - base; n <= 0 || n&(n-1) != 0 {
+		nslots = int(Slots(rows))
+		rowsAt = base + int(indexElems(uint32(nslots)))
+		if want := arrayElems(rows, uint32(base)); m.Flows.MaxEntries() != want {
 			spare.Close()
-			return nil, fmt.Errorf("the array flow table has %d slots, not %d and a power of 2", m.Flows.MaxEntries(), base)
+			return nil, fmt.Errorf("the array flow table has %d elements, not %d for %d rows", m.Flows.MaxEntries(), want, rows)
 		}
 		for i, tb := range []*ebpf.Map{m.Flows, spare} {
 			if slots[i], err = mapSlots[K](tb); err != nil {
@@ -248,6 +252,8 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		tables:    [2]*ebpf.Map{m.Flows, spare},
 		slots:     slots,
 		base:      base,
+		rowsAt:    rowsAt,
+		nslots:    nslots,
 		untracked: m.Untracked,
 		hll:       m.HLL,
 		filtered:  m.Filtered,
