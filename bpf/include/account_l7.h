@@ -28,14 +28,27 @@ volatile const __u32 flow_cache_bits = 8;
 /*
  * A flow's counts since it took its cache slot, not yet in the flow
  * table. packets == 0 marks a free slot: every packet adds at least one.
+ * misses counts the other flows' packets that found the slot taken since
+ * this flow's last one.
  */
 struct flow_cache_entry {
 	struct flow_key key;
 	enum l7_proto l7;
-	__u8 _pad[7];
+	__u8 misses;
+	__u8 _pad[6];
 	__u64 packets;
 	__u64 bytes;
 };
+
+/*
+ * How many other flows' packets a cached flow lets by, to the flow table,
+ * before one of them takes its slot. Flows that share a slot and take
+ * turns would otherwise evict each other at every packet, and none would
+ * ever be found in the cache: this way the one in the slot keeps it while
+ * up to this many others come between two of its packets. A constant that
+ * the tests read, and the benchmarks may change.
+ */
+volatile const __u8 flow_cache_patience = 15;
 
 /*
  * Two generations, like the untracked counters: the programs use the one
@@ -110,8 +123,10 @@ static __always_inline void account_row(void *slot, const struct flow_key *key, 
 /*
  * account_in for hooks that detect application protocols. A flow in this
  * CPU's cache costs a key comparison and two additions. Any other flow
- * takes the slot, and the flow it evicts goes to the flow table. A flow's
- * protocol is detected on the first packets it brings into the cache.
+ * goes to the flow table, or, once the flow in the slot has let
+ * flow_cache_patience others by, takes the slot and sends the one it
+ * evicts to the flow table. A flow's protocol is detected on the first
+ * packets it brings into the cache or the table.
  */
 static __always_inline void account_l7(void *slot, const struct pkt *p, const struct parse_result *r, __u64 packets,
 				       __u64 bytes)
@@ -130,12 +145,20 @@ static __always_inline void account_l7(void *slot, const struct pkt *p, const st
 	if (e->packets && flow_key_eq(&e->key, &r->key)) {
 		e->packets += packets;
 		e->bytes += bytes;
+		e->misses = 0;
 		if (e->l7 == L7_UNCHECKED)
 			e->l7 = l7_verdict(p, r, e->packets);
 		return;
 	}
-	if (e->packets)
+	if (e->packets) {
+		if (e->misses < flow_cache_patience) {
+			e->misses++;
+			account_row(slot, &r->key, packets, bytes, l7_verdict(p, r, packets));
+			return;
+		}
 		account_row(slot, &e->key, e->packets, e->bytes, e->l7);
+	}
+	e->misses = 0;
 	e->key = r->key;
 	e->packets = packets;
 	e->bytes = bytes;

@@ -17,7 +17,8 @@ type TCFlowCacheEntry struct {
 	_       structs.HostLayout
 	Key     TCFlowKey
 	L7      TCL7Proto
-	Pad     [7]uint8
+	Misses  uint8
+	Pad     [6]uint8
 	Packets uint64
 	Bytes   uint64
 }
@@ -90,24 +91,25 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	TCMapFiltered        = "filtered"
-	TCMapFlowCache       = "flow_cache"
-	TCMapFlowTables      = "flow_tables"
-	TCMapFlows           = "flows"
-	TCMapUntracked       = "untracked"
-	TCMapUntrackedHll    = "untracked_hll"
-	TCProgPktstatEgress  = "pktstat_egress"
-	TCProgPktstatIngress = "pktstat_ingress"
-	TCVarArpDetail       = "arp_detail"
-	TCVarArrayBase       = "array_base"
-	TCVarArrayRows       = "array_rows"
-	TCVarArraySlots      = "array_slots"
-	TCVarFilterOn        = "filter_on"
-	TCVarFlowCacheBits   = "flow_cache_bits"
-	TCVarFlowCacheOn     = "flow_cache_on"
-	TCVarParseFastOn     = "parse_fast_on"
-	TCVarSharedTable     = "shared_table"
-	TCVarUntrackedGen    = "untracked_gen"
+	TCMapFiltered          = "filtered"
+	TCMapFlowCache         = "flow_cache"
+	TCMapFlowTables        = "flow_tables"
+	TCMapFlows             = "flows"
+	TCMapUntracked         = "untracked"
+	TCMapUntrackedHll      = "untracked_hll"
+	TCProgPktstatEgress    = "pktstat_egress"
+	TCProgPktstatIngress   = "pktstat_ingress"
+	TCVarArpDetail         = "arp_detail"
+	TCVarArrayBase         = "array_base"
+	TCVarArrayRows         = "array_rows"
+	TCVarArraySlots        = "array_slots"
+	TCVarFilterOn          = "filter_on"
+	TCVarFlowCacheBits     = "flow_cache_bits"
+	TCVarFlowCacheOn       = "flow_cache_on"
+	TCVarFlowCachePatience = "flow_cache_patience"
+	TCVarParseFastOn       = "parse_fast_on"
+	TCVarSharedTable       = "shared_table"
+	TCVarUntrackedGen      = "untracked_gen"
 )
 
 // LoadTC returns the embedded CollectionSpec for TC.
@@ -172,16 +174,17 @@ type TCMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TCVariableSpecs struct {
-	ArpDetail     *ebpf.VariableSpec `ebpf:"arp_detail"`
-	ArrayBase     *ebpf.VariableSpec `ebpf:"array_base"`
-	ArrayRows     *ebpf.VariableSpec `ebpf:"array_rows"`
-	ArraySlots    *ebpf.VariableSpec `ebpf:"array_slots"`
-	FilterOn      *ebpf.VariableSpec `ebpf:"filter_on"`
-	FlowCacheBits *ebpf.VariableSpec `ebpf:"flow_cache_bits"`
-	FlowCacheOn   *ebpf.VariableSpec `ebpf:"flow_cache_on"`
-	ParseFastOn   *ebpf.VariableSpec `ebpf:"parse_fast_on"`
-	SharedTable   *ebpf.VariableSpec `ebpf:"shared_table"`
-	UntrackedGen  *ebpf.VariableSpec `ebpf:"untracked_gen"`
+	ArpDetail         *ebpf.VariableSpec `ebpf:"arp_detail"`
+	ArrayBase         *ebpf.VariableSpec `ebpf:"array_base"`
+	ArrayRows         *ebpf.VariableSpec `ebpf:"array_rows"`
+	ArraySlots        *ebpf.VariableSpec `ebpf:"array_slots"`
+	FilterOn          *ebpf.VariableSpec `ebpf:"filter_on"`
+	FlowCacheBits     *ebpf.VariableSpec `ebpf:"flow_cache_bits"`
+	FlowCacheOn       *ebpf.VariableSpec `ebpf:"flow_cache_on"`
+	FlowCachePatience *ebpf.VariableSpec `ebpf:"flow_cache_patience"`
+	ParseFastOn       *ebpf.VariableSpec `ebpf:"parse_fast_on"`
+	SharedTable       *ebpf.VariableSpec `ebpf:"shared_table"`
+	UntrackedGen      *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
 // TCObjects contains all objects after they have been loaded into the kernel.
@@ -227,16 +230,17 @@ func (m *TCMaps) Close() error {
 //
 // It can be passed to LoadTCObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TCVariables struct {
-	ArpDetail     *ebpf.Variable `ebpf:"arp_detail"`
-	ArrayBase     *ebpf.Variable `ebpf:"array_base"`
-	ArrayRows     *ebpf.Variable `ebpf:"array_rows"`
-	ArraySlots    *ebpf.Variable `ebpf:"array_slots"`
-	FilterOn      *ebpf.Variable `ebpf:"filter_on"`
-	FlowCacheBits *ebpf.Variable `ebpf:"flow_cache_bits"`
-	FlowCacheOn   *ebpf.Variable `ebpf:"flow_cache_on"`
-	ParseFastOn   *ebpf.Variable `ebpf:"parse_fast_on"`
-	SharedTable   *ebpf.Variable `ebpf:"shared_table"`
-	UntrackedGen  *ebpf.Variable `ebpf:"untracked_gen"`
+	ArpDetail         *ebpf.Variable `ebpf:"arp_detail"`
+	ArrayBase         *ebpf.Variable `ebpf:"array_base"`
+	ArrayRows         *ebpf.Variable `ebpf:"array_rows"`
+	ArraySlots        *ebpf.Variable `ebpf:"array_slots"`
+	FilterOn          *ebpf.Variable `ebpf:"filter_on"`
+	FlowCacheBits     *ebpf.Variable `ebpf:"flow_cache_bits"`
+	FlowCacheOn       *ebpf.Variable `ebpf:"flow_cache_on"`
+	FlowCachePatience *ebpf.Variable `ebpf:"flow_cache_patience"`
+	ParseFastOn       *ebpf.Variable `ebpf:"parse_fast_on"`
+	SharedTable       *ebpf.Variable `ebpf:"shared_table"`
+	UntrackedGen      *ebpf.Variable `ebpf:"untracked_gen"`
 }
 
 // TCPrograms contains all programs after they have been loaded into the kernel.

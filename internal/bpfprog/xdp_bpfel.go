@@ -16,24 +16,25 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	XDPMapFiltered      = "filtered"
-	XDPMapFlowCache     = "flow_cache"
-	XDPMapFlowTables    = "flow_tables"
-	XDPMapFlows         = "flows"
-	XDPMapUntracked     = "untracked"
-	XDPMapUntrackedHll  = "untracked_hll"
-	XDPProgPktstatXdp   = "pktstat_xdp"
-	XDPVarArpDetail     = "arp_detail"
-	XDPVarArrayBase     = "array_base"
-	XDPVarArrayRows     = "array_rows"
-	XDPVarArraySlots    = "array_slots"
-	XDPVarFilterOn      = "filter_on"
-	XDPVarFlowCacheBits = "flow_cache_bits"
-	XDPVarFlowCacheOn   = "flow_cache_on"
-	XDPVarFragsAware    = "frags_aware"
-	XDPVarParseFastOn   = "parse_fast_on"
-	XDPVarSharedTable   = "shared_table"
-	XDPVarUntrackedGen  = "untracked_gen"
+	XDPMapFiltered          = "filtered"
+	XDPMapFlowCache         = "flow_cache"
+	XDPMapFlowTables        = "flow_tables"
+	XDPMapFlows             = "flows"
+	XDPMapUntracked         = "untracked"
+	XDPMapUntrackedHll      = "untracked_hll"
+	XDPProgPktstatXdp       = "pktstat_xdp"
+	XDPVarArpDetail         = "arp_detail"
+	XDPVarArrayBase         = "array_base"
+	XDPVarArrayRows         = "array_rows"
+	XDPVarArraySlots        = "array_slots"
+	XDPVarFilterOn          = "filter_on"
+	XDPVarFlowCacheBits     = "flow_cache_bits"
+	XDPVarFlowCacheOn       = "flow_cache_on"
+	XDPVarFlowCachePatience = "flow_cache_patience"
+	XDPVarFragsAware        = "frags_aware"
+	XDPVarParseFastOn       = "parse_fast_on"
+	XDPVarSharedTable       = "shared_table"
+	XDPVarUntrackedGen      = "untracked_gen"
 )
 
 // LoadXDP returns the embedded CollectionSpec for XDP.
@@ -97,17 +98,18 @@ type XDPMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XDPVariableSpecs struct {
-	ArpDetail     *ebpf.VariableSpec `ebpf:"arp_detail"`
-	ArrayBase     *ebpf.VariableSpec `ebpf:"array_base"`
-	ArrayRows     *ebpf.VariableSpec `ebpf:"array_rows"`
-	ArraySlots    *ebpf.VariableSpec `ebpf:"array_slots"`
-	FilterOn      *ebpf.VariableSpec `ebpf:"filter_on"`
-	FlowCacheBits *ebpf.VariableSpec `ebpf:"flow_cache_bits"`
-	FlowCacheOn   *ebpf.VariableSpec `ebpf:"flow_cache_on"`
-	FragsAware    *ebpf.VariableSpec `ebpf:"frags_aware"`
-	ParseFastOn   *ebpf.VariableSpec `ebpf:"parse_fast_on"`
-	SharedTable   *ebpf.VariableSpec `ebpf:"shared_table"`
-	UntrackedGen  *ebpf.VariableSpec `ebpf:"untracked_gen"`
+	ArpDetail         *ebpf.VariableSpec `ebpf:"arp_detail"`
+	ArrayBase         *ebpf.VariableSpec `ebpf:"array_base"`
+	ArrayRows         *ebpf.VariableSpec `ebpf:"array_rows"`
+	ArraySlots        *ebpf.VariableSpec `ebpf:"array_slots"`
+	FilterOn          *ebpf.VariableSpec `ebpf:"filter_on"`
+	FlowCacheBits     *ebpf.VariableSpec `ebpf:"flow_cache_bits"`
+	FlowCacheOn       *ebpf.VariableSpec `ebpf:"flow_cache_on"`
+	FlowCachePatience *ebpf.VariableSpec `ebpf:"flow_cache_patience"`
+	FragsAware        *ebpf.VariableSpec `ebpf:"frags_aware"`
+	ParseFastOn       *ebpf.VariableSpec `ebpf:"parse_fast_on"`
+	SharedTable       *ebpf.VariableSpec `ebpf:"shared_table"`
+	UntrackedGen      *ebpf.VariableSpec `ebpf:"untracked_gen"`
 }
 
 // XDPObjects contains all objects after they have been loaded into the kernel.
@@ -153,17 +155,18 @@ func (m *XDPMaps) Close() error {
 //
 // It can be passed to LoadXDPObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XDPVariables struct {
-	ArpDetail     *ebpf.Variable `ebpf:"arp_detail"`
-	ArrayBase     *ebpf.Variable `ebpf:"array_base"`
-	ArrayRows     *ebpf.Variable `ebpf:"array_rows"`
-	ArraySlots    *ebpf.Variable `ebpf:"array_slots"`
-	FilterOn      *ebpf.Variable `ebpf:"filter_on"`
-	FlowCacheBits *ebpf.Variable `ebpf:"flow_cache_bits"`
-	FlowCacheOn   *ebpf.Variable `ebpf:"flow_cache_on"`
-	FragsAware    *ebpf.Variable `ebpf:"frags_aware"`
-	ParseFastOn   *ebpf.Variable `ebpf:"parse_fast_on"`
-	SharedTable   *ebpf.Variable `ebpf:"shared_table"`
-	UntrackedGen  *ebpf.Variable `ebpf:"untracked_gen"`
+	ArpDetail         *ebpf.Variable `ebpf:"arp_detail"`
+	ArrayBase         *ebpf.Variable `ebpf:"array_base"`
+	ArrayRows         *ebpf.Variable `ebpf:"array_rows"`
+	ArraySlots        *ebpf.Variable `ebpf:"array_slots"`
+	FilterOn          *ebpf.Variable `ebpf:"filter_on"`
+	FlowCacheBits     *ebpf.Variable `ebpf:"flow_cache_bits"`
+	FlowCacheOn       *ebpf.Variable `ebpf:"flow_cache_on"`
+	FlowCachePatience *ebpf.Variable `ebpf:"flow_cache_patience"`
+	FragsAware        *ebpf.Variable `ebpf:"frags_aware"`
+	ParseFastOn       *ebpf.Variable `ebpf:"parse_fast_on"`
+	SharedTable       *ebpf.Variable `ebpf:"shared_table"`
+	UntrackedGen      *ebpf.Variable `ebpf:"untracked_gen"`
 }
 
 // XDPPrograms contains all programs after they have been loaded into the kernel.

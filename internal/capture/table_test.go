@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"runtime"
 	"sync"
@@ -385,11 +386,12 @@ func drainDuringRuns(t *testing.T, prog *ebpf.Program, frames [][]byte, rounds i
 }
 
 // TestFlowCacheEviction: two flows that share a flow-cache slot take turns
-// on one CPU. A flow's packets stay in the cache until the other takes
-// the slot and sends them to the flow table; a drain gives each flow its
-// exact counts, from the table and the cache. The kernel picks the slot
-// that flowtable.CacheSlot computes, in the smallest cache and the
-// largest (flowtable.SizeCache).
+// on one CPU. The flow in the slot keeps it while the other's packets go
+// to the flow table, up to flow_cache_patience of them since its own last
+// packet; the next one takes the slot and sends the cached packets to the
+// table. A drain gives each flow its exact counts, from the table and the
+// cache. The kernel picks the slot that flowtable.CacheSlot computes, in
+// the smallest cache and the largest (flowtable.SizeCache).
 func TestFlowCacheEviction(t *testing.T) {
 	for _, l := range layouts {
 		for _, bits := range []uint32{8, 12} {
@@ -440,25 +442,49 @@ func testFlowCacheEviction(t *testing.T, layout flowtable.Layout, bits uint32) {
 		return got
 	}
 
+	var patience uint8
+	if err := h.tc.FlowCachePatience.Get(&patience); err != nil {
+		t.Fatal(err)
+	}
+	if patience == 0 {
+		t.Fatal("flow_cache_patience is 0: every new flow would take its slot")
+	}
+	kb := udpKey(b, false)
+	keyA, keyB := flowtable.KeyFromBPF(&ka), flowtable.KeyFromBPF(&kb)
+	// check wants the slot to hold flow key's n packets and misses, and
+	// the table rows.
+	check := func(step string, key flow.Key, n uint64, misses uint8, rows map[flow.Key]uint64) {
+		t.Helper()
+		e, size := cached(), uint64(len(fa))
+		if key == keyB {
+			size = uint64(len(fb))
+		}
+		if flowtable.KeyFromBPF(&e.Key) != key || e.Packets != n || e.Bytes != n*size || e.Misses != misses {
+			t.Fatalf("%s: slot %d on CPU 0 holds %+v, want flow %d's %d packets and %d misses", step, slot, e, key.SrcPort, n, misses)
+		}
+		if got := tableRows(); !maps.Equal(got, rows) {
+			t.Fatalf("%s: the flow table holds %v, want %v", step, got, rows)
+		}
+	}
 	run(fa, 3)
-	if e := cached(); e.Key != ka || e.Packets != 3 || e.Bytes != 3*uint64(len(fa)) {
-		t.Fatalf("slot %d on CPU 0 holds %+v, want flow %d's 3 packets", slot, e, a)
-	}
-	if rows := tableRows(); len(rows) != 0 {
-		t.Fatalf("the flow table holds %v before any eviction", rows)
-	}
-	run(fb, 2)
-	if rows := tableRows(); len(rows) != 1 || rows[flowtable.KeyFromBPF(&ka)] != 3 {
-		t.Fatalf("after flow %d took the slot: table %v, want flow %d's 3 packets", b, rows, a)
-	}
+	check("flow a's 3 packets", keyA, 3, 0, map[flow.Key]uint64{})
+	run(fb, 1)
+	check("flow b's first", keyA, 3, 1, map[flow.Key]uint64{keyB: 1})
 	run(fa, 1)
+	check("flow a again", keyA, 4, 0, map[flow.Key]uint64{keyB: 1})
+	run(fb, int(patience))
+	check("flow b's next, as many as a lets by", keyA, 4, patience, map[flow.Key]uint64{keyB: 1 + uint64(patience)})
+	run(fb, 1)
+	check("one more of flow b's", keyB, 1, 0, map[flow.Key]uint64{keyA: 4, keyB: 1 + uint64(patience)})
+	run(fa, 1)
+	check("flow a after it lost the slot", keyB, 1, 1, map[flow.Key]uint64{keyA: 5, keyB: 1 + uint64(patience)})
 	snap, err := h.tb.Drain(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[uint16]flow.Counters{
-		a: {Packets: 4, Bytes: 4 * uint64(len(fa))},
-		b: {Packets: 2, Bytes: 2 * uint64(len(fb))},
+		a: {Packets: 5, Bytes: 5 * uint64(len(fa))},
+		b: {Packets: 2 + uint64(patience), Bytes: (2 + uint64(patience)) * uint64(len(fb))},
 	}
 	if len(snap.Flows) != 2 {
 		t.Fatalf("drained %s, want flows %d and %d", rows(snap), a, b)
