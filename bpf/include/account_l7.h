@@ -145,7 +145,8 @@ static __always_inline void account_l7(void *slot, const struct pkt *p, const st
 	if (e->packets && flow_key_eq(&e->key, &r->key)) {
 		e->packets += packets;
 		e->bytes += bytes;
-		e->misses = 0;
+		if (e->misses)
+			e->misses = 0;
 		if (e->l7 == L7_UNCHECKED)
 			e->l7 = l7_verdict(p, r, e->packets);
 		return;

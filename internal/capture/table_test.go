@@ -656,3 +656,40 @@ func TestSameNewFlowsOnTwoCPUs(t *testing.T) {
 		}
 	}
 }
+
+// TestFillFindsKernelRows: Go and the kernel find a key's row in the array
+// table alike (flowtable's tableHash and probe path are table_hash's and
+// array_add's). Flows that Go fills into the table, and then one frame of
+// each that the program counts, give one row per flow with both counts;
+// had the program looked elsewhere, it would have claimed a second row.
+func TestFillFindsKernelRows(t *testing.T) {
+	const flows = 40
+	h := loadHook(t, tcHook, testLoad{maxEntries: 64, noCache: true, layout: flowtable.Array})
+	keys := make([]bpfprog.FlowKey, flows)
+	vals := make([]bpfprog.FlowVal, flows)
+	for i := range keys {
+		keys[i] = udpKey(uint16(30000+i), false)
+		vals[i] = bpfprog.FlowVal{Packets: 1, Bytes: 1000}
+	}
+	if err := h.tb.Fill(keys, vals); err != nil {
+		t.Fatal(err)
+	}
+	var size uint64
+	for i := range keys {
+		f := udpFrame(t, uint16(30000+i), 10)
+		size = uint64(len(f))
+		bpftest.Run(t, h.tc.PktstatIngress, f, nil)
+	}
+	s, err := h.tb.Drain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Flows) != flows {
+		t.Fatalf("%d rows, want %d: %s", len(s.Flows), flows, rows(s))
+	}
+	for _, r := range s.Flows {
+		if want := (flow.Counters{Packets: 2, Bytes: 1000 + size}); r.Counters != want {
+			t.Errorf("flow %d: %+v, want %+v", r.Key.SrcPort, r.Counters, want)
+		}
+	}
+}

@@ -84,10 +84,22 @@ func ArrayRows(elems uint32, ncpu int) (first, rows uint32, err error) {
 	return 0, 0, fmt.Errorf("no array flow table has %d elements with %d CPUs", elems, ncpu)
 }
 
+// tableHash is the array table's hash of a key's first 48 bytes, a flow
+// key as six little-endian 64-bit words (table_hash in
+// bpf/include/account.h).
+func tableHash(w *[6]uint64) uint64 {
+	h := w[0]*0x9E3779B97F4A7C15 + w[1]*0xC2B2AE3D27D4EB4F + w[2]*0x165667B19E3779F9 +
+		w[3]*0xD6E8FEB86659FD93 + w[4]*0xFF51AFD7ED558CCD + w[5]*0xC4CEB9FE1A85EC53
+	h ^= h >> 32
+	h *= 0x9E3779B97F4A7C15
+	h ^= h >> 29
+	return h
+}
+
 // tagOf is the tag of a key whose first 48 bytes are a flow key: the high
-// half of the hash that the untracked sketch uses too, never 0.
+// half of its tableHash, never 0.
 func tagOf[K comparable](k *K) uint32 {
-	return uint32(flow.KeyHash(*(*[12]uint32)(unsafe.Pointer(k)))>>32) | 1
+	return uint32(tableHash((*[6]uint64)(unsafe.Pointer(k)))>>32) | 1
 }
 
 // home is the slot where a key of tag tag starts probing, in an index of
