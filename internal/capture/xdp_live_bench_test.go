@@ -32,7 +32,7 @@ import (
 // Frames are 60-byte IPv4 UDP, round-robin over 1, 64, 4096 or 32,768
 // flows: 4096 fill the largest flow cache (4096 slots a CPU, on up to 14
 // CPUs), with some flows sharing slots, and 32,768 are far more than it
-// holds, so every frame evicts another flow's entry into the table. Rows
+// holds, so nearly every frame goes to the table. Rows
 // exist before the measured sends, as they do for flows that are not new.
 // Each iteration sends 2 million frames per program, in turns, 5 times,
 // and reports the medians: Mpps and the percentage of the empty

@@ -31,8 +31,8 @@ const cacheEntryBytes = uint64(unsafe.Sizeof(bpfprog.FlowCacheEntry{}))
 // reads the cache slot by slot, so it stays at 256.
 //
 // A cache that holds a CPU's flows spares every packet of theirs the
-// table; one that holds too few evicts a flow at nearly every packet,
-// which costs more than no cache (docs/performance.md). The budget keeps
+// table; one that holds too few sends most packets past it, to the
+// table, which costs more than no cache (docs/performance.md). The budget keeps
 // the maps within 64 MiB at the default table size up to 227 CPUs, and
 // bounds what a drain reads: 4096 entries a CPU up to 14 CPUs, 2048 up
 // to 28, 1024 up to 56, 512 up to 113, and 256 beyond.
