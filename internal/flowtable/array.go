@@ -111,9 +111,11 @@ func home(tag uint32, n int) int { return int(uint64(tag) * uint64(n) >> 32) }
 // 2, 3, ... slots on.
 func probe(pos, i, n int) int { return (pos + i) & (n - 1) }
 
-// rowOf is the row an index slot or a row's state word names: bits 32 to
-// 62.
-func rowOf(state uint64) int { return int(state >> 32 & 0x7FFFFFFF) }
+// rowOf is the row an index slot names: bits 32 to 62.
+func rowOf(slot uint64) int { return int(slot >> 32 & 0x7FFFFFFF) }
+
+// slotOf is the index slot a row's state word names: bits 32 to 62.
+func slotOf(state uint64) int { return int(state >> 32 & 0x7FFFFFFF) }
 
 // index is index slot pos of the array table all.
 func (t *Table[K]) index(all []slot[K], pos int) *uint64 {
@@ -195,7 +197,7 @@ func (t *Table[K]) free(all []slot[K], rs []slot[K]) {
 	for i := range rs {
 		if rs[i].State != 0 {
 			if !whole {
-				*t.index(all, rowOf(rs[i].State)) = 0
+				*t.index(all, slotOf(rs[i].State)) = 0
 			}
 			rs[i].State = 0
 		}
@@ -214,7 +216,7 @@ func (t *Table[K]) duplicate(all []slot[K], i int) bool {
 	if r.State&rowCrowded == 0 {
 		return false
 	}
-	tag, own := uint32(r.State), rowOf(r.State)
+	tag, own := uint32(r.State), slotOf(r.State)
 	pos := home(tag, t.nslots)
 	for p := 0; p < probes; p++ {
 		if pos = probe(pos, p, t.nslots); pos == own {
