@@ -126,27 +126,27 @@ volatile const __u32 array_rows = 0;  /* the most rows the table gives out: --ma
  * the flows in use sit together however many slots the index has.
  *
  * An index slot is 0 while free, else a key's tag (32 bits of its
- * table_hash, never 0), its row's number from bit 32, and FLOW_SLOT_READY once the
- * row holds the key. A CPU claims a free slot by swapping in the tag and
- * a row it took, writes the row, and then sets FLOW_SLOT_READY. A row's
- * state word is its tag, from bit 32 its index slot, and FLOW_ROW_CROWDED
- * when its CPU passed a slot of its tag not yet ready on the way: Go finds
- * them there when it reads the rows. A key's slot is the first ready one with
- * its tag, whose row has its key, on its probe path: its home slot, then
- * 1, 2, 3, ... slots further each time (which visits every slot of a
- * power-of-2 index), at most FLOW_PROBES slots. Two CPUs that bring one
- * new flow at the same moment may each claim a slot for it, since a slot
- * not yet ready cannot be compared: Go adds such duplicates into one row,
- * and looks for them only among crowded rows, since the later copy of a
- * flow passed the earlier one's slot before it was ready.
- * Nothing is removed while the table is in use, so a ready slot's row
- * never changes its key; a drain reads the retired table and frees its
- * slots and rows after the grace period.
+ * table_hash, never 0), its row's number from bit 32, and FLOW_SLOT_READY
+ * once the row holds the key. A CPU claims a free slot by swapping in the
+ * tag and a row it took, writes the row, and then sets FLOW_SLOT_READY. A
+ * row's state word is its tag, from bit 32 its index slot, and
+ * FLOW_ROW_CROWDED when its CPU passed a slot of its tag not yet ready on
+ * the way: Go finds them there when it reads the rows. A key's slot is
+ * the first ready one with its tag, whose row has its key, on its probe
+ * path: its home slot, then 1, 2, 3, ... slots further each time (which
+ * visits every slot of a power-of-2 index), at most FLOW_PROBES slots.
+ * Two CPUs that bring one new flow at the same moment may each claim a
+ * slot for it, since a slot not yet ready cannot be compared: Go adds
+ * such duplicates into one row, and looks for them only among crowded
+ * rows, since the later copy of a flow passed the earlier one's slot
+ * before it was ready. Nothing is removed while the table is in use, so a
+ * ready slot's row never changes its key; a drain reads the retired table
+ * and frees its slots and rows after the grace period.
  */
 #define FLOW_PROBES 32
 #define FLOW_SLOT_READY (1ULL << 63)
 #define FLOW_ROW_CROWDED (1ULL << 63)
-#define FLOW_SLOT_ROW(s) (((s) >> 32) & 0x7FFFFFFF)
+#define FLOW_SLOT_ROW(s) (((s) >> 32) & 0x7FFFFFFF) /* an index slot's row */
 #define FLOW_INDEX_SLOTS 8 /* index slots to an element */
 
 /*

@@ -71,6 +71,13 @@ func indexElems(slots uint32) uint32 { return (slots + indexSlots - 1) / indexSl
 // base elements of reservations before its index.
 func arrayElems(entries, base uint32) uint32 { return base + indexElems(Slots(entries)) + entries }
 
+// layArray sets where the array table's index and rows are, for a table
+// of rows rows with base elements of reservations before its index.
+func (t *Table[K]) layArray(rows uint32, base int) {
+	t.entries, t.base, t.nslots = int(rows), base, int(Slots(rows))
+	t.rowsAt = base + int(indexElems(uint32(t.nslots)))
+}
+
 // ArrayRows finds where the rows of an array table of elems elements,
 // laid out for ncpu possible CPUs, start and how many there are: the
 // inverse of arrayElems, for tests that read a table's rows directly.
@@ -111,11 +118,9 @@ func home(tag uint32, n int) int { return int(uint64(tag) * uint64(n) >> 32) }
 // 2, 3, ... slots on.
 func probe(pos, i, n int) int { return (pos + i) & (n - 1) }
 
-// rowOf is the row an index slot names: bits 32 to 62.
-func rowOf(slot uint64) int { return int(slot >> 32 & 0x7FFFFFFF) }
-
-// slotOf is the index slot a row's state word names: bits 32 to 62.
-func slotOf(state uint64) int { return int(state >> 32 & 0x7FFFFFFF) }
+// link is what bits 32 to 62 of a word name: an index slot's row, or a
+// row's index slot.
+func link(word uint64) int { return int(word >> 32 & 0x7FFFFFFF) }
 
 // index is index slot pos of the array table all.
 func (t *Table[K]) index(all []slot[K], pos int) *uint64 {
@@ -197,7 +202,7 @@ func (t *Table[K]) free(all []slot[K], rs []slot[K]) {
 	for i := range rs {
 		if rs[i].State != 0 {
 			if !whole {
-				*t.index(all, slotOf(rs[i].State)) = 0
+				*t.index(all, link(rs[i].State)) = 0
 			}
 			rs[i].State = 0
 		}
@@ -216,13 +221,13 @@ func (t *Table[K]) duplicate(all []slot[K], i int) bool {
 	if r.State&rowCrowded == 0 {
 		return false
 	}
-	tag, own := uint32(r.State), slotOf(r.State)
+	tag, own := uint32(r.State), link(r.State)
 	pos := home(tag, t.nslots)
 	for p := 0; p < probes; p++ {
 		if pos = probe(pos, p, t.nslots); pos == own {
 			return false
 		}
-		if s := *t.index(all, pos); s != 0 && uint32(s) == tag && all[t.rowsAt+rowOf(s)].Key == r.Key {
+		if s := *t.index(all, pos); s != 0 && uint32(s) == tag && all[t.rowsAt+link(s)].Key == r.Key {
 			return true
 		}
 	}
@@ -277,7 +282,7 @@ func (t *Table[K]) insert(all []slot[K], keys []K, vals []bpfprog.FlowVal) error
 				*s = row<<32 | uint64(tag) | slotReady
 				break
 			}
-			if r := &all[t.rowsAt+rowOf(*s)]; uint32(*s) == tag && r.Key == keys[i] {
+			if r := &all[t.rowsAt+link(*s)]; uint32(*s) == tag && r.Key == keys[i] {
 				r.Val.Packets += vals[i].Packets
 				r.Val.Bytes += vals[i].Bytes
 				break

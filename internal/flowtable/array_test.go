@@ -23,8 +23,8 @@ func testKey(n uint32) bpfprog.FlowKey {
 // arrayTable is an array table of rows rows in Go memory, with base
 // elements of reservations before its index, as the kernel lays one out.
 func arrayTable(rows uint32, base int) (*Table[bpfprog.FlowKey], []slot[bpfprog.FlowKey]) {
-	n := Slots(rows)
-	t := &Table[bpfprog.FlowKey]{conv: KeyFromBPF, entries: int(rows), base: base, nslots: int(n), rowsAt: base + int(indexElems(n))}
+	t := &Table[bpfprog.FlowKey]{conv: KeyFromBPF}
+	t.layArray(rows, base)
 	return t, make([]slot[bpfprog.FlowKey], arrayElems(rows, uint32(base)))
 }
 
@@ -71,7 +71,7 @@ func testScanMergesDuplicates(t *testing.T, size uint32) {
 			all[tb.rowsAt+int(row)] = slot[bpfprog.FlowKey]{State: rowCrowded | uint64(pos)<<32 | uint64(tag), Key: keys[7], Val: bpfprog.FlowVal{Packets: 1000, Bytes: 5000}}
 			*s = row<<32 | uint64(tag) | slotReady
 			copies = 2
-		case all[tb.rowsAt+rowOf(*s)].Key == keys[7]:
+		case all[tb.rowsAt+link(*s)].Key == keys[7]:
 			copies = 1
 		}
 	}

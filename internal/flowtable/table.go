@@ -218,9 +218,8 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		vals = ncpu
 	}
 	var slots [2][]slot[K]
-	entries, base, rowsAt, nslots := int(spec.MaxEntries), 0, 0, 0
+	var rows uint32 // an array table's (array_rows)
 	if m.Flows.Type() == ebpf.Array {
-		var rows uint32
 		if m.Rows == nil {
 			err = errors.New("no array_rows")
 		} else {
@@ -230,11 +229,7 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 			spare.Close()
 			return nil, fmt.Errorf("read the array flow table's size: %w", err)
 		}
-		entries = int(rows)
-		base = 1 + ncpu
-		nslots = int(Slots(rows))
-		rowsAt = base + int(indexElems(uint32(nslots)))
-		if want := arrayElems(rows, uint32(base)); m.Flows.MaxEntries() != want {
+		if want := arrayElems(rows, uint32(1+ncpu)); m.Flows.MaxEntries() != want {
 			spare.Close()
 			return nil, fmt.Errorf("the array flow table has %d elements, not %d for %d rows", m.Flows.MaxEntries(), want, rows)
 		}
@@ -251,9 +246,6 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		slot:      m.Slot,
 		tables:    [2]*ebpf.Map{m.Flows, spare},
 		slots:     slots,
-		base:      base,
-		rowsAt:    rowsAt,
-		nslots:    nslots,
 		untracked: m.Untracked,
 		hll:       m.HLL,
 		filtered:  m.Filtered,
@@ -264,7 +256,10 @@ func New[K comparable](m Maps, spec *ebpf.MapSpec, conv func(*K) flow.Key) (*Tab
 		hlls:      make([]bpfprog.HLL, ncpu),
 		lostVals:  make([]bpfprog.FlowVal, ncpu),
 		cache:     m.Cache,
-		entries:   entries,
+		entries:   int(spec.MaxEntries),
+	}
+	if slots[0] != nil {
+		t.layArray(rows, 1+ncpu)
 	}
 	if m.Cache != nil {
 		if _, ok := any(new(K)).(*bpfprog.FlowKey); !ok {
